@@ -1,0 +1,213 @@
+//! Haven's configuration: typed, read once from the environment, checked before anything starts.
+//!
+//! Every setting is a `HAVEN_*` variable (see the README's table). Secrets accept a `*_FILE`
+//! variant, are held in `secrecy` types and print as `[REDACTED]` in `Debug`. A bad value stops
+//! start-up with a message naming the variable; `HAVEN_ENV=production` additionally refuses the
+//! conveniences meant for a developer's machine (embedded database, generated master key).
+
+mod env;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+pub use env::Env;
+
+use crate::crypto::MasterKeySource;
+
+/// Where Haven runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
+    /// A developer's machine or a test: conveniences allowed.
+    Development,
+    /// Real PHI: every convenience that weakens security is refused.
+    Production,
+}
+
+/// The database Haven talks to.
+#[derive(Debug)]
+pub enum DatabaseConfig {
+    /// Haven's own PostgreSQL cluster under `<data_dir>/pg`, reached over a Unix socket.
+    Embedded {
+        /// `HAVEN_PG_BIN_DIR`: where initdb and pg_ctl are, when not found by search.
+        pg_bin_dir: Option<PathBuf>,
+    },
+    /// A PostgreSQL someone else runs.
+    External {
+        /// `HAVEN_DATABASE_URL`: the runtime (app) role.
+        url: SecretString,
+        /// `HAVEN_MIGRATE_DATABASE_URL`: the owner role, for migrations and bootstrap. Without
+        /// it, `serve` assumes someone ran `haven migrate`.
+        migrate_url: Option<SecretString>,
+    },
+}
+
+/// The first platform operator, created when none exists.
+#[derive(Debug, Default)]
+pub struct BootstrapConfig {
+    /// `HAVEN_BOOTSTRAP_EMAIL` (default `admin@haven.local`).
+    pub email: Option<String>,
+    /// `HAVEN_BOOTSTRAP_PASSWORD`; generated and printed once when unset.
+    pub password: Option<SecretString>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line (the default; what log pipelines want).
+    Json,
+    /// Human-readable lines for a terminal.
+    Pretty,
+}
+
+/// Everything `haven serve` needs to know.
+#[derive(Debug)]
+pub struct Config {
+    /// `HAVEN_ENV`: `development` (default) or `production`.
+    pub environment: Environment,
+    /// `HAVEN_BIND`: the API listener (default 127.0.0.1:8080).
+    pub bind: SocketAddr,
+    /// `HAVEN_DATA_DIR`: embedded cluster and generated master key (default `./.haven`).
+    pub data_dir: PathBuf,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// Where the master key (key-encryption key) comes from.
+    pub master_key: MasterKeySource,
+    /// The first SUPER_ADMIN.
+    pub bootstrap: BootstrapConfig,
+    /// `HAVEN_REQUEST_TIMEOUT_SECS`: a handler running longer answers 503 (default 30).
+    pub request_timeout: Duration,
+    /// `HAVEN_DB_MAX_CONNECTIONS`: the runtime pool's size (default 32).
+    pub db_max_connections: u32,
+    /// `HAVEN_LOG_FORMAT`: `json` (default) or `pretty`.
+    pub log_format: LogFormat,
+    /// `HAVEN_LOG`: a tracing filter (default `info`).
+    pub log_filter: String,
+}
+
+/// A setting that stops start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The value of `key` is unusable.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The variable.
+        key: &'static str,
+        /// What is wrong, without the value when it is a secret.
+        reason: String,
+    },
+    /// A combination production refuses.
+    #[error("HAVEN_ENV=production refuses {0}")]
+    Production(&'static str),
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from(&Env::from_process())
+    }
+
+    /// Reads `env`.
+    pub fn from(env: &Env) -> Result<Self, ConfigError> {
+        let environment = match env.get("HAVEN_ENV").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("development" | "dev" | "test") => Environment::Development,
+            Some("production" | "prod") => Environment::Production,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "HAVEN_ENV",
+                    reason: format!("expected development or production, got {other:?}"),
+                });
+            }
+        };
+        let data_dir = env.path("HAVEN_DATA_DIR").unwrap_or_else(|| ".haven".into());
+        let database = match env.secret("HAVEN_DATABASE_URL")? {
+            Some(url) => DatabaseConfig::External {
+                url,
+                migrate_url: env.secret("HAVEN_MIGRATE_DATABASE_URL")?,
+            },
+            None => {
+                if env.get("HAVEN_MIGRATE_DATABASE_URL").is_some()
+                    || env.get("HAVEN_MIGRATE_DATABASE_URL_FILE").is_some()
+                {
+                    return Err(ConfigError::Invalid {
+                        key: "HAVEN_MIGRATE_DATABASE_URL",
+                        reason: "is set but HAVEN_DATABASE_URL is not; set both to use an external database".into(),
+                    });
+                }
+                DatabaseConfig::Embedded {
+                    pg_bin_dir: env.path("HAVEN_PG_BIN_DIR"),
+                }
+            }
+        };
+        let master_key = MasterKeySource::from_env(env, &data_dir)?;
+        let log_format = match env.get("HAVEN_LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("json") => LogFormat::Json,
+            Some("pretty" | "text") => LogFormat::Pretty,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "HAVEN_LOG_FORMAT",
+                    reason: format!("expected json or pretty, got {other:?}"),
+                });
+            }
+        };
+        let request_timeout_secs: u64 = env.parse_or("HAVEN_REQUEST_TIMEOUT_SECS", 30)?;
+        if !(1..=600).contains(&request_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                key: "HAVEN_REQUEST_TIMEOUT_SECS",
+                reason: "must be between 1 and 600".into(),
+            });
+        }
+        let db_max_connections: u32 = env.parse_or("HAVEN_DB_MAX_CONNECTIONS", 32)?;
+        if !(2..=1000).contains(&db_max_connections) {
+            return Err(ConfigError::Invalid {
+                key: "HAVEN_DB_MAX_CONNECTIONS",
+                reason: "must be between 2 and 1000".into(),
+            });
+        }
+        let config = Config {
+            environment,
+            bind: env.parse_or("HAVEN_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            data_dir,
+            database,
+            master_key,
+            bootstrap: BootstrapConfig {
+                email: env.get("HAVEN_BOOTSTRAP_EMAIL").map(str::to_owned),
+                password: env.secret("HAVEN_BOOTSTRAP_PASSWORD")?,
+            },
+            request_timeout: Duration::from_secs(request_timeout_secs),
+            db_max_connections,
+            log_format,
+            log_filter: env.get("HAVEN_LOG").unwrap_or("info").to_owned(),
+        };
+        config.check_production()?;
+        Ok(config)
+    }
+
+    /// Whether this is a production deployment.
+    #[must_use]
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    fn check_production(&self) -> Result<(), ConfigError> {
+        if !self.is_production() {
+            return Ok(());
+        }
+        if matches!(self.database, DatabaseConfig::Embedded { .. }) {
+            return Err(ConfigError::Production(
+                "the embedded database: set HAVEN_DATABASE_URL (and HAVEN_MIGRATE_DATABASE_URL)",
+            ));
+        }
+        if matches!(self.master_key, MasterKeySource::Generate { .. }) {
+            return Err(ConfigError::Production(
+                "a generated master key: set HAVEN_MASTER_KEY or HAVEN_MASTER_KEY_FILE",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

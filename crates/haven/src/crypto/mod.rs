@@ -1,0 +1,6 @@
+//! Key material. Haven never implements a primitive itself: RustCrypto and the OS RNG do the
+//! work; this module decides where keys come from and keeps them out of logs.
+
+mod master_key;
+
+pub use master_key::{MasterKey, MasterKeyError, MasterKeySource};

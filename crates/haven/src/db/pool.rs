@@ -1,0 +1,82 @@
+//! The runtime connection pool, wrapped so that request code cannot query without a tenant.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::TenantTx;
+use super::preauth::PreAuth;
+use crate::ids::{OrganizationId, UserId};
+
+/// Runtime connections as the app role.
+///
+/// The pool inside is private: tenant data is reachable only through [`AppPool::begin_tenant`],
+/// and the few look-ups that must happen before a tenant is known only through
+/// [`AppPool::pre_auth`], which calls the narrow SECURITY DEFINER functions.
+#[derive(Clone, Debug)]
+pub struct AppPool(PgPool);
+
+impl AppPool {
+    /// Opens a pool of at most `max_connections`; fails fast when the database is unreachable.
+    pub async fn connect(
+        options: PgConnectOptions,
+        max_connections: u32,
+    ) -> Result<Self, sqlx::Error> {
+        let options = options.application_name("haven").options([
+            // A runaway statement or a forgotten open transaction must not hold locks forever.
+            ("statement_timeout", "30s"),
+            ("idle_in_transaction_session_timeout", "60s"),
+        ]);
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(Self(pool))
+    }
+
+    /// Begins a transaction scoped to `organization_id` (and `user_id`, for auditing and
+    /// policies that need it).
+    pub async fn begin_tenant(
+        &self,
+        organization_id: OrganizationId,
+        user_id: Option<UserId>,
+    ) -> Result<TenantTx, sqlx::Error> {
+        TenantTx::begin(&self.0, organization_id, user_id).await
+    }
+
+    /// The pre-authentication look-ups (login by email, ...).
+    #[must_use]
+    pub fn pre_auth(&self) -> PreAuth<'_> {
+        PreAuth::new(&self.0)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.0).await.map(drop)
+    }
+
+    /// The versions of the migrations applied successfully.
+    pub async fn applied_migrations(&self) -> Result<HashSet<i64>, sqlx::Error> {
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.0)
+                .await?;
+        Ok(versions.into_iter().collect())
+    }
+
+    /// Checks that the role this pool logs in as cannot bypass row-level security; see
+    /// [`super::catalog::check_runtime_role`].
+    pub async fn check_runtime_role(&self) -> Result<Vec<super::catalog::Violation>, sqlx::Error> {
+        let mut conn = self.0.acquire().await?;
+        super::catalog::check_runtime_role(&mut conn).await
+    }
+
+    /// Waits for checked-out connections to return, then closes them all.
+    pub async fn close(&self) {
+        self.0.close().await;
+    }
+}

@@ -1,0 +1,105 @@
+//! The per-request context: request id, the request's tracing span, the access log line, and
+//! the rendering of every error response into the envelope.
+//!
+//! This middleware is the outermost layer, so whatever happens inside (a handler's error, an
+//! unknown route, a body over the limit, a timeout, a panic) leaves through it. The span carries
+//! `request_id`, the matched route (low cardinality, never the raw path) and empty
+//! `user_id` / `organization_id` fields that authentication fills in once it knows the caller.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::{Instrument, field};
+
+use super::error::{self, InternalCause};
+
+/// The request id header, read from clients and always set on responses.
+pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request: the client's `X-Request-Id` when it is sane, else a new UUID.
+#[derive(Clone, Debug)]
+pub struct RequestId(Arc<str>);
+
+impl RequestId {
+    /// The id.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn from_request(request: &Request) -> Self {
+        let incoming = request
+            .headers()
+            .get(&REQUEST_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .filter(|id| is_sane(id));
+        Self(match incoming {
+            Some(id) => id.into(),
+            None => uuid::Uuid::now_v7().to_string().into(),
+        })
+    }
+}
+
+/// 1–128 characters of `[A-Za-z0-9._:-]`: safe to log and to echo in a header.
+fn is_sane(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+/// The middleware; see the module docs.
+pub async fn middleware(mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = RequestId::from_request(&request);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id.as_str(),
+        method = %request.method(),
+        route = %route,
+        user_id = field::Empty,
+        organization_id = field::Empty,
+    );
+    request.extensions_mut().insert(request_id.clone());
+
+    let mut response = next.run(request).instrument(span.clone()).await;
+
+    let status = response.status();
+    if let Some(InternalCause(cause)) = response.extensions_mut().remove::<InternalCause>() {
+        // `{:#}` prints the context chain. Causes come from our code and the database driver,
+        // whose messages name constraints and columns, never the values.
+        tracing::error!(parent: &span, error = format!("{cause:#}"), "request failed");
+    }
+    if status.is_client_error() || status.is_server_error() {
+        error::render(&mut response, request_id.as_str());
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        response.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
+    }
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(parent: &span, status = status.as_u16(), latency_ms, "request completed");
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sane;
+
+    #[test]
+    fn only_plain_request_ids_are_kept() {
+        assert!(is_sane("3f1c2b9e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"));
+        assert!(is_sane("lb:abc.123_x"));
+        assert!(!is_sane(""));
+        assert!(!is_sane("has space"));
+        assert!(!is_sane("new\nline"));
+        assert!(!is_sane(&"a".repeat(129)));
+    }
+}

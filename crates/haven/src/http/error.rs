@@ -1,0 +1,377 @@
+//! The error envelope of SPEC §4, for every error Haven answers.
+//!
+//! Handlers return [`AppError`]. Its response carries the status and an [`ErrorBody`] extension
+//! but no body yet: the request middleware ([`super::context`]) renders every error response,
+//! so errors that never passed through a handler (unknown route, wrong method, body too large,
+//! timeout, panic) get the same envelope. 5xx bodies are always opaque and carry the
+//! `requestId`; the internal cause is logged once, inside the request's span.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The `error` codes Haven answers with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// 400: the input is not acceptable; `details` names fields.
+    ValidationError,
+    /// 401: no valid credentials on the request.
+    Unauthenticated,
+    /// 401: login failed (always the same body, whatever the reason).
+    InvalidCredentials,
+    /// 401: the account needs a second factor.
+    MfaRequired,
+    /// 403: the caller's role may not do this.
+    Forbidden,
+    /// 403: a cookie-authenticated request without the matching CSRF token.
+    CsrfFailed,
+    /// 404: no such resource, or one the caller may not know exists.
+    NotFound,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 408: the client was too slow sending its request.
+    RequestTimeout,
+    /// 409: conflicts with existing data (e.g. a duplicate).
+    Conflict,
+    /// 409: not allowed in the resource's current state.
+    InvalidState,
+    /// 409: not enough units left on the authorization.
+    InsufficientUnits,
+    /// 409: the date is outside the authorization's period.
+    AuthorizationExpired,
+    /// 409: the authorization is not active.
+    AuthorizationNotActive,
+    /// 409: the authorization has no units left.
+    AuthorizationExhausted,
+    /// 413: the body exceeds the limit.
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    /// 422: a unit adjustment would break the ledger's bounds.
+    InvalidAdjustment,
+    /// 429: too many requests; see `Retry-After`.
+    RateLimited,
+    /// 500: a bug or an outage; the body carries the request id.
+    Internal,
+    /// 503: a dependency (the database) is unavailable, or the request took too long.
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    /// The code as it appears in the envelope.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationError => "VALIDATION_ERROR",
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::MfaRequired => "MFA_REQUIRED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::CsrfFailed => "CSRF_FAILED",
+            Self::NotFound => "NOT_FOUND",
+            Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            Self::RequestTimeout => "REQUEST_TIMEOUT",
+            Self::Conflict => "CONFLICT",
+            Self::InvalidState => "INVALID_STATE",
+            Self::InsufficientUnits => "INSUFFICIENT_UNITS",
+            Self::AuthorizationExpired => "AUTHORIZATION_EXPIRED",
+            Self::AuthorizationNotActive => "AUTHORIZATION_NOT_ACTIVE",
+            Self::AuthorizationExhausted => "AUTHORIZATION_EXHAUSTED",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::InvalidAdjustment => "INVALID_ADJUSTMENT",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Internal => "INTERNAL",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+        }
+    }
+
+    /// The HTTP status that goes with the code.
+    #[must_use]
+    pub const fn status(self) -> StatusCode {
+        match self {
+            Self::ValidationError => StatusCode::BAD_REQUEST,
+            Self::Unauthenticated | Self::InvalidCredentials | Self::MfaRequired => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Forbidden | Self::CsrfFailed => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            Self::Conflict
+            | Self::InvalidState
+            | Self::InsufficientUnits
+            | Self::AuthorizationExpired
+            | Self::AuthorizationNotActive
+            | Self::AuthorizationExhausted => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidAdjustment => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The message used when nothing more specific is known.
+    #[must_use]
+    pub const fn default_message(self) -> &'static str {
+        match self {
+            Self::ValidationError => "The request is not valid",
+            Self::Unauthenticated => "Authentication required",
+            Self::InvalidCredentials => "Invalid email or password",
+            Self::MfaRequired => "A valid MFA code is required",
+            Self::Forbidden => "You do not have permission to do this",
+            Self::CsrfFailed => "Missing or invalid CSRF token",
+            Self::NotFound => "Resource not found",
+            Self::MethodNotAllowed => "Method not allowed for this resource",
+            Self::RequestTimeout => "The request was not received in time",
+            Self::Conflict => "The request conflicts with existing data",
+            Self::InvalidState => "Not allowed in the resource's current state",
+            Self::InsufficientUnits => "Not enough units available",
+            Self::AuthorizationExpired => "The authorization does not cover this date",
+            Self::AuthorizationNotActive => "The authorization is not active",
+            Self::AuthorizationExhausted => "The authorization has no units left",
+            Self::PayloadTooLarge => "The request body is too large",
+            Self::UnsupportedMediaType => "The request body must be JSON (Content-Type: application/json)",
+            Self::InvalidAdjustment => "The adjustment is not valid",
+            Self::RateLimited => "Rate limit exceeded. Please try again later.",
+            Self::Internal => "Internal server error",
+            Self::ServiceUnavailable => "Service temporarily unavailable",
+        }
+    }
+
+    /// The code for an error response that did not come with one.
+    #[must_use]
+    pub fn for_status(status: StatusCode) -> Self {
+        match status {
+            StatusCode::UNAUTHORIZED => Self::Unauthenticated,
+            StatusCode::FORBIDDEN => Self::Forbidden,
+            StatusCode::NOT_FOUND => Self::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
+            StatusCode::CONFLICT => Self::Conflict,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::TOO_MANY_REQUESTS => Self::RateLimited,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+                Self::ServiceUnavailable
+            }
+            s if s.is_server_error() => Self::Internal,
+            _ => Self::ValidationError,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Field name → what is wrong with it.
+pub type Details = BTreeMap<String, String>;
+
+/// What an error response says, attached to it until the middleware renders it.
+#[derive(Clone, Debug)]
+pub struct ErrorBody {
+    code: ErrorCode,
+    message: Cow<'static, str>,
+    details: Option<Details>,
+}
+
+impl ErrorBody {
+    /// The code.
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The client-safe message.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Field problems, for validation errors.
+    #[must_use]
+    pub fn details(&self) -> Option<&Details> {
+        self.details.as_ref()
+    }
+}
+
+/// The internal cause of a 500, for the log only.
+#[derive(Clone, Debug)]
+pub(crate) struct InternalCause(pub(crate) Arc<anyhow::Error>);
+
+/// An error a handler returns.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// An answer for the client: a 4xx, or a 503 that names the unavailable dependency.
+    #[error("{}: {}", .0.code, .0.message)]
+    Client(ErrorBody),
+    /// A bug or an outage. The client sees an opaque 500 with the request id; the cause is logged.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl AppError {
+    /// An error with `code` and a specific, client-safe message.
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Client(ErrorBody {
+            code,
+            message: message.into(),
+            details: None,
+        })
+    }
+
+    /// A 400 `VALIDATION_ERROR` naming the fields at fault.
+    pub fn validation(message: impl Into<Cow<'static, str>>, details: Details) -> Self {
+        Self::Client(ErrorBody {
+            code: ErrorCode::ValidationError,
+            message: message.into(),
+            details: Some(details),
+        })
+    }
+
+    /// A 400 `VALIDATION_ERROR` for one field.
+    pub fn invalid_field(field: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        let message = format!("{field}: {problem}");
+        Self::validation(message, Details::from([(field.to_owned(), problem)]))
+    }
+
+    /// A 404 `NOT_FOUND`.
+    #[must_use]
+    pub fn not_found() -> Self {
+        Self::new(
+            ErrorCode::NotFound,
+            ErrorCode::NotFound.default_message(),
+        )
+    }
+
+    /// The code this error answers with.
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Client(body) => body.code,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let mut response = Response::new(Body::empty());
+        match self {
+            Self::Client(body) => {
+                *response.status_mut() = body.code.status();
+                response.extensions_mut().insert(body);
+            }
+            Self::Internal(cause) => {
+                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+                response
+                    .extensions_mut()
+                    .insert(InternalCause(Arc::new(cause)));
+            }
+        }
+        response
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<'a> {
+    success: bool,
+    error: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<&'a Details>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+/// Gives an error response its envelope body. 5xx bodies are opaque and carry `request_id`.
+pub(crate) fn render(response: &mut Response, request_id: &str) {
+    let status = response.status();
+    let given = response.extensions_mut().remove::<ErrorBody>();
+    let body = match given {
+        // A 500 never says more than "internal error", whatever was attached.
+        Some(body) if status != StatusCode::INTERNAL_SERVER_ERROR => body,
+        _ => {
+            let code = ErrorCode::for_status(status);
+            ErrorBody {
+                code,
+                message: Cow::Borrowed(code.default_message()),
+                details: None,
+            }
+        }
+    };
+    let envelope = Envelope {
+        success: false,
+        error: body.code.as_str(),
+        message: &body.message,
+        details: body.details.as_ref(),
+        request_id: status.is_server_error().then_some(request_id),
+    };
+    let bytes = serde_json::to_vec(&envelope).unwrap_or_else(|_| {
+        br#"{"success":false,"error":"INTERNAL","message":"Internal server error"}"#.to_vec()
+    });
+    let headers = response.headers_mut();
+    headers.remove(header::CONTENT_LENGTH);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    *response.body_mut() = Body::from(bytes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_maps_to_its_spec_status() {
+        let pairs = [
+            (ErrorCode::ValidationError, 400),
+            (ErrorCode::Unauthenticated, 401),
+            (ErrorCode::InvalidCredentials, 401),
+            (ErrorCode::MfaRequired, 401),
+            (ErrorCode::Forbidden, 403),
+            (ErrorCode::CsrfFailed, 403),
+            (ErrorCode::NotFound, 404),
+            (ErrorCode::Conflict, 409),
+            (ErrorCode::InvalidState, 409),
+            (ErrorCode::InsufficientUnits, 409),
+            (ErrorCode::AuthorizationExpired, 409),
+            (ErrorCode::AuthorizationNotActive, 409),
+            (ErrorCode::AuthorizationExhausted, 409),
+            (ErrorCode::InvalidAdjustment, 422),
+            (ErrorCode::RateLimited, 429),
+            (ErrorCode::Internal, 500),
+        ];
+        for (code, status) in pairs {
+            assert_eq!(code.status().as_u16(), status, "{code}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_message_is_the_spec_text() {
+        assert_eq!(
+            ErrorCode::RateLimited.default_message(),
+            "Rate limit exceeded. Please try again later."
+        );
+    }
+}

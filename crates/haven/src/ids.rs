@@ -1,0 +1,79 @@
+//! Typed identifiers. Each kind of id is its own type, so an organization id can never be passed
+//! where a user id is expected; all are UUIDs (v7 when Haven mints them, so they sort by time).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new, time-ordered (v7) id.
+            #[must_use]
+            pub fn new() -> Self {
+                Self(Uuid::now_v7())
+            }
+
+            /// Wraps an existing UUID.
+            #[must_use]
+            pub const fn from_uuid(uuid: Uuid) -> Self {
+                Self(uuid)
+            }
+
+            /// The UUID inside.
+            #[must_use]
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map(Self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// An organization (a practice, or the platform itself).
+    OrganizationId
+);
+id_type!(
+    /// A user account of some organization.
+    UserId
+);
+
+impl OrganizationId {
+    /// The reserved platform organization: it holds the platform operators (SUPER_ADMIN) and the
+    /// platform audit chain. Created by the first migration.
+    pub const PLATFORM: Self = Self(Uuid::nil());
+
+    /// Whether this is the platform organization rather than a practice.
+    #[must_use]
+    pub fn is_platform(&self) -> bool {
+        *self == Self::PLATFORM
+    }
+}

@@ -1,0 +1,21 @@
+//! Haven: the backend that therapy and behavioral-health practices trust with protected health
+//! information. One deployment serves many practices, kept apart by row-level security.
+//!
+//! The binary (`src/main.rs`) is thin; everything lives here so the tests drive the same code:
+//! [`build_router`] gives the HTTP API for an [`AppState`], [`launch`] serves it.
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod ids;
+pub mod serve;
+mod server;
+pub mod telemetry;
+
+pub use app::{App, AppState};
+pub use server::{build_router, launch};

@@ -1,0 +1,106 @@
+//! `haven serve` and `haven migrate`: the process lifecycle around the library.
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::app::{App, AppState};
+use crate::config::Config;
+use crate::crypto::MasterKey;
+use crate::db::bootstrap::BootstrapOutcome;
+use crate::db::{AppPool, Database};
+use crate::server::{build_router, launch};
+
+/// Runs the API until SIGINT or SIGTERM: database up (embedded cluster started, migrations and
+/// bootstrap when this process has the owner role), listener bound, then a graceful drain and
+/// the cluster stopped.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let master_key = config.master_key.load()?;
+    let database = Database::open(&config.database, &config.data_dir).await?;
+    let result = serve_with(&config, &database, master_key).await;
+    let stopped = database.shutdown().await;
+    result.and(stopped)
+}
+
+async fn serve_with(
+    config: &Config,
+    database: &Database,
+    master_key: MasterKey,
+) -> anyhow::Result<()> {
+    if database.can_migrate() {
+        announce(database.migrate_and_bootstrap(&config.bootstrap).await?);
+    }
+    let pool = AppPool::connect(database.app_options(), config.db_max_connections)
+        .await
+        .context("connecting as the runtime role")?;
+    let violations = pool.check_runtime_role().await?;
+    if !violations.is_empty() {
+        let list: Vec<String> = violations.iter().map(ToString::to_string).collect();
+        anyhow::bail!(
+            "refusing to serve: the runtime database role could bypass row-level security: {}",
+            list.join("; ")
+        );
+    }
+    let state = AppState::new(App::new(pool.clone(), master_key, config.request_timeout));
+    let listener = TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("binding {}", config.bind))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "haven is listening");
+    launch(listener, build_router(state), shutdown_signal()).await?;
+    tracing::info!("stopped accepting requests; in-flight requests finished");
+    pool.close().await;
+    Ok(())
+}
+
+/// `haven migrate`: migrations and bootstrap, then exit.
+pub async fn migrate(config: Config) -> anyhow::Result<()> {
+    let database = Database::open(&config.database, &config.data_dir).await?;
+    let result = database.migrate_and_bootstrap(&config.bootstrap).await;
+    let stopped = database.shutdown().await;
+    announce(result?);
+    tracing::info!("migrations applied");
+    stopped
+}
+
+/// Shows a generated bootstrap password once, on the terminal, not in the logs.
+#[expect(
+    clippy::print_stdout,
+    reason = "the one-time password goes to the operator, never to the log pipeline"
+)]
+fn announce(outcome: BootstrapOutcome) {
+    if let BootstrapOutcome::Created {
+        email,
+        generated_password,
+    } = outcome
+    {
+        tracing::info!("created the first platform operator (SUPER_ADMIN)");
+        if let Some(password) = generated_password {
+            println!(
+                "\nFirst platform operator created. Sign in as {} with this password; it is shown only once:\n\n    {}\n",
+                email.as_str(),
+                password.expose_secret()
+            );
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}
