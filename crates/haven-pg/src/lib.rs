@@ -1,0 +1,56 @@
+//! Runs a private PostgreSQL cluster from the server binaries installed on
+//! the machine.
+//!
+//! Haven uses this for its default "embedded database" mode, and its test
+//! harness uses it to share one cluster among many test processes. The crate
+//! is synchronous: it drives `initdb` and `pg_ctl` with [`std::process::Command`].
+//!
+//! ```no_run
+//! use haven_pg::{Cluster, ClusterSpec, PgBinaries};
+//!
+//! # fn main() -> Result<(), haven_pg::Error> {
+//! let bins = PgBinaries::locate(None)?;
+//! let (cluster, _created) = Cluster::prepare(
+//!     bins,
+//!     ClusterSpec {
+//!         data_dir: "/var/lib/haven/pg".into(),
+//!         socket_dir: "/run/haven/pg".into(),
+//!         port: 5432,
+//!         superuser: "haven".into(),
+//!         settings: Vec::new(),
+//!         no_sync: false,
+//!     },
+//! )?;
+//! cluster.start()?;
+//! // Connect as `cluster.superuser()` through the socket in `cluster.socket_dir()`.
+//! cluster.stop()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Things worth knowing:
+//!
+//! - The server only listens on a Unix socket in a private (mode 0700)
+//!   directory, never on TCP, and local connections use `trust`
+//!   authentication: only the server's OS user and root can reach it.
+//! - PostgreSQL refuses to run as root. When we are root, every PostgreSQL
+//!   program runs as the `postgres` user (or `nobody` if there is none), and
+//!   the data and socket directories are given to that user.
+//! - The settings haven-pg manages are rewritten at every start into
+//!   `haven.conf` in the data directory, which `postgresql.conf` includes.
+//! - `prepare`, `start`, `ensure_running` and `stop` take a lock file in the
+//!   socket directory, so processes sharing a cluster do not trip over each
+//!   other.
+
+mod binaries;
+mod cluster;
+mod config;
+mod dirs;
+mod error;
+mod lock;
+mod pidfile;
+mod run_as;
+
+pub use binaries::{MIN_MAJOR_VERSION, PgBinaries};
+pub use cluster::{Cluster, ClusterSpec};
+pub use error::Error;
