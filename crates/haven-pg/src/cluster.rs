@@ -292,7 +292,10 @@ impl Cluster {
             log_tail: log_tail(&log_file, log_start),
             log_file: log_file.clone(),
         })?;
-        tracing::info!(pid = ?self.postmaster_pid(), "PostgreSQL is running");
+        match self.postmaster_pid() {
+            Some(pid) => tracing::info!(pid, "PostgreSQL is running"),
+            None => tracing::info!("PostgreSQL is running"),
+        }
         Ok(())
     }
 

@@ -37,7 +37,10 @@ impl TestResponse {
     #[must_use]
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
         })
     }
 
@@ -57,7 +60,11 @@ impl TestApp {
         let master_key =
             MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode(key))
                 .expect("random key");
-        let state = AppState::new(App::new(db.app_pool().await, master_key, Duration::from_secs(10)));
+        let state = AppState::new(App::new(
+            db.app_pool().await,
+            master_key,
+            Duration::from_secs(10),
+        ));
         let router = build_router(state.clone());
         Self { db, state, router }
     }
@@ -87,8 +94,10 @@ impl TestApp {
     /// `method path` with a JSON body.
     pub async fn json(&self, method: Method, path: &str, body: &serde_json::Value) -> TestResponse {
         let mut req = request(method, path, Body::from(body.to_string()));
-        req.headers_mut()
-            .insert(header::CONTENT_TYPE, "application/json".parse().expect("static"));
+        req.headers_mut().insert(
+            header::CONTENT_TYPE,
+            "application/json".parse().expect("static"),
+        );
         self.send(req).await
     }
 }

@@ -108,7 +108,12 @@ impl TestDb {
 
     /// Inserts a user of `organization` with `role` (as the owner) and returns its id. The
     /// password hash is a placeholder that no password verifies against.
-    pub async fn create_user(&self, organization: OrganizationId, role: Role, email: &str) -> UserId {
+    pub async fn create_user(
+        &self,
+        organization: OrganizationId,
+        role: Role,
+        email: &str,
+    ) -> UserId {
         let id = UserId::new();
         let pool = self.owner_pool().await;
         sqlx::query(
@@ -142,7 +147,9 @@ impl Drop for TestDb {
                 .ok()?;
             runtime.block_on(async {
                 let mut su = Server::get().superuser().await;
-                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&mut su).await;
+                let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+                    .execute(&mut su)
+                    .await;
                 let _ = su.close().await;
             });
             Some(())

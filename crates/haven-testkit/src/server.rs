@@ -62,9 +62,7 @@ impl Server {
             },
         )
         .expect("preparing the test cluster");
-        cluster
-            .ensure_running()
-            .expect("starting the test cluster");
+        cluster.ensure_running().expect("starting the test cluster");
         Server {
             superuser: PgConnectOptions::new()
                 .socket(cluster.socket_dir())
@@ -76,7 +74,11 @@ impl Server {
     }
 
     pub(crate) fn options(&self, role: &str, database: &str) -> PgConnectOptions {
-        self.superuser.clone().username(role).password("").database(database)
+        self.superuser
+            .clone()
+            .username(role)
+            .password("")
+            .database(database)
     }
 
     pub(crate) fn superuser_options(&self, database: &str) -> PgConnectOptions {
@@ -109,7 +111,9 @@ impl Server {
             .execute(&mut su)
             .await
             .expect("setup lock");
-        provision::ensure_roles(&mut su).await.expect("creating roles");
+        provision::ensure_roles(&mut su)
+            .await
+            .expect("creating roles");
         sweep(&mut su, &name).await;
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
@@ -141,7 +145,10 @@ impl Server {
             .await;
             execute(
                 &mut su,
-                format!("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false", provision::quote_ident(&name)),
+                format!(
+                    "ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false",
+                    provision::quote_ident(&name)
+                ),
             )
             .await;
         }
@@ -174,9 +181,14 @@ async fn sweep(su: &mut PgConnection, current_template: &str) {
     .expect("listing test databases");
     for name in names {
         let stale = if let Some(rest) = name.strip_prefix("haven_test_") {
-            rest.split('_').next().and_then(|pid| pid.parse::<u32>().ok()).is_some_and(|pid| !process_alive(pid))
+            rest.split('_')
+                .next()
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| !process_alive(pid))
         } else if let Some((_, pid)) = name.split_once("_building_") {
-            pid.parse::<u32>().ok().is_some_and(|pid| !process_alive(pid))
+            pid.parse::<u32>()
+                .ok()
+                .is_some_and(|pid| !process_alive(pid))
         } else {
             name != current_template
         };
@@ -189,9 +201,11 @@ async fn sweep(su: &mut PgConnection, current_template: &str) {
             )))
             .execute(&mut *su)
             .await;
-            let _ = sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")))
-                .execute(&mut *su)
-                .await;
+            let _ = sqlx::raw_sql(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"
+            )))
+            .execute(&mut *su)
+            .await;
         }
     }
 }
@@ -219,6 +233,11 @@ fn cluster_root() -> PathBuf {
     };
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_MANIFEST_DIR").as_bytes());
-    let uid = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap_or(0);
-    base.join(format!("haven-test-{uid}-{}", &hex::encode(hasher.finalize())[..12]))
+    let uid = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .unwrap_or(0);
+    base.join(format!(
+        "haven-test-{uid}-{}",
+        &hex::encode(hasher.finalize())[..12]
+    ))
 }

@@ -121,7 +121,9 @@ impl Config {
                 });
             }
         };
-        let data_dir = env.path("HAVEN_DATA_DIR").unwrap_or_else(|| ".haven".into());
+        let data_dir = env
+            .path("HAVEN_DATA_DIR")
+            .unwrap_or_else(|| ".haven".into());
         let database = match env.secret("HAVEN_DATABASE_URL")? {
             Some(url) => DatabaseConfig::External {
                 url,
@@ -142,7 +144,11 @@ impl Config {
             }
         };
         let master_key = MasterKeySource::from_env(env, &data_dir)?;
-        let log_format = match env.get("HAVEN_LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
+        let log_format = match env
+            .get("HAVEN_LOG_FORMAT")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("json") => LogFormat::Json,
             Some("pretty" | "text") => LogFormat::Pretty,
             Some(other) => {

@@ -1,0 +1,168 @@
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn random_key() -> String {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("OS RNG");
+    STANDARD.encode(key)
+}
+
+#[test]
+fn defaults_are_embedded_development_on_localhost() {
+    let config = Config::from(&Env::default()).expect("valid");
+
+    assert_eq!(config.environment, Environment::Development);
+    assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.data_dir, std::path::PathBuf::from(".haven"));
+    assert!(matches!(
+        config.database,
+        DatabaseConfig::Embedded { pg_bin_dir: None }
+    ));
+    assert!(matches!(
+        config.master_key,
+        MasterKeySource::Generate { .. }
+    ));
+    assert_eq!(config.request_timeout, Duration::from_secs(30));
+    assert_eq!(config.log_format, LogFormat::Json);
+}
+
+#[test]
+fn an_external_database_takes_both_urls() {
+    let env = Env::from_pairs([
+        ("HAVEN_DATABASE_URL", "postgres://app:pw@db/haven"),
+        ("HAVEN_MIGRATE_DATABASE_URL", "postgres://owner:pw@db/haven"),
+    ]);
+
+    let config = Config::from(&env).expect("valid");
+
+    let DatabaseConfig::External { url, migrate_url } = &config.database else {
+        panic!("expected an external database");
+    };
+    assert_eq!(url.expose_secret(), "postgres://app:pw@db/haven");
+    assert!(migrate_url.is_some());
+}
+
+#[test]
+fn a_migrate_url_without_a_runtime_url_is_refused() {
+    let env = Env::from_pairs([("HAVEN_MIGRATE_DATABASE_URL", "postgres://owner@db/haven")]);
+
+    let error = Config::from(&env).expect_err("refused");
+
+    assert!(
+        error.to_string().starts_with("HAVEN_MIGRATE_DATABASE_URL"),
+        "{error}"
+    );
+}
+
+#[test]
+fn secrets_can_come_from_files_but_not_from_both_places() {
+    let dir = std::env::temp_dir().join(format!("haven-cfg-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("url");
+    std::fs::write(&file, "postgres://app:s3cret@db/haven\n").expect("write");
+    let path = file.to_str().expect("utf-8 path");
+
+    let from_file =
+        Config::from(&Env::from_pairs([("HAVEN_DATABASE_URL_FILE", path)])).expect("valid");
+    let DatabaseConfig::External { url, .. } = &from_file.database else {
+        panic!("expected an external database");
+    };
+    assert_eq!(url.expose_secret(), "postgres://app:s3cret@db/haven");
+
+    let both = Config::from(&Env::from_pairs([
+        ("HAVEN_DATABASE_URL", "postgres://x@y/z"),
+        ("HAVEN_DATABASE_URL_FILE", path),
+    ]))
+    .expect_err("ambiguous");
+    assert!(both.to_string().contains("not both"), "{both}");
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
+
+#[test]
+fn debug_output_redacts_every_secret() {
+    let key = random_key();
+    let env = Env::from_pairs([
+        ("HAVEN_DATABASE_URL", "postgres://app:hunter2-db@db/haven"),
+        ("HAVEN_MASTER_KEY", key.as_str()),
+        ("HAVEN_BOOTSTRAP_PASSWORD", "hunter2-bootstrap-password"),
+    ]);
+
+    let shown = format!("{:?}", Config::from(&env).expect("valid"));
+
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!shown.contains(&key), "{shown}");
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    for (key, value) in [
+        ("HAVEN_BIND", "not-an-address"),
+        ("HAVEN_ENV", "staging"),
+        ("HAVEN_LOG_FORMAT", "xml"),
+        ("HAVEN_REQUEST_TIMEOUT_SECS", "0"),
+        ("HAVEN_DB_MAX_CONNECTIONS", "1"),
+        ("HAVEN_MASTER_KEY", "c2hvcnQ="),
+    ] {
+        let error = Config::from(&Env::from_pairs([(key, value)])).expect_err(key);
+        assert!(error.to_string().starts_with(key), "{key}: {error}");
+    }
+}
+
+#[test]
+fn production_refuses_the_embedded_database() {
+    let env = Env::from_pairs([
+        ("HAVEN_ENV", "production"),
+        ("HAVEN_MASTER_KEY", &random_key()),
+    ]);
+
+    let error = Config::from(&env).expect_err("refused");
+
+    assert!(error.to_string().contains("embedded database"), "{error}");
+}
+
+#[test]
+fn production_refuses_a_generated_master_key() {
+    let env = Env::from_pairs([
+        ("HAVEN_ENV", "production"),
+        ("HAVEN_DATABASE_URL", "postgres://app@db/haven"),
+    ]);
+
+    let error = Config::from(&env).expect_err("refused");
+
+    assert!(
+        error.to_string().contains("generated master key"),
+        "{error}"
+    );
+}
+
+#[test]
+fn production_refuses_a_weak_master_key() {
+    let weak = STANDARD.encode([0x41u8; 32]);
+    let env = Env::from_pairs([
+        ("HAVEN_ENV", "production"),
+        ("HAVEN_DATABASE_URL", "postgres://app@db/haven"),
+        ("HAVEN_MASTER_KEY", weak.as_str()),
+    ]);
+
+    let error = Config::from(&env).expect_err("refused");
+
+    assert!(error.to_string().contains("weak"), "{error}");
+}
+
+#[test]
+fn production_accepts_an_external_database_and_a_real_key() {
+    let env = Env::from_pairs([
+        ("HAVEN_ENV", "production"),
+        ("HAVEN_DATABASE_URL", "postgres://app@db/haven"),
+        ("HAVEN_MASTER_KEY", &random_key()),
+    ]);
+
+    let config = Config::from(&env).expect("valid");
+
+    assert!(config.is_production());
+}

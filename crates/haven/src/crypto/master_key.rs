@@ -1,9 +1,9 @@
 //! The master key: the key-encryption key that wraps every other key Haven stores (signing keys,
 //! per-organization data keys). 32 random bytes, given base64-encoded.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -38,13 +38,19 @@ impl std::fmt::Debug for MasterKey {
 #[derive(Debug, thiserror::Error)]
 pub enum MasterKeyError {
     /// Not base64 of exactly 32 bytes.
-    #[error("the master key must be base64 of exactly 32 random bytes (e.g. `openssl rand -base64 32`)")]
+    #[error(
+        "the master key must be base64 of exactly 32 random bytes (e.g. `openssl rand -base64 32`)"
+    )]
     Malformed,
     /// Decodes, but does not look random.
-    #[error("the master key is weak (too few distinct bytes); generate one with `openssl rand -base64 32`")]
+    #[error(
+        "the master key is weak (too few distinct bytes); generate one with `openssl rand -base64 32`"
+    )]
     Weak,
     /// The key file is readable by others.
-    #[error("{path}: mode {mode:04o} lets others read the master key; it must be 0600 or stricter (chmod 600 {path})")]
+    #[error(
+        "{path}: mode {mode:04o} lets others read the master key; it must be 0600 or stricter (chmod 600 {path})"
+    )]
     Permissions {
         /// The file.
         path: String,
@@ -119,7 +125,10 @@ impl MasterKeySource {
             key: "HAVEN_MASTER_KEY",
             reason,
         };
-        match (env.get("HAVEN_MASTER_KEY"), env.path("HAVEN_MASTER_KEY_FILE")) {
+        match (
+            env.get("HAVEN_MASTER_KEY"),
+            env.path("HAVEN_MASTER_KEY_FILE"),
+        ) {
             (Some(_), Some(_)) => Err(invalid(
                 "set either HAVEN_MASTER_KEY or HAVEN_MASTER_KEY_FILE, not both".into(),
             )),
@@ -156,7 +165,11 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> MasterKeyError + '_ {
 }
 
 fn read_key_file(path: &Path) -> Result<MasterKey, MasterKeyError> {
-    let mode = fs::metadata(path).map_err(io_error(path))?.permissions().mode() & 0o777;
+    let mode = fs::metadata(path)
+        .map_err(io_error(path))?
+        .permissions()
+        .mode()
+        & 0o777;
     if mode & 0o077 != 0 {
         return Err(MasterKeyError::Permissions {
             path: path.display().to_string(),
@@ -169,7 +182,12 @@ fn read_key_file(path: &Path) -> Result<MasterKey, MasterKeyError> {
 
 fn create_key_file(path: &Path) -> Result<(), MasterKeyError> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(io_error(dir))?;
+        // Traversable by others (an embedded cluster may run as another user), not listable.
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(dir)
+            .map_err(io_error(dir))?;
     }
     let encoded = MasterKey::generate_base64();
     // create_new: never overwrite a key that appeared meanwhile; mode 0600 from the first byte.
@@ -219,8 +237,13 @@ mod tests {
         let path = dir.join("key");
         fs::write(&path, MasterKey::generate_base64().as_bytes()).expect("write");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
-        let err = MasterKeySource::File(path.clone()).load().expect_err("refused");
-        assert!(matches!(err, MasterKeyError::Permissions { mode: 0o644, .. }));
+        let err = MasterKeySource::File(path.clone())
+            .load()
+            .expect_err("refused");
+        assert!(matches!(
+            err,
+            MasterKeyError::Permissions { mode: 0o644, .. }
+        ));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).expect("chmod");
         assert!(MasterKeySource::File(path).load().is_ok());
         fs::remove_dir_all(dir).expect("cleanup");

@@ -39,7 +39,10 @@ pub async fn ensure_roles(superuser: &mut PgConnection) -> Result<(), sqlx::Erro
 
 /// Creates database `name` owned by the owner role unless it exists; returns whether it did.
 /// PUBLIC loses its default CONNECT and TEMPORARY rights on it; the app role may connect.
-pub async fn ensure_database(superuser: &mut PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+pub async fn ensure_database(
+    superuser: &mut PgConnection,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
             .bind(name)
@@ -59,7 +62,10 @@ pub async fn ensure_database(superuser: &mut PgConnection, name: &str) -> Result
 }
 
 /// Takes PUBLIC's default CONNECT and TEMPORARY rights on `name`; grants CONNECT to the app role.
-pub async fn restrict_database(superuser: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+pub async fn restrict_database(
+    superuser: &mut PgConnection,
+    name: &str,
+) -> Result<(), sqlx::Error> {
     let db = quote_ident(name);
     sqlx::raw_sql(AssertSqlSafe(format!(
         "REVOKE ALL ON DATABASE {db} FROM PUBLIC; GRANT CONNECT ON DATABASE {db} TO {APP_ROLE}"

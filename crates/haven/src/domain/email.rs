@@ -82,7 +82,14 @@ mod tests {
     fn rejects_what_is_not_an_address() {
         assert_eq!(Email::parse(""), Err(EmailError::Empty));
         assert_eq!(Email::parse("   "), Err(EmailError::Empty));
-        for bad in ["nobody", "a@b", "@example.org", "a b@example.org", "a@.org", "a@org."] {
+        for bad in [
+            "nobody",
+            "a@b",
+            "@example.org",
+            "a b@example.org",
+            "a@.org",
+            "a@org.",
+        ] {
             assert_eq!(Email::parse(bad), Err(EmailError::Malformed), "{bad}");
         }
         let long = format!("{}@example.org", "a".repeat(250));

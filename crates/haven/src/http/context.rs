@@ -82,7 +82,9 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         error::render(&mut response, request_id.as_str());
     }
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
-        response.headers_mut().insert(REQUEST_ID_HEADER.clone(), value);
+        response
+            .headers_mut()
+            .insert(REQUEST_ID_HEADER.clone(), value);
     }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(parent: &span, status = status.as_u16(), latency_ms, "request completed");

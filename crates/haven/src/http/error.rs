@@ -139,7 +139,9 @@ impl ErrorCode {
             Self::AuthorizationNotActive => "The authorization is not active",
             Self::AuthorizationExhausted => "The authorization has no units left",
             Self::PayloadTooLarge => "The request body is too large",
-            Self::UnsupportedMediaType => "The request body must be JSON (Content-Type: application/json)",
+            Self::UnsupportedMediaType => {
+                "The request body must be JSON (Content-Type: application/json)"
+            }
             Self::InvalidAdjustment => "The adjustment is not valid",
             Self::RateLimited => "Rate limit exceeded. Please try again later.",
             Self::Internal => "Internal server error",
@@ -250,10 +252,7 @@ impl AppError {
     /// A 404 `NOT_FOUND`.
     #[must_use]
     pub fn not_found() -> Self {
-        Self::new(
-            ErrorCode::NotFound,
-            ErrorCode::NotFound.default_message(),
-        )
+        Self::new(ErrorCode::NotFound, ErrorCode::NotFound.default_message())
     }
 
     /// The code this error answers with.

@@ -1,10 +1,10 @@
 //! `AppJson`: axum's `Json`, with every rejection turned into Haven's error envelope.
 
+use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 
 use super::error::{AppError, Details, ErrorCode};
@@ -40,9 +40,7 @@ fn rejection_to_error(rejection: &JsonRejection) -> AppError {
             ErrorCode::UnsupportedMediaType,
             ErrorCode::UnsupportedMediaType.default_message(),
         ),
-        JsonRejection::JsonSyntaxError(_) => {
-            AppError::invalid_field("body", "is not valid JSON")
-        }
+        JsonRejection::JsonSyntaxError(_) => AppError::invalid_field("body", "is not valid JSON"),
         JsonRejection::JsonDataError(error) => data_error(&error.body_text()),
         JsonRejection::BytesRejection(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             AppError::new(
@@ -128,7 +126,10 @@ mod tests {
         let AppError::Client(body) = error else {
             panic!("expected a client error");
         };
-        (body.message().to_owned(), body.details().cloned().unwrap_or_default())
+        (
+            body.message().to_owned(),
+            body.details().cloned().unwrap_or_default(),
+        )
     }
 
     #[test]
@@ -143,9 +144,13 @@ mod tests {
 
     #[test]
     fn type_errors_name_the_path_and_never_echo_the_value() {
-        let (message, details) =
-            body(data_error("patient.firstName: invalid type: string \"Jane Doe\", expected u32 at line 1 column 30"));
+        let (message, details) = body(data_error(
+            "patient.firstName: invalid type: string \"Jane Doe\", expected u32 at line 1 column 30",
+        ));
         assert!(!message.contains("Jane"), "{message}");
-        assert_eq!(details["patient.firstName"], "invalid type: string \"…\", expected u32");
+        assert_eq!(
+            details["patient.firstName"],
+            "invalid type: string \"…\", expected u32"
+        );
     }
 }
