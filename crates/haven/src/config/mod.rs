@@ -5,6 +5,7 @@
 //! start-up with a message naming the variable; `HAVEN_ENV=production` additionally refuses the
 //! conveniences meant for a developer's machine (embedded database, generated master key).
 
+mod auth;
 mod env;
 
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+pub use auth::{Argon2Params, AuthConfig, IpNetwork};
 pub use env::Env;
 
 use crate::crypto::MasterKeySource;
@@ -85,6 +87,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `HAVEN_LOG`: a tracing filter (default `info`).
     pub log_filter: String,
+    /// Authentication.
+    pub auth: AuthConfig,
 }
 
 /// A setting that stops start-up.
@@ -186,6 +190,7 @@ impl Config {
             db_max_connections,
             log_format,
             log_filter: env.get("HAVEN_LOG").unwrap_or("info").to_owned(),
+            auth: AuthConfig::from_env(env, environment)?,
         };
         config.check_production()?;
         Ok(config)

@@ -17,6 +17,13 @@ use std::fmt;
 
 use sqlx::PgConnection;
 
+/// Tables without `organization_id` that every tenant's requests may read, with the reason. Their
+/// policies need no tenant condition; they must still have RLS enabled, forced and a policy.
+pub const PLATFORM_TABLES: &[(&str, &str)] = &[(
+    "signing_keys",
+    "JWT signing keys are the platform's: every request verifies tokens with them",
+)];
+
 /// Unique indexes on tenant tables that deliberately span organizations, with the reason.
 pub const GLOBAL_UNIQUE_INDEXES: &[(&str, &str)] = &[(
     "users_email_unique",
@@ -70,7 +77,13 @@ pub async fn check_schema(
     });
     violations.extend(unique);
     violations.extend(collect(conn, FOREIGN_KEYS_WITHOUT_TENANT, None).await?);
-    violations.extend(collect(conn, OPEN_POLICIES, Some(app_role)).await?);
+    let mut open = collect(conn, OPEN_POLICIES, Some(app_role)).await?;
+    open.retain(|v| {
+        !PLATFORM_TABLES
+            .iter()
+            .any(|(table, _)| v.object == format!("public.{table}"))
+    });
+    violations.extend(open);
     violations.extend(collect(conn, DEFINER_FUNCTIONS, None).await?);
     violations.extend(role_problems(conn, app_role).await?);
     Ok(violations)
