@@ -5,6 +5,7 @@
 //! [`build_router`] gives the HTTP API for an [`AppState`], [`launch`] serves it.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -18,7 +18,7 @@ fn defaults_are_embedded_development_on_localhost() {
 
     assert_eq!(config.environment, Environment::Development);
     assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
-    assert_eq!(config.data_dir, std::path::PathBuf::from(".haven"));
+    assert_eq!(config.data_dir, PathBuf::from(".haven"));
     assert!(matches!(
         config.database,
         DatabaseConfig::Embedded { pg_bin_dir: None }

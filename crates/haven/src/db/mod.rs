@@ -10,6 +10,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod embedded;
 pub mod migrate;
+pub mod platform;
 mod pool;
 pub mod preauth;
 pub mod provision;

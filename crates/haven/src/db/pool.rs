@@ -54,6 +54,12 @@ impl AppPool {
         PreAuth::new(&self.0)
     }
 
+    /// The platform tables (signing keys), which belong to no tenant.
+    #[must_use]
+    pub fn platform(&self) -> super::platform::PlatformDb<'_> {
+        super::platform::PlatformDb::new(&self.0)
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.0).await.map(drop)

@@ -1,0 +1,153 @@
+//! What can be audited (SPEC §7).
+
+use std::fmt;
+
+macro_rules! actions {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// An audited action. The names are SPEC §7's and never change once written.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum AuditAction {
+            $(
+                #[doc = $name]
+                $variant,
+            )*
+        }
+
+        impl AuditAction {
+            /// Every action.
+            pub const ALL: &[AuditAction] = &[$(AuditAction::$variant),*];
+
+            /// The stored name.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(AuditAction::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+actions! {
+    LoginSuccess => "LOGIN_SUCCESS",
+    LoginFailure => "LOGIN_FAILURE",
+    Logout => "LOGOUT",
+    TokenRefresh => "TOKEN_REFRESH",
+    RefreshTokenReuse => "REFRESH_TOKEN_REUSE",
+    PasswordChange => "PASSWORD_CHANGE",
+    MfaEnabled => "MFA_ENABLED",
+    MfaDisabled => "MFA_DISABLED",
+    UserCreate => "USER_CREATE",
+    UserUpdate => "USER_UPDATE",
+    RoleChange => "ROLE_CHANGE",
+    RoleEscalationAttempt => "ROLE_ESCALATION_ATTEMPT",
+    OrganizationCreate => "ORGANIZATION_CREATE",
+    PatientCreate => "PATIENT_CREATE",
+    PatientRead => "PATIENT_READ",
+    PatientList => "PATIENT_LIST",
+    PatientUpdate => "PATIENT_UPDATE",
+    PatientDelete => "PATIENT_DELETE",
+    CareTeamAdd => "CARE_TEAM_ADD",
+    CareTeamRemove => "CARE_TEAM_REMOVE",
+    AuthorizationCreate => "AUTHORIZATION_CREATE",
+    AuthorizationAdjust => "AUTHORIZATION_ADJUST",
+    AuthorizationLowUnits => "AUTHORIZATION_LOW_UNITS",
+    SessionReserve => "SESSION_RESERVE",
+    SessionStart => "SESSION_START",
+    SessionComplete => "SESSION_COMPLETE",
+    SessionCancel => "SESSION_CANCEL",
+    StaleReservationReleased => "STALE_RESERVATION_RELEASED",
+    AccessDenied => "ACCESS_DENIED",
+    CrossTenantAccessAttempt => "CROSS_TENANT_ACCESS_ATTEMPT",
+    SuperAdminBypass => "SUPER_ADMIN_BYPASS",
+    BtgGrantAccess => "BTG_GRANT_ACCESS",
+    BtgUseAccess => "BTG_USE_ACCESS",
+    BtgRevokeAccess => "BTG_REVOKE_ACCESS",
+    BtgExpired => "BTG_EXPIRED",
+    BtgReview => "BTG_REVIEW",
+    KeyRotated => "KEY_ROTATED",
+    AuditExport => "AUDIT_EXPORT",
+}
+
+impl fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for AuditAction {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|a| a.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// How the actor reached the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessMethod {
+    /// Their role and care team allow it.
+    Normal,
+    /// An emergency (break-the-glass) grant.
+    BreakTheGlass,
+    /// A platform operator acting inside an organization.
+    SuperAdminBypass,
+    /// Haven itself (background jobs, key rotation).
+    System,
+}
+
+impl AccessMethod {
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::BreakTheGlass => "break_the_glass",
+            Self::SuperAdminBypass => "super_admin_bypass",
+            Self::System => "system",
+        }
+    }
+}
+
+/// How the attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It happened.
+    Success,
+    /// It was refused.
+    Denied,
+    /// It failed.
+    Error,
+}
+
+impl Outcome {
+    /// The stored name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Denied => "denied",
+            Self::Error => "error",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_names_are_unique_and_parse_back() {
+        let mut names: Vec<&str> = AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), AuditAction::ALL.len());
+        for action in AuditAction::ALL {
+            assert_eq!(action.as_str().parse::<AuditAction>(), Ok(*action));
+        }
+    }
+}

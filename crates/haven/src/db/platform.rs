@@ -1,0 +1,28 @@
+//! Access to the platform tables (see `catalog::PLATFORM_TABLES`): data that belongs to no
+//! tenant, such as JWT signing keys. Tenant tables stay out of reach here too: with no tenant
+//! set, row-level security shows them empty.
+
+use sqlx::{PgPool, Postgres, Transaction};
+
+/// The platform tables, borrowed from an [`super::AppPool`].
+#[derive(Debug, Clone, Copy)]
+pub struct PlatformDb<'a> {
+    pool: &'a PgPool,
+}
+
+impl<'a> PlatformDb<'a> {
+    pub(super) fn new(pool: &'a PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// A plain transaction, for statements on platform tables only.
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    /// The pool, for single statements on platform tables only.
+    #[must_use]
+    pub fn pool(&self) -> &'a PgPool {
+        self.pool
+    }
+}
