@@ -114,16 +114,29 @@ impl TestDb {
         role: Role,
         email: &str,
     ) -> UserId {
+        self.create_user_with_hash(organization, role, email, "!")
+            .await
+    }
+
+    /// Inserts a user with the given password hash (PHC, or a legacy bcrypt one).
+    pub async fn create_user_with_hash(
+        &self,
+        organization: OrganizationId,
+        role: Role,
+        email: &str,
+        password_hash: &str,
+    ) -> UserId {
         let id = UserId::new();
         let pool = self.owner_pool().await;
         sqlx::query(
             "INSERT INTO users (organization_id, id, email, password_hash, role, first_name, last_name) \
-             VALUES ($1, $2, $3, '!', $4, 'Test', 'User')",
+             VALUES ($1, $2, $3, $5, $4, 'Test', 'User')",
         )
         .bind(organization)
         .bind(id)
         .bind(email)
         .bind(role.as_str())
+        .bind(password_hash)
         .execute(&pool)
         .await
         .expect("inserting a user");

@@ -14,5 +14,7 @@ mod app;
 mod db;
 mod server;
 
-pub use app::{TestApp, TestResponse, request, send};
+pub use app::{
+    PASSWORD, TestApp, TestResponse, TestUser, json_request, random_master_key, request, send,
+};
 pub use db::TestDb;

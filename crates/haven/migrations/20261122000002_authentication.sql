@@ -43,7 +43,7 @@ CREATE TABLE refresh_families (
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     last_used_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     revoked_at timestamptz,
-    revoked_reason text CHECK (revoked_reason IN ('logout', 'reuse', 'password_change', 'admin', 'disabled')),
+    revoked_reason text CHECK (revoked_reason IN ('logout', 'reuse', 'password_change', 'disabled', 'idle_timeout', 'max_lifetime')),
     PRIMARY KEY (organization_id, id),
     FOREIGN KEY (organization_id, user_id) REFERENCES users (organization_id, id)
 );

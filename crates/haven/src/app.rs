@@ -4,26 +4,79 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::crypto::MasterKey;
-use crate::db::AppPool;
+use anyhow::Context;
 
-/// What handlers share: the runtime pool, the master key, and the request settings.
+use crate::auth::cookies::Csrf;
+use crate::auth::keys::KeyStore;
+use crate::auth::password::PasswordHasher;
+use crate::config::AuthConfig;
+use crate::crypto::{AeadKey, MasterKey};
+use crate::db::AppPool;
+use crate::ratelimit::RateLimiter;
+
+/// What the application needs from the configuration.
+#[derive(Debug)]
+pub struct Settings {
+    /// How long a request may run before it answers 503.
+    pub request_timeout: Duration,
+    /// Authentication.
+    pub auth: AuthConfig,
+}
+
+impl Settings {
+    /// The settings of a development machine (tests, tools).
+    #[must_use]
+    pub fn development() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(30),
+            auth: AuthConfig::development(),
+        }
+    }
+}
+
+/// What handlers share: the runtime pool, keys, the password hasher, the rate limiter and the
+/// settings.
 #[derive(Debug)]
 pub struct App {
     db: AppPool,
     master_key: MasterKey,
-    request_timeout: Duration,
+    settings: Settings,
+    keys: KeyStore,
+    hasher: PasswordHasher,
+    limiter: RateLimiter,
+    csrf: Csrf,
+    mfa_key: AeadKey,
 }
 
 impl App {
-    /// Assembles the state from its parts (the `serve` command, or a test).
-    #[must_use]
-    pub fn new(db: AppPool, master_key: MasterKey, request_timeout: Duration) -> Self {
-        Self {
+    /// Loads the signing keys (creating the first one on a new database), builds the hasher
+    /// and connects the rate limiter.
+    pub async fn start(
+        db: AppPool,
+        master_key: MasterKey,
+        settings: Settings,
+    ) -> anyhow::Result<Self> {
+        let keys = KeyStore::load(&db, &master_key, &settings.auth)
+            .await
+            .context("loading the JWT signing keys")?;
+        let hasher = PasswordHasher::new(settings.auth.argon2, settings.auth.hash_threads)
+            .context("setting up password hashing")?;
+        let limiter = match &settings.auth.redis_url {
+            Some(url) => RateLimiter::redis(url, "haven")
+                .await
+                .context("connecting to Redis (HAVEN_REDIS_URL)")?,
+            None => RateLimiter::in_process(),
+        };
+        Ok(Self {
+            csrf: Csrf::new(&master_key),
+            mfa_key: AeadKey::derive(&master_key, "mfa-secrets"),
             db,
             master_key,
-            request_timeout,
-        }
+            settings,
+            keys,
+            hasher,
+            limiter,
+        })
     }
 
     /// The runtime pool (tenant transactions only).
@@ -41,7 +94,43 @@ impl App {
     /// How long a request may run before it answers 503.
     #[must_use]
     pub fn request_timeout(&self) -> Duration {
-        self.request_timeout
+        self.settings.request_timeout
+    }
+
+    /// Authentication settings.
+    #[must_use]
+    pub fn auth_config(&self) -> &AuthConfig {
+        &self.settings.auth
+    }
+
+    /// The JWT signing and verification keys.
+    #[must_use]
+    pub fn keys(&self) -> &KeyStore {
+        &self.keys
+    }
+
+    /// Password hashing on its bounded pool.
+    #[must_use]
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    /// Rate-limit counters (in process, or shared through Redis).
+    #[must_use]
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// CSRF tokens for cookie sessions.
+    #[must_use]
+    pub fn csrf(&self) -> &Csrf {
+        &self.csrf
+    }
+
+    /// The key that seals TOTP secrets.
+    #[must_use]
+    pub fn mfa_key(&self) -> &AeadKey {
+        &self.mfa_key
     }
 }
 

@@ -1,6 +1,9 @@
 //! The `haven` command line.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+use crate::domain::Role;
+use crate::ids::OrganizationId;
 
 /// Haven: the PHI-safe backend for therapy and behavioral-health practices.
 #[derive(Debug, Parser)]
@@ -11,11 +14,80 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// The subcommands. All settings come from `HAVEN_*` environment variables (see the README).
+/// The subcommands. Settings come from `HAVEN_*` environment variables (see the README).
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the HTTP API on HAVEN_BIND (default 127.0.0.1:8080).
     Serve,
     /// Apply database migrations and create the first platform operator, then exit.
     Migrate,
+    /// Organizations and users. Passwords are read from standard input when it is piped,
+    /// otherwise generated and printed once.
+    Admin {
+        /// The action.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// JWT signing keys.
+    Keys {
+        /// The action.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+/// `haven admin ...`
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a practice and its first ADMIN.
+    CreateOrg(CreateOrgArgs),
+    /// Create a user in an organization.
+    CreateUser(CreateUserArgs),
+}
+
+/// `haven admin create-org`
+#[derive(Debug, Args)]
+pub struct CreateOrgArgs {
+    /// The practice's name.
+    #[arg(long)]
+    pub name: String,
+    /// The first admin's email.
+    #[arg(long)]
+    pub admin_email: String,
+    /// The first admin's given name.
+    #[arg(long)]
+    pub admin_first_name: String,
+    /// The first admin's family name.
+    #[arg(long)]
+    pub admin_last_name: String,
+}
+
+/// `haven admin create-user`
+#[derive(Debug, Args)]
+pub struct CreateUserArgs {
+    /// The organization's id.
+    #[arg(long)]
+    pub org: OrganizationId,
+    /// Login email.
+    #[arg(long)]
+    pub email: String,
+    /// ADMIN, CLINICIAN, BILLING or COMPLIANCE (SUPER_ADMIN in the platform organization).
+    #[arg(long)]
+    pub role: Role,
+    /// Given name.
+    #[arg(long)]
+    pub first_name: String,
+    /// Family name.
+    #[arg(long)]
+    pub last_name: String,
+}
+
+/// `haven keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Retire the signing key and start signing with a new one (the old one stays in the JWKS
+    /// for the grace period).
+    Rotate,
+    /// List the signing keys and their status.
+    List,
 }

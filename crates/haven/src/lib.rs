@@ -4,18 +4,22 @@
 //! The binary (`src/main.rs`) is thin; everything lives here so the tests drive the same code:
 //! [`build_router`] gives the HTTP API for an [`AppState`], [`launch`] serves it.
 
+pub mod accounts;
+pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod http;
 pub mod ids;
-pub mod serve;
+pub mod ratelimit;
 mod server;
+pub mod store;
 pub mod telemetry;
 
 pub use app::{App, AppState};

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use haven::cli::{Cli, Command};
+use haven::cli::Cli;
 use haven::config::Config;
 
 #[tokio::main]
@@ -18,10 +18,7 @@ async fn main() -> ExitCode {
         }
     };
     haven::telemetry::init(config.log_format, &config.log_filter);
-    let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => haven::serve::serve(config).await,
-        Command::Migrate => haven::serve::migrate(config).await,
-    };
+    let result = haven::commands::run(cli.command, config).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -7,9 +7,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{AccessMethod, AuditAction, Outcome};
-use crate::db::TenantTx;
+use crate::db::{AppPool, TenantTx};
 use crate::domain::Role;
-use crate::ids::UserId;
+use crate::ids::{OrganizationId, UserId};
 
 /// Where a request came from, for the audit trail.
 #[derive(Clone, Debug, Default)]
@@ -147,4 +147,16 @@ pub async fn record(tx: &mut TenantTx, event: &AuditEvent) -> Result<(), sqlx::E
     .execute(tx.conn())
     .await
     .map(drop)
+}
+
+/// Records `event` for `organization` in a transaction of its own: for events with no change to
+/// commit alongside (a failed login, a refused request).
+pub async fn record_alone(
+    pool: &AppPool,
+    organization: OrganizationId,
+    event: &AuditEvent,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin_tenant(organization, event.user_id).await?;
+    record(&mut tx, event).await?;
+    tx.commit().await
 }

@@ -10,4 +10,4 @@ mod action;
 mod event;
 
 pub use action::{AccessMethod, AuditAction, Outcome};
-pub use event::{AuditEvent, RequestMeta, record};
+pub use event::{AuditEvent, RequestMeta, record, record_alone};

@@ -1,4 +1,10 @@
-//! Authentication. For now: password hashing, which bootstrapping the first platform operator
-//! needs; login, tokens and the `Caller` extractor build on it.
+//! Authentication: passwords (Argon2id on a bounded pool, legacy bcrypt, the NIST policy),
+//! RS256 access tokens under rotating signing keys, TOTP MFA, session cookies with CSRF tokens,
+//! and the [`caller::Caller`] extractor that handlers take tenancy from.
 
+pub mod caller;
+pub mod cookies;
+pub mod keys;
+pub mod mfa;
 pub mod password;
+pub mod token;

@@ -21,12 +21,27 @@ const PORT: u16 = 5432;
 #[derive(Debug)]
 pub struct EmbeddedDb {
     cluster: Cluster,
-    _lock: File,
+    /// Held while this process runs the cluster; `None` when attached to another Haven's.
+    lock: Option<File>,
+}
+
+/// What to do when another Haven already runs the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sharing {
+    /// Refuse (`serve`: one server per data directory).
+    Exclusive,
+    /// Use its cluster without managing it (`admin`, `keys` commands beside a running server).
+    AttachIfRunning,
 }
 
 impl EmbeddedDb {
-    /// Prepares (initdb on first use) and starts the cluster under `data_dir`. Blocking.
-    pub fn start(data_dir: &Path, pg_bin_dir: Option<&Path>) -> anyhow::Result<Self> {
+    /// Prepares (initdb on first use) and starts the cluster under `data_dir`, or attaches to
+    /// the one a running Haven manages when `sharing` allows. Blocking.
+    pub fn start(
+        data_dir: &Path,
+        pg_bin_dir: Option<&Path>,
+        sharing: Sharing,
+    ) -> anyhow::Result<Self> {
         // Others may traverse (the cluster may run as another user) but not list it.
         DirBuilder::new()
             .recursive(true)
@@ -40,8 +55,9 @@ impl EmbeddedDb {
             .write(true)
             .open(&lock_path)
             .with_context(|| format!("opening {}", lock_path.display()))?;
-        match lock.try_lock() {
-            Ok(()) => {}
+        let owned = match lock.try_lock() {
+            Ok(()) => true,
+            Err(TryLockError::WouldBlock) if sharing == Sharing::AttachIfRunning => false,
             Err(TryLockError::WouldBlock) => bail!(
                 "another Haven process is using {}; stop it or choose another HAVEN_DATA_DIR",
                 data_dir.display()
@@ -49,7 +65,7 @@ impl EmbeddedDb {
             Err(TryLockError::Error(e)) => {
                 return Err(e).with_context(|| format!("locking {}", lock_path.display()));
             }
-        }
+        };
 
         let bins = PgBinaries::locate(pg_bin_dir)?;
         let data_dir = absolute(data_dir)?;
@@ -67,11 +83,20 @@ impl EmbeddedDb {
         if created {
             tracing::info!(data_dir = %data_dir.display(), "initialized the embedded PostgreSQL cluster");
         }
+        if !owned {
+            tracing::info!(
+                "using the embedded PostgreSQL of the Haven running on this data directory"
+            );
+            return Ok(Self {
+                cluster,
+                lock: None,
+            });
+        }
         cluster.start()?;
         tracing::info!(socket_dir = %cluster.socket_dir().display(), "embedded PostgreSQL is running");
         Ok(Self {
             cluster,
-            _lock: lock,
+            lock: Some(lock),
         })
     }
 
@@ -93,8 +118,10 @@ impl EmbeddedDb {
 
     /// Stops the cluster (fast shutdown: open sessions end, committed work is safe). Blocking.
     pub fn stop(self) -> anyhow::Result<()> {
-        self.cluster.stop()?;
-        tracing::info!("embedded PostgreSQL stopped");
+        if self.lock.is_some() {
+            self.cluster.stop()?;
+            tracing::info!("embedded PostgreSQL stopped");
+        }
         Ok(())
     }
 }

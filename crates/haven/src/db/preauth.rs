@@ -2,7 +2,9 @@
 //! SECURITY DEFINER function of the `haven_auth` schema that returns only what its step needs;
 //! the app role cannot read the tables across tenants any other way.
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::domain::{Email, Role};
 use crate::ids::{OrganizationId, UserId};
@@ -65,5 +67,40 @@ impl<'a> PreAuth<'a> {
             })
         })
         .transpose()
+    }
+
+    /// The refresh token with this SHA-256 hash: its organization, id and family.
+    pub async fn find_refresh_token(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> Result<Option<(OrganizationId, Uuid, Uuid)>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT organization_id, token_id, family_id FROM haven_auth.find_refresh_token($1)",
+        )
+        .bind(token_hash.as_slice())
+        .fetch_optional(self.pool)
+        .await
+    }
+
+    /// One page of all practices, oldest first, and the total (`None` when the page is empty).
+    pub async fn list_organizations(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<(OrganizationId, String, DateTime<Utc>)>, Option<i64>), sqlx::Error> {
+        let rows: Vec<(OrganizationId, String, DateTime<Utc>, i64)> = sqlx::query_as(
+            "SELECT id, name, created_at, total FROM haven_auth.list_organizations($1, $2)",
+        )
+        .bind(i32::try_from(limit).unwrap_or(i32::MAX))
+        .bind(i32::try_from(offset).unwrap_or(i32::MAX))
+        .fetch_all(self.pool)
+        .await?;
+        let total = rows.first().map(|row| row.3);
+        Ok((
+            rows.into_iter()
+                .map(|(id, name, created_at, _)| (id, name, created_at))
+                .collect(),
+            total,
+        ))
     }
 }

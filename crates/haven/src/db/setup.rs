@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::bootstrap::{self, BootstrapOutcome};
-use super::embedded::EmbeddedDb;
+use super::embedded::{EmbeddedDb, Sharing};
 use super::{APP_ROLE, DATABASE_NAME, OWNER_ROLE, migrate, provision};
 use crate::config::{BootstrapConfig, DatabaseConfig};
 
@@ -26,13 +26,17 @@ pub struct Database {
 impl Database {
     /// Starts the embedded cluster (creating roles and database on first use), or takes the
     /// external URLs.
-    pub async fn open(config: &DatabaseConfig, data_dir: &Path) -> anyhow::Result<Self> {
+    pub async fn open(
+        config: &DatabaseConfig,
+        data_dir: &Path,
+        sharing: Sharing,
+    ) -> anyhow::Result<Self> {
         match config {
             DatabaseConfig::Embedded { pg_bin_dir } => {
                 let data_dir = data_dir.to_owned();
                 let pg_bin_dir = pg_bin_dir.clone();
                 let embedded = tokio::task::spawn_blocking(move || {
-                    EmbeddedDb::start(&data_dir, pg_bin_dir.as_deref())
+                    EmbeddedDb::start(&data_dir, pg_bin_dir.as_deref(), sharing)
                 })
                 .await??;
                 let mut superuser = PgConnection::connect_with(&embedded.superuser_options())

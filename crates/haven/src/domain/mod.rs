@@ -2,7 +2,9 @@
 //! code can rely on it being well-formed.
 
 mod email;
+mod name;
 mod role;
 
-pub use email::Email;
+pub use email::{Email, EmailError};
+pub use name::parse_name;
 pub use role::Role;

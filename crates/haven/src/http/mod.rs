@@ -1,14 +1,17 @@
 //! The HTTP layer: routes, the middleware every request passes, errors and extractors.
 
+pub mod client_ip;
 pub mod context;
 pub mod error;
 mod health;
 pub mod json;
+pub mod meta;
+pub mod query;
 
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -29,8 +32,15 @@ pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/.well-known/jwks.json", get(jwks))
+        .nest("/api", crate::api::routes(&state))
         .with_state(state);
     with_middleware(routes, timeout)
+}
+
+/// `GET /.well-known/jwks.json`: the public halves of the signing key and keys in grace.
+async fn jwks(State(state): State<AppState>) -> json::AppJson<crate::auth::keys::JwkSet> {
+    json::AppJson(state.keys().jwks())
 }
 
 /// Wraps `routes` in the middleware every Haven route runs under (outermost first): request

@@ -1,7 +1,15 @@
 //! Haven's integration tests: one binary, one module per area; the route modules mirror the API.
 
+mod auth_login;
+mod auth_mfa;
+mod auth_session;
 mod catalog;
 mod embedded;
 mod errors;
 mod health;
+mod keys;
+mod organizations;
+mod ratelimit;
 mod tenancy;
+mod tokens;
+mod users;

@@ -5,10 +5,13 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::app::{App, AppState};
+use std::time::Duration;
+
+use crate::app::{App, AppState, Settings};
 use crate::config::Config;
 use crate::crypto::MasterKey;
 use crate::db::bootstrap::BootstrapOutcome;
+use crate::db::embedded::Sharing;
 use crate::db::{AppPool, Database};
 use crate::server::{build_router, launch};
 
@@ -17,14 +20,14 @@ use crate::server::{build_router, launch};
 /// the cluster stopped.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let master_key = config.master_key.load()?;
-    let database = Database::open(&config.database, &config.data_dir).await?;
-    let result = serve_with(&config, &database, master_key).await;
+    let database = Database::open(&config.database, &config.data_dir, Sharing::Exclusive).await?;
+    let result = serve_with(config, &database, master_key).await;
     let stopped = database.shutdown().await;
     result.and(stopped)
 }
 
 async fn serve_with(
-    config: &Config,
+    config: Config,
     database: &Database,
     master_key: MasterKey,
 ) -> anyhow::Result<()> {
@@ -42,7 +45,14 @@ async fn serve_with(
             list.join("; ")
         );
     }
-    let state = AppState::new(App::new(pool.clone(), master_key, config.request_timeout));
+    let settings = Settings {
+        request_timeout: config.request_timeout,
+        auth: config.auth,
+    };
+    let state = AppState::new(App::start(pool.clone(), master_key, settings).await?);
+    // Every instance picks up keys rotated elsewhere; one at a time rotates when due.
+    let refresher = state.keys().spawn_refresher(Duration::from_secs(30));
+    let rotation = state.keys().spawn_rotation_job(Duration::from_secs(300));
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -50,13 +60,15 @@ async fn serve_with(
     tracing::info!(%address, "haven is listening");
     launch(listener, build_router(state), shutdown_signal()).await?;
     tracing::info!("stopped accepting requests; in-flight requests finished");
+    refresher.abort();
+    rotation.abort();
     pool.close().await;
     Ok(())
 }
 
 /// `haven migrate`: migrations and bootstrap, then exit.
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
-    let database = Database::open(&config.database, &config.data_dir).await?;
+    let database = Database::open(&config.database, &config.data_dir, Sharing::Exclusive).await?;
     let result = database.migrate_and_bootstrap(&config.bootstrap).await;
     let stopped = database.shutdown().await;
     announce(result?);
@@ -69,7 +81,7 @@ pub async fn migrate(config: Config) -> anyhow::Result<()> {
     clippy::print_stdout,
     reason = "the one-time password goes to the operator, never to the log pipeline"
 )]
-fn announce(outcome: BootstrapOutcome) {
+pub(super) fn announce(outcome: BootstrapOutcome) {
     if let BootstrapOutcome::Created {
         email,
         generated_password,

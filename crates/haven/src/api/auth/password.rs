@@ -1,0 +1,90 @@
+//! `POST /api/auth/password`: change one's own password.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::auth::caller::Caller;
+use crate::auth::password::check_password;
+use crate::http::error::{AppError, ErrorCode};
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+use crate::store::sessions::{self, RevokeReason};
+use crate::store::users;
+
+/// The change request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PasswordChange {
+    current_password: SecretString,
+    new_password: SecretString,
+}
+
+/// `POST /api/auth/password` → 204. Other sessions of the account end; this one stays.
+pub async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppJson(request): AppJson<PasswordChange>,
+) -> Result<StatusCode, AppError> {
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let user = users::find(&mut tx, caller.user_id).await?.ok_or_else(|| {
+        AppError::new(
+            ErrorCode::Unauthenticated,
+            ErrorCode::Unauthenticated.default_message(),
+        )
+    })?;
+    let credentials = users::credentials_for_update(&mut tx, caller.user_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::Unauthenticated,
+                ErrorCode::Unauthenticated.default_message(),
+            )
+        })?;
+    let verification = state
+        .hasher()
+        .verify(request.current_password, credentials.password_hash)
+        .await;
+    if !verification.matches {
+        return Err(AppError::invalid_field("currentPassword", "is incorrect"));
+    }
+    check_password(
+        &request.new_password,
+        &user.email,
+        &user.first_name,
+        &user.last_name,
+    )
+    .map_err(|e| AppError::invalid_field("newPassword", e.to_string()))?;
+    let hash = state
+        .hasher()
+        .hash(request.new_password)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("hashing a password: {e}")))?;
+    users::set_password_hash(&mut tx, caller.user_id, &hash, true).await?;
+    let ended = sessions::revoke_user_families(
+        &mut tx,
+        caller.user_id,
+        Some(caller.session_id),
+        RevokeReason::PasswordChange,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(AuditAction::PasswordChange)
+            .with_actor(caller.user_id, caller.role)
+            .with_entity("user", caller.user_id)
+            .with_details(json!({ "otherSessionsEnded": ended }))
+            .with_request(&meta),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

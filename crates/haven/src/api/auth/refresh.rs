@@ -1,0 +1,132 @@
+//! `POST /api/auth/refresh`: a new token pair for a refresh token, which stops working.
+//!
+//! Presenting a token that was already rotated means two parties hold it: the whole family is
+//! revoked and `REFRESH_TOKEN_REUSE` recorded. A family also dies after the idle timeout and the
+//! absolute lifetime, and with its user's account.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::session::{self, Delivery};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent, Outcome};
+use crate::auth::cookies;
+use crate::http::error::{AppError, ErrorCode};
+use crate::http::meta::Meta;
+use crate::store::sessions::{self, RevokeReason};
+use crate::store::users;
+
+/// The refresh request (the token may come in the cookie instead).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RefreshRequest {
+    refresh_token: Option<String>,
+}
+
+fn unauthenticated() -> AppError {
+    AppError::new(
+        ErrorCode::Unauthenticated,
+        "Invalid or expired refresh token",
+    )
+}
+
+/// `POST /api/auth/refresh`.
+pub async fn refresh(
+    State(state): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    // The body is optional (cookie clients send none), so it is parsed here rather than by
+    // the JSON extractor.
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        serde_json::from_slice::<RefreshRequest>(&body)
+            .map_err(|_| AppError::invalid_field("body", "must be {\"refreshToken\": \"...\"}"))?
+            .refresh_token
+    };
+    let (token, delivery) = match from_body {
+        Some(token) => (token, Delivery::Body),
+        None => (
+            cookies::get(&headers, cookies::REFRESH).ok_or_else(unauthenticated)?,
+            Delivery::Cookie,
+        ),
+    };
+    if !token.starts_with(session::REFRESH_PREFIX) || token.len() > 128 {
+        return Err(unauthenticated());
+    }
+    let hash = session::hash_refresh_token(&token);
+    let (org, token_id, _) = state
+        .db()
+        .pre_auth()
+        .find_refresh_token(&hash)
+        .await?
+        .ok_or_else(unauthenticated)?;
+
+    let mut tx = state.db().begin_tenant(org, None).await?;
+    let presented = sessions::presented_token(&mut tx, token_id)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let family = presented.family_id;
+    if presented.revoked_at.is_some() {
+        return Err(unauthenticated());
+    }
+    let user = users::find(&mut tx, presented.user_id)
+        .await?
+        .ok_or_else(unauthenticated)?;
+    let config = state.auth_config();
+    let now = Utc::now();
+    let ended = if presented.rotated_at.is_some() {
+        Some(RevokeReason::Reuse)
+    } else if user.disabled {
+        Some(RevokeReason::Disabled)
+    } else if now - presented.last_used_at
+        > chrono::Duration::from_std(config.session_idle_timeout).unwrap_or_default()
+    {
+        Some(RevokeReason::IdleTimeout)
+    } else if now - presented.family_created_at
+        > chrono::Duration::from_std(config.session_max_lifetime).unwrap_or_default()
+    {
+        Some(RevokeReason::MaxLifetime)
+    } else {
+        None
+    };
+    if let Some(reason) = ended {
+        sessions::revoke_family(&mut tx, family, reason).await?;
+        if reason == RevokeReason::Reuse {
+            audit::record(
+                &mut tx,
+                &AuditEvent::new(AuditAction::RefreshTokenReuse)
+                    .with_outcome(Outcome::Denied)
+                    .with_actor(user.id, user.role)
+                    .with_entity("session", family)
+                    .with_details(json!({ "familyRevoked": true }))
+                    .with_request(&meta),
+            )
+            .await?;
+            tracing::warn!(session = %family, "refresh token reuse: session revoked");
+        }
+        tx.commit().await?;
+        return Err(unauthenticated());
+    }
+
+    let (next, next_hash) = session::new_refresh_token();
+    sessions::rotate(&mut tx, family, token_id, &next_hash).await?;
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(AuditAction::TokenRefresh)
+            .with_actor(user.id, user.role)
+            .with_entity("session", family)
+            .with_request(&meta),
+    )
+    .await?;
+    let tokens = session::issue(&state, user.id, org, user.role, family, next)?;
+    tx.commit().await?;
+    Ok(session::respond(&state, &tokens, delivery, None))
+}

@@ -1,0 +1,142 @@
+//! Issuing a session's tokens and shaping the response, shared by login and refresh.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use crate::auth::cookies;
+use crate::auth::token::AccessClaims;
+use crate::domain::Role;
+use crate::http::error::AppError;
+use crate::http::json::AppJson;
+use crate::ids::{OrganizationId, UserId};
+use crate::store::users::User;
+
+/// Prefix that makes a leaked refresh token recognisable (to secret scanners, to people).
+pub const REFRESH_PREFIX: &str = "hvn_rt_";
+
+/// A new opaque refresh token (256 random bits) and the SHA-256 hash that is all Haven stores.
+#[must_use]
+pub fn new_refresh_token() -> (String, [u8; 32]) {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's RNG is unavailable");
+    let token = format!("{REFRESH_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = hash_refresh_token(&token);
+    (token, hash)
+}
+
+/// The stored form of a refresh token.
+#[must_use]
+pub fn hash_refresh_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// How the client wants its tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// In the JSON body.
+    Body,
+    /// In httpOnly cookies, with a CSRF token in the body.
+    Cookie,
+}
+
+/// A freshly issued access + refresh pair for one session.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    access: String,
+    refresh: String,
+    session: Uuid,
+}
+
+/// Signs an access token for the session.
+pub fn issue(
+    state: &AppState,
+    user: UserId,
+    organization: OrganizationId,
+    role: Role,
+    session: Uuid,
+    refresh: String,
+) -> Result<IssuedTokens, AppError> {
+    let claims = AccessClaims::new(user, organization, role, session, state.auth_config());
+    let access = state
+        .keys()
+        .issue(&claims)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("signing an access token: {e}")))?;
+    Ok(IssuedTokens {
+        access,
+        refresh,
+        session,
+    })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+    expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a User>,
+}
+
+/// The login/refresh response: tokens in the body, or in cookies with a CSRF token.
+pub fn respond(
+    state: &AppState,
+    tokens: &IssuedTokens,
+    delivery: Delivery,
+    user: Option<&User>,
+) -> Response {
+    let config = state.auth_config();
+    let expires_in = config.access_token_ttl.as_secs();
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let body = match delivery {
+        Delivery::Body => TokenBody {
+            token: Some(&tokens.access),
+            expires_in,
+            refresh_token: Some(&tokens.refresh),
+            csrf_token: None,
+            user,
+        },
+        Delivery::Cookie => {
+            headers.append(
+                header::SET_COOKIE,
+                cookies::set(
+                    cookies::ACCESS,
+                    &tokens.access,
+                    "/",
+                    config.access_token_ttl,
+                    config.secure_cookies,
+                ),
+            );
+            headers.append(
+                header::SET_COOKIE,
+                cookies::set(
+                    cookies::REFRESH,
+                    &tokens.refresh,
+                    "/api/auth",
+                    config.session_max_lifetime,
+                    config.secure_cookies,
+                ),
+            );
+            TokenBody {
+                token: None,
+                expires_in,
+                refresh_token: None,
+                csrf_token: Some(state.csrf().token(tokens.session)),
+                user,
+            }
+        }
+    };
+    (headers, AppJson(json!(body))).into_response()
+}

@@ -1,0 +1,24 @@
+//! The `/api` routes. One module per resource; handlers are named `<verb>_<resource>`.
+
+pub mod access;
+pub mod auth;
+pub mod organizations;
+pub mod pagination;
+pub mod users;
+
+use axum::Router;
+
+use crate::app::AppState;
+use crate::ratelimit::{AuthRateLimit, auth_rate_limit};
+
+/// Everything under `/api`.
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let limit = AuthRateLimit::from_config(state.limiter().clone(), state.auth_config());
+    Router::new()
+        .nest(
+            "/auth",
+            auth::routes().layer(axum::middleware::from_fn_with_state(limit, auth_rate_limit)),
+        )
+        .nest("/admin/organizations", organizations::routes())
+        .nest("/users", users::routes())
+}

@@ -1,0 +1,37 @@
+//! `GET /api/admin/organizations` (SUPER_ADMIN).
+
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use crate::api::access::require_role;
+use crate::api::pagination::{Page, PageQuery};
+use crate::app::AppState;
+use crate::auth::caller::Caller;
+use crate::domain::Role;
+use crate::http::error::AppError;
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+use crate::http::query::AppQuery;
+use crate::store::organizations;
+
+/// `GET /api/admin/organizations?page&limit` → `{organizations, pagination}`.
+pub async fn list_organizations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppQuery(query): AppQuery<PageQuery>,
+) -> Result<AppJson<Value>, AppError> {
+    require_role(
+        &state,
+        &caller,
+        &meta,
+        &[Role::SuperAdmin],
+        "list_organizations",
+    )
+    .await?;
+    let page = Page::try_from(query)?;
+    let (items, total) = organizations::list_all(state.db(), page.limit, page.offset()).await?;
+    Ok(AppJson(
+        json!({ "organizations": items, "pagination": page.info(total) }),
+    ))
+}

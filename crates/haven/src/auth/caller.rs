@@ -1,0 +1,144 @@
+//! `Caller`: who is making this request, established once, from a verified access token.
+//!
+//! Handlers take tenancy only from here (never from a path, query or body). The extractor
+//! verifies the token (a bearer header, or the session cookie), checks the CSRF token on unsafe
+//! cookie-authenticated requests, enforces the organization's MFA requirement for admins, and
+//! records the caller in the request's span. It reads the database only for admins (the MFA
+//! requirement); everything else comes from the token.
+
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use uuid::Uuid;
+
+use super::cookies;
+use crate::app::AppState;
+use crate::domain::Role;
+use crate::http::error::{AppError, ErrorCode};
+use crate::ids::{OrganizationId, UserId};
+
+/// How the request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// The httpOnly session cookie (unsafe methods also need `X-CSRF-Token`).
+    Cookie,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The user.
+    pub user_id: UserId,
+    /// Their organization: the tenant of everything this request touches.
+    pub organization_id: OrganizationId,
+    /// Their role.
+    pub role: Role,
+    /// The login session (refresh family) the token belongs to.
+    pub session_id: Uuid,
+    /// Bearer or cookie.
+    pub auth_method: AuthMethod,
+}
+
+impl Caller {
+    /// Whether the caller has `role`.
+    #[must_use]
+    pub fn is(&self, role: Role) -> bool {
+        self.role == role
+    }
+}
+
+fn unauthenticated() -> AppError {
+    AppError::new(
+        ErrorCode::Unauthenticated,
+        ErrorCode::Unauthenticated.default_message(),
+    )
+}
+
+/// The token of the request: bearer first, then the session cookie.
+fn presented_token(parts: &Parts) -> Option<(String, AuthMethod)> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+            .then(|| (token.trim().to_owned(), AuthMethod::Bearer));
+    }
+    cookies::get(&parts.headers, cookies::ACCESS).map(|token| (token, AuthMethod::Cookie))
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let (token, auth_method) = presented_token(parts).ok_or_else(unauthenticated)?;
+        let claims = state
+            .keys()
+            .verify(&token)
+            .await
+            .map_err(|_| unauthenticated())?;
+        if auth_method == AuthMethod::Cookie && !is_safe(&parts.method) {
+            let presented = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if !state.csrf().verify(claims.sid, presented) {
+                return Err(AppError::new(
+                    ErrorCode::CsrfFailed,
+                    ErrorCode::CsrfFailed.default_message(),
+                ));
+            }
+        }
+        let caller = Caller {
+            user_id: claims.sub,
+            organization_id: claims.org,
+            role: claims.role,
+            session_id: claims.sid,
+            auth_method,
+        };
+        let span = tracing::Span::current();
+        span.record("user_id", tracing::field::display(caller.user_id));
+        span.record(
+            "organization_id",
+            tracing::field::display(caller.organization_id),
+        );
+
+        // Admins of an organization that requires MFA may only reach the auth routes (to enrol)
+        // until they have it.
+        // Nested routers see a path without their prefix: ask for the original one.
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |uri| uri.path());
+        let on_auth_route = path.starts_with("/api/auth/");
+        if matches!(caller.role, Role::Admin | Role::SuperAdmin) && !on_auth_route {
+            let mut tx = state
+                .db()
+                .begin_tenant(caller.organization_id, Some(caller.user_id))
+                .await?;
+            let blocked: bool = sqlx::query_scalar(
+                "SELECT o.require_mfa_for_admins AND NOT u.mfa_enabled \
+                 FROM users u JOIN organizations o ON o.id = u.organization_id \
+                 WHERE u.organization_id = $1 AND u.id = $2",
+            )
+            .bind(caller.organization_id)
+            .bind(caller.user_id)
+            .fetch_optional(tx.conn())
+            .await?
+            .unwrap_or(true);
+            tx.commit().await?;
+            if blocked {
+                return Err(AppError::new(
+                    ErrorCode::Forbidden,
+                    "Your organization requires MFA: enrol at /api/auth/mfa/setup first",
+                ));
+            }
+        }
+        Ok(caller)
+    }
+}

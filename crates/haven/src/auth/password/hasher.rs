@@ -1,0 +1,254 @@
+//! The password hashing service: Argon2id hashing and verification on a bounded pool.
+//!
+//! Each Argon2id hash takes tens of milliseconds of CPU and 19 MiB or more of memory. Run on the
+//! async runtime's worker threads, a flood of logins would stall every other request; run
+//! without a bound, it would exhaust memory. So every hash and verification waits for one of
+//! `threads` permits of a [`Semaphore`] and then runs under [`tokio::task::spawn_blocking`]:
+//!
+//! - the worker threads never hash, they only await;
+//! - never more than `threads` hashes run at once, whatever the load;
+//! - a request that gives up while queued (timeout, client gone) simply leaves the queue: with a
+//!   job channel to dedicated threads its job would stay queued and run for nobody;
+//! - once a hash has started, its permit moves into the blocking closure, so the slot stays taken
+//!   until the hash really ends even when the caller has gone away;
+//! - a panic is contained in its task ([`tokio::task::JoinError`]) instead of silently shrinking
+//!   a hand-made pool, and there are no threads to start, name or shut down.
+//!
+//! Tokio's blocking pool is shared (file I/O, DNS), but hashing takes at most `threads` of its
+//! 512 threads. The permits are handed out first come, first served.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use argon2::{
+    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
+};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+use super::{HashError, argon2id, generate};
+use crate::config::Argon2Params;
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub struct Verification {
+    /// The password is right.
+    pub matches: bool,
+    /// The password is right but the stored hash is legacy bcrypt, or Argon2 weaker than the
+    /// configured parameters: store a fresh [`PasswordHasher::hash`] of it. Never set without
+    /// `matches`.
+    pub needs_rehash: bool,
+}
+
+impl Verification {
+    /// A wrong password, or a hash nobody can log in with.
+    pub const NO_MATCH: Self = Self {
+        matches: false,
+        needs_rehash: false,
+    };
+}
+
+/// Hashes and verifies passwords on a bounded pool (see the module docs). Cheap to clone: clones
+/// share the pool.
+#[derive(Clone)]
+pub struct PasswordHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    argon2: Argon2<'static>,
+    params: Argon2Params,
+    /// A hash of a random password, made with `params`: unknown users and unusable hashes are
+    /// verified against it so that they cost the same time as a real account.
+    dummy: String,
+    permits: Arc<Semaphore>,
+    threads: usize,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+impl fmt::Debug for PasswordHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.inner.params)
+            .field("threads", &self.inner.threads)
+            .field("in_flight", &self.in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PasswordHasher {
+    /// A hasher with Argon2id `params` running at most `threads` hashes at once (at least one).
+    /// Computes the dummy hash here, which costs one hash on the calling thread: build it once,
+    /// at start-up.
+    pub fn new(params: Argon2Params, threads: usize) -> Result<Self, HashError> {
+        let argon2 = argon2id(params)?;
+        let dummy = argon2
+            .hash_password(generate().expose_secret().as_bytes())
+            .map_err(|_| HashError)?
+            .to_string();
+        let threads = threads.max(1);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                argon2,
+                params,
+                dummy,
+                permits: Arc::new(Semaphore::new(threads)),
+                threads,
+                in_flight: AtomicUsize::new(0),
+                peak_in_flight: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Hashes `password` with Argon2id, the configured parameters and a fresh random salt, into
+    /// a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`).
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        self.run(move |inner| {
+            inner
+                .argon2
+                .hash_password(password.expose_secret().as_bytes())
+                .map(|hash| hash.to_string())
+                .map_err(|_| HashError)
+        })
+        .await?
+    }
+
+    /// Checks `password` against `stored`: an Argon2 PHC string, or a legacy bcrypt hash (`$2a$`,
+    /// `$2b$`, `$2y$`, always to be rehashed). Anything else (a placeholder such as `!`, an unknown
+    /// scheme) never matches but costs a dummy verification, so the answer takes about as long.
+    pub async fn verify(&self, password: SecretString, stored: String) -> Verification {
+        let outcome = self
+            .run(move |inner| {
+                let password = password.expose_secret().as_bytes();
+                check(inner.params, password, &stored).unwrap_or_else(|| {
+                    inner.burn(password);
+                    Verification::NO_MATCH
+                })
+            })
+            .await;
+        outcome.unwrap_or_else(|_| {
+            tracing::error!("password verification did not complete");
+            Verification::NO_MATCH
+        })
+    }
+
+    /// Spends the time of one verification, for a login whose user does not exist.
+    pub async fn verify_dummy(&self, password: SecretString) {
+        let outcome = self
+            .run(move |inner| inner.burn(password.expose_secret().as_bytes()))
+            .await;
+        if outcome.is_err() {
+            tracing::error!("dummy password verification did not complete");
+        }
+    }
+
+    /// How many hashes or verifications are running right now.
+    #[must_use]
+    pub fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most that ever ran at once; never more than the pool's size.
+    #[must_use]
+    pub fn peak_in_flight(&self) -> usize {
+        self.inner.peak_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Waits for a permit, then runs `job` on the blocking pool.
+    async fn run<T, F>(&self, job: F) -> Result<T, HashError>
+    where
+        F: FnOnce(&Inner) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // The semaphore is never closed, so acquiring fails only in theory.
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| HashError)?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            // Declared after the permit, so dropped before it: the count falls before the next
+            // job may start.
+            let _slot = InFlight::enter(&inner);
+            job(&inner)
+        })
+        .await
+        .map_err(|_| HashError)
+    }
+}
+
+impl Inner {
+    fn burn(&self, password: &[u8]) {
+        // The outcome is meaningless; only the time spent matters.
+        std::hint::black_box(
+            self.argon2
+                .verify_password(password, self.dummy.as_str())
+                .is_ok(),
+        );
+    }
+}
+
+/// Counts a running job for as long as it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(inner: &'a Inner) -> Self {
+        let now = inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        inner.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        Self(&inner.in_flight)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Verifies `password` against a stored Argon2 or bcrypt hash; `None` when `stored` is neither
+/// (the caller decides whether to spend dummy time on it). Synchronous and CPU-heavy.
+pub(super) fn check(
+    configured: Argon2Params,
+    password: &[u8],
+    stored: &str,
+) -> Option<Verification> {
+    // bcrypt first: its strings are not PHC strings, and a lenient PHC parse must not claim them.
+    if ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .any(|prefix| stored.starts_with(prefix))
+    {
+        // bcrypt compares in constant time; a malformed hash is an error, i.e. "unknown".
+        let matches = bcrypt::verify(password, stored).ok()?;
+        return Some(Verification {
+            matches,
+            needs_rehash: matches,
+        });
+    }
+    let phc = PasswordHash::new(stored).ok()?;
+    // Without a salt or output it would fail at once, faster than a real verification.
+    if phc.salt.is_none() || phc.hash.is_none() {
+        return None;
+    }
+    let algorithm = Algorithm::try_from(phc.algorithm.as_str()).ok()?;
+    let version = phc
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let version = version.ok()?;
+    let params = Params::try_from(&phc).ok()?;
+    // Verification recomputes with the hash's own algorithm, version and parameters, and
+    // compares the outputs in constant time.
+    let matches = Argon2::default().verify_password(password, &phc).is_ok();
+    let weaker = algorithm != Algorithm::Argon2id
+        || version != Version::V0x13
+        || params.m_cost() < configured.memory_kib
+        || params.t_cost() < configured.iterations
+        || params.p_cost() < configured.parallelism;
+    Some(Verification {
+        matches,
+        needs_rehash: matches && weaker,
+    })
+}

@@ -1,0 +1,70 @@
+//! The `haven` subcommands.
+
+mod admin;
+mod keys;
+mod serve;
+
+use anyhow::Context;
+
+use crate::app::{App, Settings};
+use crate::cli::{AdminCommand, Command, KeysCommand};
+use crate::config::Config;
+use crate::db::embedded::Sharing;
+use crate::db::{AppPool, Database};
+
+/// Runs `command` (`serve` when none).
+pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()> {
+    match command.unwrap_or(Command::Serve) {
+        Command::Serve => serve::serve(config).await,
+        Command::Migrate => serve::migrate(config).await,
+        Command::Admin { command } => {
+            with_app(config, |app| async move {
+                match command {
+                    AdminCommand::CreateOrg(args) => admin::create_org(&app, args).await,
+                    AdminCommand::CreateUser(args) => admin::create_user(&app, args).await,
+                }
+            })
+            .await
+        }
+        Command::Keys { command } => {
+            with_app(config, |app| async move {
+                match command {
+                    KeysCommand::Rotate => keys::rotate(&app).await,
+                    KeysCommand::List => keys::list(&app).await,
+                }
+            })
+            .await
+        }
+    }
+}
+
+/// Runs `work` against the application (database up and migrated, keys loaded), beside a
+/// running server if there is one, then shuts down what it started.
+async fn with_app<F, Fut>(config: Config, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(App) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let master_key = config.master_key.load()?;
+    let database =
+        Database::open(&config.database, &config.data_dir, Sharing::AttachIfRunning).await?;
+    let result = async {
+        if database.can_migrate() {
+            serve::announce(database.migrate_and_bootstrap(&config.bootstrap).await?);
+        }
+        let pool = AppPool::connect(database.app_options(), 4)
+            .await
+            .context("connecting as the runtime role")?;
+        let settings = Settings {
+            request_timeout: config.request_timeout,
+            auth: config.auth,
+        };
+        let app = App::start(pool.clone(), master_key, settings).await?;
+        let result = work(app).await;
+        pool.close().await;
+        result
+    }
+    .await;
+    let stopped = database.shutdown().await;
+    result.and(stopped)
+}

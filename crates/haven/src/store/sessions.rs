@@ -1,0 +1,194 @@
+//! Login sessions: refresh-token families and their tokens.
+//!
+//! A family starts at login and is the `sid` of its access tokens. Each refresh rotates the
+//! token: the presented one is marked rotated and a new one is issued. Presenting a rotated
+//! token again means it was stolen (or replayed): the whole family is revoked.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::db::TenantTx;
+use crate::ids::UserId;
+
+/// Why a family ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeReason {
+    /// The user logged out.
+    Logout,
+    /// A rotated token was presented again.
+    Reuse,
+    /// The password changed.
+    PasswordChange,
+    /// The account was disabled.
+    Disabled,
+    /// Unused for longer than the idle timeout.
+    IdleTimeout,
+    /// Older than the absolute lifetime.
+    MaxLifetime,
+}
+
+impl RevokeReason {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Self::Logout => "logout",
+            Self::Reuse => "reuse",
+            Self::PasswordChange => "password_change",
+            Self::Disabled => "disabled",
+            Self::IdleTimeout => "idle_timeout",
+            Self::MaxLifetime => "max_lifetime",
+        }
+    }
+}
+
+/// Starts a family for `user` with its first token; returns the family id.
+pub async fn start_family(
+    tx: &mut TenantTx,
+    user: UserId,
+    token_hash: &[u8; 32],
+) -> Result<Uuid, sqlx::Error> {
+    let org = tx.organization_id();
+    let family = Uuid::now_v7();
+    sqlx::query("INSERT INTO refresh_families (organization_id, id, user_id) VALUES ($1, $2, $3)")
+        .bind(org)
+        .bind(family)
+        .bind(user)
+        .execute(tx.conn())
+        .await?;
+    add_token(tx, family, token_hash).await?;
+    Ok(family)
+}
+
+async fn add_token(
+    tx: &mut TenantTx,
+    family: Uuid,
+    token_hash: &[u8; 32],
+) -> Result<(), sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query(
+        "INSERT INTO refresh_tokens (organization_id, id, family_id, token_hash) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(org)
+    .bind(Uuid::now_v7())
+    .bind(family)
+    .bind(token_hash.as_slice())
+    .execute(tx.conn())
+    .await
+    .map(drop)
+}
+
+/// A presented refresh token and its family, the family row locked for the transaction.
+#[derive(Debug, FromRow)]
+pub struct PresentedToken {
+    /// The family.
+    pub family_id: Uuid,
+    /// Its user.
+    pub user_id: UserId,
+    /// When this token was rotated (then presenting it is reuse).
+    pub rotated_at: Option<DateTime<Utc>>,
+    /// When the family was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When the family started.
+    pub family_created_at: DateTime<Utc>,
+    /// When the family was last used.
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// Looks up token `token_id`, locking its family so concurrent refreshes run one at a time.
+pub async fn presented_token(
+    tx: &mut TenantTx,
+    token_id: Uuid,
+) -> Result<Option<PresentedToken>, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_as(
+        "SELECT f.id AS family_id, f.user_id, t.rotated_at, f.revoked_at, \
+                f.created_at AS family_created_at, f.last_used_at \
+         FROM refresh_tokens t \
+         JOIN refresh_families f ON f.organization_id = t.organization_id AND f.id = t.family_id \
+         WHERE t.organization_id = $1 AND t.id = $2 \
+         FOR UPDATE OF f",
+    )
+    .bind(org)
+    .bind(token_id)
+    .fetch_optional(tx.conn())
+    .await
+}
+
+/// Rotates: marks `token_id` used and adds the family's next token.
+pub async fn rotate(
+    tx: &mut TenantTx,
+    family: Uuid,
+    token_id: Uuid,
+    next_hash: &[u8; 32],
+) -> Result<(), sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query(
+        "UPDATE refresh_tokens SET rotated_at = now() WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org)
+    .bind(token_id)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query(
+        "UPDATE refresh_families SET last_used_at = now() WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org)
+    .bind(family)
+    .execute(tx.conn())
+    .await?;
+    add_token(tx, family, next_hash).await
+}
+
+/// Revokes one family (no-op when already revoked).
+pub async fn revoke_family(
+    tx: &mut TenantTx,
+    family: Uuid,
+    reason: RevokeReason,
+) -> Result<bool, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query(
+        "UPDATE refresh_families SET revoked_at = now(), revoked_reason = $3 \
+         WHERE organization_id = $1 AND id = $2 AND revoked_at IS NULL",
+    )
+    .bind(org)
+    .bind(family)
+    .bind(reason.as_str())
+    .execute(tx.conn())
+    .await
+    .map(|r| r.rows_affected() > 0)
+}
+
+/// Revokes every live family of `user`, except `keep` (the caller's own session).
+pub async fn revoke_user_families(
+    tx: &mut TenantTx,
+    user: UserId,
+    keep: Option<Uuid>,
+    reason: RevokeReason,
+) -> Result<u64, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query(
+        "UPDATE refresh_families SET revoked_at = now(), revoked_reason = $4 \
+         WHERE organization_id = $1 AND user_id = $2 AND revoked_at IS NULL \
+           AND ($3::uuid IS NULL OR id <> $3)",
+    )
+    .bind(org)
+    .bind(user)
+    .bind(keep)
+    .bind(reason.as_str())
+    .execute(tx.conn())
+    .await
+    .map(|r| r.rows_affected())
+}
+
+/// Whether family `family` is live (for requests that must not outlive a logout).
+pub async fn family_is_live(tx: &mut TenantTx, family: Uuid) -> Result<bool, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM refresh_families \
+                        WHERE organization_id = $1 AND id = $2 AND revoked_at IS NULL)",
+    )
+    .bind(org)
+    .bind(family)
+    .fetch_one(tx.conn())
+    .await
+}
