@@ -207,12 +207,16 @@ impl TestApp {
         }
     }
 
-    /// The audit events recorded for `organization` so far: `(action, outcome, details)` in
-    /// the order they were recorded.
+    /// The audit events recorded for `organization` so far, sealed or not:
+    /// `(action, outcome, details)` in the order they were recorded.
     pub async fn audit_events(&self, organization: OrganizationId) -> Vec<(String, String, Value)> {
         let pool = self.db.owner_pool().await;
         let rows = sqlx::query_as(
-            "SELECT action, outcome, details FROM audit_outbox WHERE organization_id = $1 ORDER BY id",
+            "SELECT action, outcome, details FROM ( \
+                 SELECT id, action, outcome, details FROM audit_log WHERE organization_id = $1 \
+                 UNION ALL \
+                 SELECT id, action, outcome, details FROM audit_outbox WHERE organization_id = $1 \
+             ) AS events ORDER BY id",
         )
         .bind(organization)
         .fetch_all(&pool)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::audit::seal::Sealer;
 use crate::auth::cookies::Csrf;
 use crate::auth::keys::KeyStore;
 use crate::auth::password::PasswordHasher;
@@ -46,6 +47,7 @@ pub struct App {
     limiter: RateLimiter,
     csrf: Csrf,
     mfa_key: AeadKey,
+    sealer: Sealer,
 }
 
 impl App {
@@ -68,6 +70,7 @@ impl App {
             None => RateLimiter::in_process(),
         };
         Ok(Self {
+            sealer: Sealer::new(db.clone(), &master_key),
             csrf: Csrf::new(&master_key),
             mfa_key: AeadKey::derive(&master_key, "mfa-secrets"),
             db,
@@ -125,6 +128,12 @@ impl App {
     #[must_use]
     pub fn csrf(&self) -> &Csrf {
         &self.csrf
+    }
+
+    /// The audit sealer (chains recorded events into the log).
+    #[must_use]
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
     }
 
     /// The key that seals TOTP secrets.

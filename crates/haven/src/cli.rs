@@ -28,6 +28,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The audit log.
+    Audit {
+        /// The action.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// JWT signing keys.
     Keys {
         /// The action.
@@ -90,4 +96,16 @@ pub enum KeysCommand {
     Rotate,
     /// List the signing keys and their status.
     List,
+}
+
+/// `haven audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the audit hash chains (every organization's, or one); exits non-zero at the first
+    /// break, naming its sequence number.
+    Verify {
+        /// Only this organization.
+        #[arg(long)]
+        org: Option<OrganizationId>,
+    },
 }

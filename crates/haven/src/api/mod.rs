@@ -1,6 +1,7 @@
 //! The `/api` routes. One module per resource; handlers are named `<verb>_<resource>`.
 
 pub mod access;
+pub mod audit_logs;
 pub mod auth;
 pub mod organizations;
 pub mod pagination;
@@ -21,4 +22,5 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         )
         .nest("/admin/organizations", organizations::routes())
         .nest("/users", users::routes())
+        .nest("/audit-logs", audit_logs::routes())
 }

@@ -1,13 +1,14 @@
 //! The `haven` subcommands.
 
 mod admin;
+mod audit;
 mod keys;
 mod serve;
 
 use anyhow::Context;
 
 use crate::app::{App, Settings};
-use crate::cli::{AdminCommand, Command, KeysCommand};
+use crate::cli::{AdminCommand, AuditCommand, Command, KeysCommand};
 use crate::config::Config;
 use crate::db::embedded::Sharing;
 use crate::db::{AppPool, Database};
@@ -26,6 +27,9 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
             })
             .await
         }
+        Command::Audit {
+            command: AuditCommand::Verify { org },
+        } => with_app(config, |app| async move { audit::verify(&app, org).await }).await,
         Command::Keys { command } => {
             with_app(config, |app| async move {
                 match command {
@@ -50,7 +54,11 @@ where
         Database::open(&config.database, &config.data_dir, Sharing::AttachIfRunning).await?;
     let result = async {
         if database.can_migrate() {
-            serve::announce(database.migrate_and_bootstrap(&config.bootstrap).await?);
+            serve::announce(
+                database
+                    .migrate_and_bootstrap(&config.bootstrap, config.auth.require_mfa_for_admins)
+                    .await?,
+            );
         }
         let pool = AppPool::connect(database.app_options(), 4)
             .await

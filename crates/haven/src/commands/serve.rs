@@ -32,7 +32,11 @@ async fn serve_with(
     master_key: MasterKey,
 ) -> anyhow::Result<()> {
     if database.can_migrate() {
-        announce(database.migrate_and_bootstrap(&config.bootstrap).await?);
+        announce(
+            database
+                .migrate_and_bootstrap(&config.bootstrap, config.auth.require_mfa_for_admins)
+                .await?,
+        );
     }
     let pool = AppPool::connect(database.app_options(), config.db_max_connections)
         .await
@@ -53,15 +57,22 @@ async fn serve_with(
     // Every instance picks up keys rotated elsewhere; one at a time rotates when due.
     let refresher = state.keys().spawn_refresher(Duration::from_secs(30));
     let rotation = state.keys().spawn_rotation_job(Duration::from_secs(300));
+    let sealer = state.sealer().clone().spawn();
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "haven is listening");
+    let state_for_shutdown = state.clone();
     launch(listener, build_router(state), shutdown_signal()).await?;
     tracing::info!("stopped accepting requests; in-flight requests finished");
     refresher.abort();
     rotation.abort();
+    sealer.abort();
+    // Seal what the last requests recorded (the next start would, too).
+    if let Err(error) = state_for_shutdown.sealer().flush().await {
+        tracing::warn!(%error, "sealing the last audit events failed; they wait in the outbox");
+    }
     pool.close().await;
     Ok(())
 }
@@ -69,7 +80,9 @@ async fn serve_with(
 /// `haven migrate`: migrations and bootstrap, then exit.
 pub async fn migrate(config: Config) -> anyhow::Result<()> {
     let database = Database::open(&config.database, &config.data_dir, Sharing::Exclusive).await?;
-    let result = database.migrate_and_bootstrap(&config.bootstrap).await;
+    let result = database
+        .migrate_and_bootstrap(&config.bootstrap, config.auth.require_mfa_for_admins)
+        .await;
     let stopped = database.shutdown().await;
     announce(result?);
     tracing::info!("migrations applied");

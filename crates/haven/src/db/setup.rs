@@ -77,9 +77,11 @@ impl Database {
     }
 
     /// Applies migrations and creates the first SUPER_ADMIN when none exists. Needs the owner.
+    /// With `require_mfa` (production), platform operators must enrol MFA before anything else.
     pub async fn migrate_and_bootstrap(
         &self,
         bootstrap: &BootstrapConfig,
+        require_mfa: bool,
     ) -> anyhow::Result<BootstrapOutcome> {
         let options = self.owner.clone().context(
             "migrations need the owner role: set HAVEN_MIGRATE_DATABASE_URL (or unset HAVEN_DATABASE_URL for the embedded database)",
@@ -92,6 +94,12 @@ impl Database {
             .context("connecting as the owner role")?;
         migrate::run(&owner).await?;
         let outcome = bootstrap::ensure_super_admin(&owner, bootstrap).await;
+        if require_mfa {
+            sqlx::query("UPDATE organizations SET require_mfa_for_admins = true WHERE is_platform")
+                .execute(&owner)
+                .await
+                .context("requiring MFA of platform operators")?;
+        }
         owner.close().await;
         outcome
     }

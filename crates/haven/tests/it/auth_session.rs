@@ -292,3 +292,86 @@ async fn changing_the_password_checks_the_old_one_and_the_policy() {
     );
     assert!(app.audited(user.organization_id, "PASSWORD_CHANGE").await);
 }
+
+async fn age_session(app: &TestApp, user: &haven_testkit::TestUser, column: &str, by: &str) {
+    let owner = app.db().owner_pool().await;
+    let statement = format!(
+        "UPDATE refresh_families SET {column} = {column} - interval '{by}' WHERE user_id = $1"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(statement))
+        .bind(user.id)
+        .execute(&owner)
+        .await
+        .expect("age the session");
+}
+
+#[tokio::test]
+async fn a_session_idle_for_more_than_30_minutes_is_over() {
+    let app = TestApp::new().await;
+    let user = app.org_with("Practice A", Role::Clinician).await;
+    age_session(&app, &user, "last_used_at", "31 minutes").await;
+
+    assert_eq!(
+        refresh(&app, &user.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_session_older_than_12_hours_is_over_however_active() {
+    let app = TestApp::new().await;
+    let user = app.org_with("Practice A", Role::Clinician).await;
+    age_session(&app, &user, "created_at", "12 hours 1 minute").await;
+
+    assert_eq!(
+        refresh(&app, &user.refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn auth_routes_are_rate_limited_per_client_ip() {
+    let mut settings = haven::app::Settings::development();
+    settings.auth.auth_rate_limit = 3;
+    let app = TestApp::with_settings(settings).await;
+    let body = json!({ "email": "nobody@example.org", "password": "whatever-it-is-123" });
+
+    for _ in 0..3 {
+        assert_eq!(
+            app.json(Method::POST, "/api/auth/login", &body)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = app.json(Method::POST, "/api/auth/login", &body).await;
+
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        limited.json(),
+        json!({ "success": false, "error": "RATE_LIMITED", "message": "Rate limit exceeded. Please try again later." })
+    );
+    assert!(
+        limited
+            .header("retry-after")
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1)
+    );
+    let refresh = app
+        .json(
+            Method::POST,
+            "/api/auth/refresh",
+            &json!({ "refreshToken": "hvn_rt_x" }),
+        )
+        .await;
+    assert_eq!(
+        refresh.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "refresh is limited too"
+    );
+    assert_eq!(
+        app.get("/health").await.status,
+        StatusCode::OK,
+        "other routes are not"
+    );
+}

@@ -1,5 +1,9 @@
 //! Haven's integration tests: one binary, one module per area; the route modules mirror the API.
 
+mod audit_chain;
+mod audit_coverage;
+mod audit_logs;
+mod auth_fuzz;
 mod auth_login;
 mod auth_mfa;
 mod auth_session;

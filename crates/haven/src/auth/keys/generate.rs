@@ -6,7 +6,7 @@ use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKey, PublicKeyComponents};
 use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::EncodingKey;
 use zeroize::Zeroizing;
 
 use super::KeyError;
@@ -34,12 +34,6 @@ pub(super) struct PublicParts {
     pub n: Vec<u8>,
     /// The public exponent, big-endian, without leading zeros.
     pub e: Vec<u8>,
-}
-
-impl PublicParts {
-    pub fn decoding_key(&self) -> DecodingKey {
-        DecodingKey::from_rsa_raw_components(&self.n, &self.e)
-    }
 }
 
 /// A stored key, opened: the private key for signing and the public parts it proves genuine.
@@ -203,7 +197,7 @@ mod tests {
         let verifies = jsonwebtoken::crypto::verify(
             &signature,
             b"message",
-            &opened.public.decoding_key(),
+            &jsonwebtoken::DecodingKey::from_rsa_der(&key.public_der),
             jsonwebtoken::Algorithm::RS256,
         );
         assert!(verifies.expect("verifies"));

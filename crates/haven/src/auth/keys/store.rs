@@ -305,7 +305,9 @@ async fn read(
             }
         };
         verifying.push(Arc::new(VerifyingKey {
-            decoding: public.decoding_key(),
+            // From the DER, which `open` (or the previous set) proved matches the private key:
+            // aws-lc verifies about a third faster from it than from the raw (n, e).
+            decoding: DecodingKey::from_rsa_der(&row.public_key_der),
             kid: row.kid,
             public_der: row.public_key_der,
             public,

@@ -1,0 +1,119 @@
+//! The command line: where Haven is (a URL, or `--start` one), which scenario, how hard.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Load scenarios against Haven's HTTP API (SPEC §10); results go to BENCHMARKS.md.
+#[derive(Debug, Parser)]
+#[command(name = "haven-bench", version, about)]
+pub struct Cli {
+    /// A running Haven's base URL [default: http://127.0.0.1:8080].
+    #[arg(long, global = true, conflicts_with = "start")]
+    pub url: Option<String>,
+    /// Start a private Haven (embedded PostgreSQL on /dev/shm) and stop it at the end.
+    #[arg(long, global = true)]
+    pub start: bool,
+    /// The haven binary for --start [default: `haven` next to this binary].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub haven_bin: Option<PathBuf>,
+    /// With --url: the SUPER_ADMIN that seeds the scenario (--start sets its own).
+    #[arg(long, global = true, env = "HAVEN_BENCH_OPERATOR_EMAIL")]
+    pub operator_email: Option<String>,
+    /// With --url: that operator's password.
+    #[arg(
+        long,
+        global = true,
+        env = "HAVEN_BENCH_OPERATOR_PASSWORD",
+        hide_env_values = true
+    )]
+    pub operator_password: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The scenario.
+    #[command(subcommand)]
+    pub scenario: ScenarioCommand,
+}
+
+/// The scenarios.
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCommand {
+    /// Login flood: each client logs in as its own user, in a loop (Argon2id bound).
+    Login(LoginArgs),
+}
+
+/// `login` options.
+#[derive(Debug, Clone, Args)]
+pub struct LoginArgs {
+    /// Concurrent clients (and users: one each, so no account lockout).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// How long the load runs: `20s`, `500ms`, `2m`.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Argon2id hashes timed in-process for the cores ÷ hash-time limit (the median is used).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub hash_samples: u16,
+}
+
+/// `250ms`, `20s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 20s"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(number),
+        "" | "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number.saturating_mul(60)),
+        _ => return Err(format!("unknown unit in `{text}` (use ms, s or m)")),
+    };
+    if duration.is_zero() {
+        return Err("the duration must be positive".into());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("15"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("3h").is_err());
+    }
+
+    #[test]
+    fn the_documented_command_line_parses() {
+        let cli = Cli::try_parse_from([
+            "haven-bench",
+            "--start",
+            "login",
+            "--concurrency",
+            "16",
+            "--duration",
+            "20s",
+            "--json",
+        ])
+        .expect("the README's command parses");
+        assert!(cli.start && cli.json);
+        let ScenarioCommand::Login(login) = cli.scenario;
+        assert_eq!(login.concurrency, 16);
+        assert_eq!(login.duration, Duration::from_secs(20));
+        assert!(
+            Cli::try_parse_from(["haven-bench", "--start", "--url", "http://x", "login"]).is_err()
+        );
+    }
+}

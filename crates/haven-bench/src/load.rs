@@ -1,0 +1,215 @@
+//! The load runner shared by every scenario: N clients, each looping one kind of request for a
+//! fixed time, plus an optional prober that samples a cheap endpoint meanwhile.
+//!
+//! A client sends its next request as soon as the previous one is answered (a closed loop), so
+//! the offered load adapts to the server: throughput is what the server sustains at N requests
+//! in flight, and latency is what a caller waits. No client starts a request after the deadline;
+//! requests in flight then are completed and counted, and the elapsed time runs until the last
+//! one ends.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::StatusCode;
+use tokio::sync::oneshot;
+use tokio::time::MissedTickBehavior;
+
+use crate::histogram::Histogram;
+use crate::http::Api;
+
+/// What the clients of one run did.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Wall time from the first request to the last answer.
+    pub elapsed: Duration,
+    /// Requests answered, whatever the answer (transport failures included).
+    pub requests: u64,
+    /// Requests answered with the expected status.
+    pub ok: u64,
+    /// The others, by status code (`"401"`) or `"transport"` for a failed connection.
+    pub errors: BTreeMap<String, u64>,
+    /// Latencies of the successful requests only: a fast refusal must not flatter the figures.
+    pub latencies: Histogram,
+}
+
+impl LoadReport {
+    /// Successful requests per second.
+    #[must_use]
+    pub fn ok_per_sec(&self) -> f64 {
+        per_sec(self.ok, self.elapsed)
+    }
+
+    /// All answered requests per second.
+    #[must_use]
+    pub fn requests_per_sec(&self) -> f64 {
+        per_sec(self.requests, self.elapsed)
+    }
+
+    fn absorb(&mut self, other: Self) {
+        self.requests += other.requests;
+        self.ok += other.ok;
+        for (key, count) in other.errors {
+            *self.errors.entry(key).or_default() += count;
+        }
+        self.latencies.merge(other.latencies);
+    }
+
+    fn tally(&mut self, outcome: anyhow::Result<StatusCode>, expected: StatusCode, took: Duration) {
+        self.requests += 1;
+        match outcome {
+            Ok(status) if status == expected => {
+                self.ok += 1;
+                self.latencies.record(took);
+            }
+            Ok(status) => *self.errors.entry(status.as_u16().to_string()).or_default() += 1,
+            Err(_) => *self.errors.entry("transport".to_owned()).or_default() += 1,
+        }
+    }
+}
+
+fn per_sec(count: u64, elapsed: Duration) -> f64 {
+    let seconds = elapsed.as_secs_f64();
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// Runs `concurrency` clients for `duration`. Client `i` calls `request(i)` in a loop; a request
+/// succeeds when it answers `expected`.
+pub async fn run<F, Fut>(
+    concurrency: usize,
+    duration: Duration,
+    expected: StatusCode,
+    request: F,
+) -> anyhow::Result<LoadReport>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<StatusCode>> + Send,
+{
+    let request = Arc::new(request);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let clients: Vec<_> = (0..concurrency)
+        .map(|client| {
+            let request = Arc::clone(&request);
+            tokio::spawn(async move {
+                let mut tally = LoadReport::default();
+                while Instant::now() < deadline {
+                    let sent = Instant::now();
+                    let outcome = request(client).await;
+                    tally.tally(outcome, expected, sent.elapsed());
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut report = LoadReport::default();
+    for client in clients {
+        report.absorb(client.await?);
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// Latencies of a cheap endpoint sampled while a load runs.
+#[derive(Debug, Default)]
+pub struct ProbeReport {
+    /// Latencies of every answered probe (successful or not).
+    pub latencies: Histogram,
+    /// Probes that failed or did not answer 200.
+    pub failures: u64,
+}
+
+/// A running prober; [`Prober::stop`] ends it and returns what it saw.
+#[derive(Debug)]
+pub struct Prober {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<ProbeReport>,
+}
+
+impl Prober {
+    /// Starts `GET path` every `every` on `api` (which should be a pool of its own). A probe
+    /// slower than the period delays the next one instead of queueing a burst.
+    #[must_use]
+    pub fn start(api: Api, path: &'static str, every: Duration) -> Self {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut report = ProbeReport::default();
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    _ = ticks.tick() => {}
+                }
+                let sent = Instant::now();
+                match api.get(path).await {
+                    Ok(answer) => {
+                        report.latencies.record(sent.elapsed());
+                        if answer.status != StatusCode::OK {
+                            report.failures += 1;
+                        }
+                    }
+                    Err(_) => report.failures += 1,
+                }
+            }
+            report
+        });
+        Self { stop, task }
+    }
+
+    /// Stops probing and returns the samples.
+    pub async fn stop(self) -> anyhow::Result<ProbeReport> {
+        // The task may already have ended only by panicking; `await` reports that.
+        let _ = self.stop.send(());
+        Ok(self.task.await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_runner_counts_successes_and_groups_failures_by_status() {
+        let report = run(
+            3,
+            Duration::from_millis(30),
+            StatusCode::OK,
+            |client| async move {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                match client {
+                    0 => Ok(StatusCode::OK),
+                    1 => Ok(StatusCode::TOO_MANY_REQUESTS),
+                    _ => Err(anyhow::anyhow!("connection refused")),
+                }
+            },
+        )
+        .await
+        .expect("the clients ran");
+        let failed: u64 = report.errors.values().sum();
+        assert!(report.ok > 0);
+        assert_eq!(report.requests, report.ok + failed);
+        assert_eq!(report.latencies.count() as u64, report.ok);
+        assert!(report.errors.contains_key("429"));
+        assert!(report.errors.contains_key("transport"));
+        assert!(report.elapsed >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn rates_are_per_second_of_elapsed_time() {
+        let report = LoadReport {
+            elapsed: Duration::from_secs(4),
+            requests: 10,
+            ok: 8,
+            ..LoadReport::default()
+        };
+        assert!((report.ok_per_sec() - 2.0).abs() < 1e-9);
+        assert!((report.requests_per_sec() - 2.5).abs() < 1e-9);
+        assert!(per_sec(5, Duration::ZERO).abs() < 1e-9);
+    }
+}

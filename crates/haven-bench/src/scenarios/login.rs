@@ -1,0 +1,201 @@
+//! Login flood (SPEC §10): N clients, each logging in as its own CLINICIAN in a loop, while a
+//! prober checks that `GET /health` stays fast. One user per client keeps the per-account
+//! lockout out of the picture (it only counts failures, but no two logins of one account then
+//! race either).
+//!
+//! Every login costs one Argon2id verification, so the ceiling is `cores ÷ hash time`
+//! ([`HashLimit`]); the report gives the throughput as a share of it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::StatusCode;
+use hyper::body::Bytes;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use super::Report;
+use crate::cli::LoginArgs;
+use crate::hash_time::HashLimit;
+use crate::histogram::{fmt_ms, millis};
+use crate::http::Api;
+use crate::load::{self, LoadReport, ProbeReport, Prober};
+use crate::memory::{Memory, mib};
+use crate::seed;
+use crate::target::{self, Target};
+
+const LOGIN: &str = "/api/auth/login";
+const PROBE_EVERY: Duration = Duration::from_millis(10);
+
+/// Seeds, measures the hash, floods, and reports.
+pub async fn run(target: &Target, args: &LoginArgs) -> anyhow::Result<Report> {
+    let concurrency = usize::from(args.concurrency);
+    // Timed first, while the server is idle and nothing of ours competes for the cores.
+    let limit = HashLimit::measure(usize::from(args.hash_samples)).await?;
+
+    let org = seed::organization(target).await?;
+    let accounts = seed::users(&target.api, &org, "CLINICIAN", concurrency).await?;
+    let bodies: Arc<Vec<Bytes>> = Arc::new(
+        accounts
+            .iter()
+            .map(|a| json!({ "email": a.email, "password": a.password }).to_string())
+            .map(Bytes::from)
+            .collect(),
+    );
+
+    let api = Api::new(target.api.base())?;
+    warm_up(&api, &bodies).await?;
+    let prober = Prober::start(Api::new(target.api.base())?, "/health", PROBE_EVERY);
+    let flood = {
+        let (api, bodies) = (api.clone(), Arc::clone(&bodies));
+        load::run(concurrency, args.duration, StatusCode::OK, move |client| {
+            let (api, body) = (api.clone(), bodies[client].clone());
+            async move { Ok(api.post_raw(LOGIN, body).await?.status) }
+        })
+        .await?
+    };
+    let health = prober.stop().await?;
+    let after = target.memory();
+
+    Ok(report(
+        target,
+        args,
+        &limit,
+        flood,
+        health,
+        (target.idle_memory(), after),
+    ))
+}
+
+/// One login per account, all at once: checks every credential before the clock starts and
+/// leaves one open connection per client in the pool.
+async fn warm_up(api: &Api, bodies: &Arc<Vec<Bytes>>) -> anyhow::Result<()> {
+    let mut logins = JoinSet::new();
+    for body in bodies.iter().cloned() {
+        let api = api.clone();
+        logins.spawn(async move { api.post_raw(LOGIN, body).await });
+    }
+    while let Some(answer) = logins.join_next().await {
+        answer??.json(StatusCode::OK, "warm-up login")?;
+    }
+    Ok(())
+}
+
+fn report(
+    target: &Target,
+    args: &LoginArgs,
+    limit: &HashLimit,
+    mut flood: LoadReport,
+    mut health: ProbeReport,
+    (idle, after): (Option<Memory>, Option<Memory>),
+) -> Report {
+    let logins = flood.latencies.summary();
+    let probes = health.latencies.summary();
+    let percent = limit.percent_of_limit(flood.ok_per_sec());
+    let errors = if flood.errors.is_empty() {
+        "none".to_owned()
+    } else {
+        let parts: Vec<String> = flood
+            .errors
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        parts.join(", ")
+    };
+    let memory = match (idle, after) {
+        (Some(idle), Some(after)) => format!(
+            "haven process RSS idle {:.1} MiB, after the load {:.1} MiB, peak {:.1} MiB",
+            mib(idle.rss_kib),
+            mib(after.rss_kib),
+            mib(after.peak_kib)
+        ),
+        _ => "not measured (only with --start)".to_owned(),
+    };
+    let mut rows = vec![
+        ("scenario", "login flood (Argon2id)".to_owned()),
+        (
+            "target",
+            format!("{} ({})", target.api.base(), target.database()),
+        ),
+        (
+            "concurrency",
+            format!("{} clients, one CLINICIAN each", args.concurrency),
+        ),
+        (
+            "duration",
+            format!(
+                "{:?} requested, {:.2} s elapsed",
+                args.duration,
+                flood.elapsed.as_secs_f64()
+            ),
+        ),
+        (
+            "requests",
+            format!("{} ({} ok; errors: {errors})", flood.requests, flood.ok),
+        ),
+        ("throughput", format!("{:.1} logins/s", flood.ok_per_sec())),
+        (
+            "login latency",
+            format!(
+                "p50 {}  p90 {}  p99 {}  max {}",
+                fmt_ms(logins.p50),
+                fmt_ms(logins.p90),
+                fmt_ms(logins.p99),
+                fmt_ms(logins.max)
+            ),
+        ),
+        (
+            "/health latency",
+            format!(
+                "p50 {}  p99 {}  max {}  ({} probes every {PROBE_EVERY:?}, {} failed)",
+                fmt_ms(probes.p50),
+                fmt_ms(probes.p99),
+                fmt_ms(probes.max),
+                probes.count,
+                health.failures
+            ),
+        ),
+        ("memory", memory),
+        (
+            "argon2id hash",
+            format!(
+                "{:.2} ms (median of {}, m=19456 KiB t=2 p=1) on {} cores: limit {:.1} logins/s",
+                millis(limit.hash_time),
+                limit.samples,
+                limit.cores,
+                limit.limit_per_sec()
+            ),
+        ),
+        (
+            "vs limit",
+            format!("{percent:.1}% (SPEC §10 target: ≥ 90%)"),
+        ),
+    ];
+    let notes = target.notes();
+    rows.extend(notes.iter().map(|note| ("note", note.clone())));
+    let json = json!({
+        "scenario": "login",
+        "target": target.to_json(),
+        "concurrency": args.concurrency,
+        "durationSecs": args.duration.as_secs_f64(),
+        "elapsedSecs": flood.elapsed.as_secs_f64(),
+        "requests": flood.requests,
+        "ok": flood.ok,
+        "errors": flood.errors,
+        "requestsPerSec": flood.requests_per_sec(),
+        "okPerSec": flood.ok_per_sec(),
+        "latency": logins.to_json(),
+        "health": { "latency": probes.to_json(), "failures": health.failures },
+        "memory": target::memory_json(idle, after),
+        "hash": limit.to_json(),
+        "percentOfLimit": percent,
+        "notes": notes,
+    });
+    Report {
+        rows: rows
+            .into_iter()
+            .map(|(label, value)| (label.to_owned(), value))
+            .collect(),
+        json,
+    }
+}

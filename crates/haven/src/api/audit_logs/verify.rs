@@ -1,0 +1,31 @@
+//! `GET /api/audit-logs/verify`.
+
+use axum::extract::State;
+
+use super::READERS;
+use crate::api::access::require_role;
+use crate::app::AppState;
+use crate::audit::seal::CheckpointKey;
+use crate::audit::verify::{ChainReport, verify_chain};
+use crate::auth::caller::Caller;
+use crate::http::error::AppError;
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+
+/// `GET /api/audit-logs/verify` → `{valid, checkedEntries, firstBrokenSequence?}` for the
+/// caller's organization.
+pub async fn verify_audit_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+) -> Result<AppJson<ChainReport>, AppError> {
+    require_role(&state, &caller, &meta, READERS, "verify_audit_log").await?;
+    state.sealer().flush().await?;
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let report = verify_chain(&mut tx, &CheckpointKey::new(state.master_key())).await?;
+    tx.commit().await?;
+    Ok(AppJson(report))
+}

@@ -1,0 +1,122 @@
+//! Reading the sealed audit log.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use crate::db::TenantTx;
+use crate::ids::{OrganizationId, UserId};
+
+/// One sealed event as the API shows it.
+#[derive(Debug, Clone, Serialize, FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditLogEntry {
+    /// The event.
+    pub id: Uuid,
+    /// Its chain.
+    pub organization_id: OrganizationId,
+    /// Its place in the chain.
+    pub sequence: i64,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    /// Who acted.
+    pub user_id: Option<UserId>,
+    /// Their role.
+    pub role: Option<String>,
+    /// What happened.
+    pub action: String,
+    /// To what kind of thing.
+    pub entity_type: Option<String>,
+    /// To which one.
+    pub entity_id: Option<String>,
+    /// The patient concerned.
+    pub patient_id: Option<Uuid>,
+    /// normal, break_the_glass, super_admin_bypass, system.
+    pub access_method: String,
+    /// success, denied, error.
+    pub outcome: String,
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client software.
+    pub user_agent: Option<String>,
+    /// Request id.
+    pub request_id: Option<String>,
+    /// Structured, non-identifying facts.
+    pub details: Value,
+    /// Previous hash, hex.
+    pub prev_hash: String,
+    /// This event's hash, hex.
+    pub hash: String,
+}
+
+/// The columns, shaped for [`AuditLogEntry`].
+pub const ENTRY_COLUMNS: &str = "id, organization_id, sequence, occurred_at AS timestamp, user_id, role, action, \
+     entity_type, entity_id, patient_id, access_method, outcome, host(ip) AS ip, user_agent, \
+     request_id, details, encode(prev_hash, 'hex') AS prev_hash, encode(hash, 'hex') AS hash";
+
+/// Filters of `GET /api/audit-logs` (all optional, combined with AND; `to` is exclusive).
+#[derive(Debug, Default, Clone)]
+pub struct AuditFilter {
+    /// Action name.
+    pub action: Option<String>,
+    /// Actor.
+    pub user_id: Option<UserId>,
+    /// Patient.
+    pub patient_id: Option<Uuid>,
+    /// From this instant on.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this instant.
+    pub to: Option<DateTime<Utc>>,
+}
+
+const WHERE: &str = "WHERE organization_id = $1 \
+       AND ($2::text IS NULL OR action = $2) \
+       AND ($3::uuid IS NULL OR user_id = $3) \
+       AND ($4::uuid IS NULL OR patient_id = $4) \
+       AND ($5::timestamptz IS NULL OR occurred_at >= $5) \
+       AND ($6::timestamptz IS NULL OR occurred_at < $6)";
+
+/// The SQL selecting `columns` of the filtered events, newest first.
+#[must_use]
+pub fn filtered_sql(columns: &str, order: &str, tail: &str) -> String {
+    format!("SELECT {columns} FROM audit_log {WHERE} ORDER BY {order} {tail}")
+}
+
+/// One page of the organization's events, newest first, and the total.
+pub async fn list(
+    tx: &mut TenantTx,
+    filter: &AuditFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<AuditLogEntry>, i64), sqlx::Error> {
+    let org = tx.organization_id();
+    let rows: Vec<AuditLogEntry> = sqlx::query_as(sqlx::AssertSqlSafe(filtered_sql(
+        ENTRY_COLUMNS,
+        "occurred_at DESC, sequence DESC",
+        "LIMIT $7 OFFSET $8",
+    )))
+    .bind(org)
+    .bind(filter.action.as_deref())
+    .bind(filter.user_id)
+    .bind(filter.patient_id)
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(tx.conn())
+    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM audit_log {WHERE}"
+    )))
+    .bind(org)
+    .bind(filter.action.as_deref())
+    .bind(filter.user_id)
+    .bind(filter.patient_id)
+    .bind(filter.from)
+    .bind(filter.to)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok((rows, total))
+}
