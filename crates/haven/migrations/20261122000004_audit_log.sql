@@ -1,10 +1,12 @@
 -- The audit log: append-only, immutable, hash-chained per organization (SPEC §7).
 --
--- Requests record events in audit_outbox, in their own transaction. The sealer
--- (haven_audit.seal_pending, run by every instance, one at a time) moves them into audit_log in
--- batches: each event gets the next gapless sequence number of its organization's chain and
--- hash = SHA-256(prev_hash || canonical bytes), the canonical encoding being
--- haven_audit.canonical() (documented in src/audit/chain.rs, which verifies it independently).
+-- Requests record events in audit_outbox, in their own transaction. The sealer (src/audit/seal.rs,
+-- run by every instance, one at a time) moves them into audit_log in batches: each event gets the
+-- next gapless sequence number of its organization's chain and
+-- hash = SHA-256(prev_hash || canonical bytes), the canonical encoding documented in
+-- src/audit/chain.rs. The sealer reads a batch with haven_audit.pending(), chains it, and hands
+-- the numbers and hashes to haven_audit.append(), which moves the rows and refuses a batch that
+-- does not continue each chain exactly.
 -- Nothing can change a sealed row: a trigger refuses UPDATE, DELETE and TRUNCATE for every role,
 -- the owner included, and the app role may only read the log.
 
@@ -12,8 +14,10 @@ CREATE SCHEMA haven_audit;
 REVOKE ALL ON SCHEMA haven_audit FROM PUBLIC;
 GRANT USAGE ON SCHEMA haven_audit TO haven_app;
 
+-- No foreign key to organizations: every row comes from audit_outbox, whose key already checked
+-- it, and a per-row check would slow the sealer for nothing.
 CREATE TABLE audit_log (
-    organization_id uuid NOT NULL REFERENCES organizations (id),
+    organization_id uuid NOT NULL,
     sequence bigint NOT NULL CHECK (sequence > 0),
     occurred_at timestamptz NOT NULL,
     id uuid NOT NULL,
@@ -43,7 +47,6 @@ CREATE TABLE audit_log_default PARTITION OF audit_log DEFAULT;
 CREATE INDEX audit_log_org_time ON audit_log (organization_id, occurred_at);
 CREATE INDEX audit_log_org_user_time ON audit_log (organization_id, user_id, occurred_at) WHERE user_id IS NOT NULL;
 CREATE INDEX audit_log_org_patient_time ON audit_log (organization_id, patient_id, occurred_at) WHERE patient_id IS NOT NULL;
-CREATE INDEX audit_log_org_action_time ON audit_log (organization_id, action, occurred_at);
 
 ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
 ALTER TABLE audit_log FORCE ROW LEVEL SECURITY;
@@ -68,6 +71,9 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION haven_audit.refuse_change();
 CREATE TRIGGER audit_log_default_no_truncate BEFORE TRUNCATE ON audit_log_default
     FOR EACH STATEMENT EXECUTE FUNCTION haven_audit.refuse_change();
+
+-- The sealer takes the oldest pending events first.
+CREATE INDEX audit_outbox_id ON audit_outbox (id);
 
 -- Outbox rows are never edited either; the sealer removes them as it seals them.
 CREATE TRIGGER audit_outbox_no_update BEFORE UPDATE ON audit_outbox
@@ -140,111 +146,92 @@ CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON audit_ch
 CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
     FOR EACH STATEMENT EXECUTE FUNCTION haven_audit.refuse_change();
 
--- One field of the canonical encoding: NULL is '-', a value is '<octets>:<text>'
--- (netstring-like, so the concatenation is unambiguous).
-CREATE FUNCTION haven_audit.field(v text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-    AS $$ SELECT CASE WHEN v IS NULL THEN '-' ELSE octet_length(v)::text || ':' || v END $$;
-
--- The canonical text of one sealed row (without the hashes). Timestamps are integer
--- microseconds since the Unix epoch (no formatting, no rounding), ids lowercase, the IP as
--- host(), details as PostgreSQL's canonical jsonb text.
-CREATE FUNCTION haven_audit.canonical(
-    p_org uuid, p_seq bigint, p_id uuid, p_at timestamptz, p_user uuid, p_role text,
-    p_action text, p_entity_type text, p_entity_id text, p_patient uuid, p_method text,
-    p_outcome text, p_ip inet, p_ua text, p_request text, p_details jsonb
-) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+-- The sealer's batch: up to p_limit pending events, oldest first, locked, with the text forms
+-- the canonical encoding uses (see src/audit/chain.rs), grouped by organization.
+CREATE FUNCTION haven_audit.pending(p_limit integer)
+    RETURNS TABLE (organization_id text, id text, occurred_at_us bigint, user_id text, role text,
+                   action text, entity_type text, entity_id text, patient_id text,
+                   access_method text, outcome text, ip text, user_agent text, request_id text,
+                   details text)
+    LANGUAGE sql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
-        SELECT 'haven-audit-v1|'
-            || haven_audit.field(p_org::text) || haven_audit.field(p_seq::text)
-            || haven_audit.field(p_id::text)
-            || haven_audit.field((extract(epoch FROM p_at) * 1000000)::bigint::text)
-            || haven_audit.field(p_user::text) || haven_audit.field(p_role)
-            || haven_audit.field(p_action) || haven_audit.field(p_entity_type)
-            || haven_audit.field(p_entity_id) || haven_audit.field(p_patient::text)
-            || haven_audit.field(p_method) || haven_audit.field(p_outcome)
-            || haven_audit.field(host(p_ip)) || haven_audit.field(p_ua)
-            || haven_audit.field(p_request) || haven_audit.field(p_details::text)
+        SELECT o.organization_id::text, o.id::text,
+               (extract(epoch FROM o.occurred_at) * 1000000)::bigint, o.user_id::text, o.role,
+               o.action, o.entity_type, o.entity_id, o.patient_id::text, o.access_method,
+               o.outcome, host(o.ip), o.user_agent, o.request_id, o.details::text
+        FROM (SELECT * FROM public.audit_outbox x ORDER BY x.id LIMIT p_limit FOR UPDATE) o
+        ORDER BY o.organization_id, o.id
     $$;
+REVOKE ALL ON FUNCTION haven_audit.pending(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION haven_audit.pending(integer) TO haven_app;
 
--- Seals up to p_limit pending events, oldest first, and returns the heads of the chains it
--- extended. One sealer at a time (a transaction-level advisory lock): a second caller waits
--- (p_wait) or returns at once with nothing.
-CREATE FUNCTION haven_audit.seal_pending(p_limit integer, p_wait boolean)
+-- The chain heads of these organizations.
+CREATE FUNCTION haven_audit.heads(p_orgs uuid[])
     RETURNS TABLE (organization_id uuid, last_sequence bigint, last_hash bytea)
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+        SELECT c.organization_id, c.last_sequence, c.last_hash
+        FROM public.audit_chain_heads c
+        WHERE c.organization_id = ANY (p_orgs)
+        FOR UPDATE
+    $$;
+REVOKE ALL ON FUNCTION haven_audit.heads(uuid[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION haven_audit.heads(uuid[]) TO haven_app;
+
+-- Moves a chained batch from the outbox into the log and advances the heads: set-based, in the
+-- caller's transaction. The content comes from the outbox rows themselves; only the numbers and
+-- hashes come from the caller, and a batch that does not continue every chain gaplessly from its
+-- head (or does not link to the head's hash) is refused. Wrong hashes would show in verification.
+CREATE FUNCTION haven_audit.append(p_orgs uuid[], p_ids uuid[], p_seqs bigint[], p_prevs bytea[], p_hashes bytea[])
+    RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, pg_temp
     AS $$
-    #variable_conflict use_column
     DECLARE
-        r record;
-        cur_org uuid := NULL;
-        seq bigint;
-        prev bytea;
-        h bytea;
-        heads_org uuid[] := '{}';
-        heads_seq bigint[] := '{}';
-        heads_hash bytea[] := '{}';
+        moved integer;
     BEGIN
-        IF p_wait THEN
-            PERFORM pg_advisory_xact_lock(7236327706281771776);
-        ELSIF NOT pg_try_advisory_xact_lock(7236327706281771776) THEN
-            RETURN;
+        IF NOT pg_try_advisory_xact_lock(7236327706281771776) THEN
+            RAISE EXCEPTION 'the sealer lock is not held';
         END IF;
-        FOR r IN
-            WITH batch AS (
-                SELECT o.organization_id, o.id FROM public.audit_outbox o
-                ORDER BY o.id LIMIT p_limit
-            ), taken AS (
-                DELETE FROM public.audit_outbox o USING batch b
-                WHERE o.organization_id = b.organization_id AND o.id = b.id
-                RETURNING o.*
-            )
-            SELECT * FROM taken ORDER BY taken.organization_id, taken.id
-        LOOP
-            IF cur_org IS DISTINCT FROM r.organization_id THEN
-                IF cur_org IS NOT NULL THEN
-                    heads_org := heads_org || cur_org;
-                    heads_seq := heads_seq || seq;
-                    heads_hash := heads_hash || prev;
-                END IF;
-                cur_org := r.organization_id;
-                SELECT c.last_sequence, c.last_hash INTO seq, prev
-                FROM public.audit_chain_heads c WHERE c.organization_id = cur_org FOR UPDATE;
-                IF NOT FOUND THEN
-                    seq := 0;
-                    prev := decode(repeat('00', 32), 'hex');
-                END IF;
-            END IF;
-            seq := seq + 1;
-            h := sha256(prev || convert_to(haven_audit.canonical(
-                r.organization_id, seq, r.id, r.occurred_at, r.user_id, r.role, r.action,
-                r.entity_type, r.entity_id, r.patient_id, r.access_method, r.outcome, r.ip,
-                r.user_agent, r.request_id, r.details), 'UTF8'));
-            INSERT INTO public.audit_log (organization_id, sequence, occurred_at, id, user_id,
-                role, action, entity_type, entity_id, patient_id, access_method, outcome, ip,
-                user_agent, request_id, details, prev_hash, hash)
-            VALUES (r.organization_id, seq, r.occurred_at, r.id, r.user_id, r.role, r.action,
-                r.entity_type, r.entity_id, r.patient_id, r.access_method, r.outcome, r.ip,
-                r.user_agent, r.request_id, r.details, prev, h);
-            prev := h;
-        END LOOP;
-        IF cur_org IS NOT NULL THEN
-            heads_org := heads_org || cur_org;
-            heads_seq := heads_seq || seq;
-            heads_hash := heads_hash || prev;
+        IF EXISTS (
+            SELECT 1
+            FROM (SELECT s.org, min(s.seq) AS lo, max(s.seq) AS hi, count(*) AS n,
+                         (array_agg(s.prev ORDER BY s.seq))[1] AS first_prev
+                  FROM unnest(p_orgs, p_seqs, p_prevs) AS s(org, seq, prev) GROUP BY s.org) b
+            LEFT JOIN public.audit_chain_heads h ON h.organization_id = b.org
+            WHERE b.lo <> coalesce(h.last_sequence, 0) + 1
+               OR b.hi - b.lo + 1 <> b.n
+               OR b.first_prev <> coalesce(h.last_hash, decode(repeat('00', 32), 'hex'))
+        ) THEN
+            RAISE EXCEPTION 'the batch does not continue the audit chains';
         END IF;
+        INSERT INTO public.audit_log (organization_id, sequence, occurred_at, id, user_id, role,
+            action, entity_type, entity_id, patient_id, access_method, outcome, ip, user_agent,
+            request_id, details, prev_hash, hash)
+        SELECT o.organization_id, s.seq, o.occurred_at, o.id, o.user_id, o.role, o.action,
+            o.entity_type, o.entity_id, o.patient_id, o.access_method, o.outcome, o.ip,
+            o.user_agent, o.request_id, o.details, s.prev, s.hash
+        FROM unnest(p_orgs, p_ids, p_seqs, p_prevs, p_hashes) AS s(org, id, seq, prev, hash)
+        JOIN public.audit_outbox o ON o.organization_id = s.org AND o.id = s.id;
+        GET DIAGNOSTICS moved = ROW_COUNT;
+        IF moved <> cardinality(p_ids) THEN
+            RAISE EXCEPTION 'the batch names events that are not pending';
+        END IF;
+        DELETE FROM public.audit_outbox o
+        USING unnest(p_orgs, p_ids) AS s(org, id)
+        WHERE o.organization_id = s.org AND o.id = s.id;
         INSERT INTO public.audit_chain_heads AS c (organization_id, last_sequence, last_hash)
-        SELECT * FROM unnest(heads_org, heads_seq, heads_hash)
+        SELECT DISTINCT ON (s.org) s.org, s.seq, s.hash
+        FROM unnest(p_orgs, p_seqs, p_hashes) AS s(org, seq, hash)
+        ORDER BY s.org, s.seq DESC
         ON CONFLICT ON CONSTRAINT audit_chain_heads_pkey
         DO UPDATE SET last_sequence = excluded.last_sequence, last_hash = excluded.last_hash;
-        RETURN QUERY SELECT * FROM unnest(heads_org, heads_seq, heads_hash);
+        RETURN moved;
     END
     $$;
-REVOKE ALL ON FUNCTION haven_audit.seal_pending(integer, boolean) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION haven_audit.seal_pending(integer, boolean) TO haven_app;
+REVOKE ALL ON FUNCTION haven_audit.append(uuid[], uuid[], bigint[], bytea[], bytea[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION haven_audit.append(uuid[], uuid[], bigint[], bytea[], bytea[]) TO haven_app;
 
 SELECT haven_audit.ensure_partitions((pg_catalog.now() - interval '1 month')::date, 4);

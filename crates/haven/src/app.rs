@@ -64,7 +64,7 @@ impl App {
         let hasher = PasswordHasher::new(settings.auth.argon2, settings.auth.hash_threads)
             .context("setting up password hashing")?;
         let limiter = match &settings.auth.redis_url {
-            Some(url) => RateLimiter::redis(url, "haven")
+            Some(url) => RateLimiter::redis(url, &settings.auth.redis_key_prefix)
                 .await
                 .context("connecting to Redis (HAVEN_REDIS_URL)")?,
             None => RateLimiter::in_process(),

@@ -13,8 +13,9 @@
 //! where `F(NULL) = "-"` and `F(v) = "<byte length of v>:<v>"`, ids are lowercase hyphenated
 //! UUIDs, `occurred_at` is integer microseconds since the Unix epoch (the database's own
 //! precision: no formatting, no rounding, so verification never reports false tampering), `ip`
-//! is PostgreSQL's `host()` text and `details` its canonical `jsonb` text. The sealer computes
-//! the same in SQL (`haven_audit.canonical`); this module recomputes it from the stored columns.
+//! is PostgreSQL's `host()` text and `details` its canonical `jsonb` text (deterministic for a
+//! given value, so an edited detail changes the hash). The sealer and the verifier both use
+//! [`expected_hash`]; the verifier recomputes it from the stored columns alone.
 
 use sha2::{Digest, Sha256};
 
@@ -73,16 +74,10 @@ fn field(hasher: &mut Sha256, value: Option<&str>) {
     match value {
         None => hasher.update(b"-"),
         Some(v) => {
-            let mut length = itoa_buffer(v.len());
-            length.push(b':');
-            hasher.update(&length);
+            hasher.update(format!("{}:", v.len()).as_bytes());
             hasher.update(v.as_bytes());
         }
     }
-}
-
-fn itoa_buffer(n: usize) -> Vec<u8> {
-    n.to_string().into_bytes()
 }
 
 /// The hash the row should have, given the previous hash.

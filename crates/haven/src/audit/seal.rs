@@ -5,11 +5,13 @@
 //! the commit (fsync included): every audited request of one practice would queue behind the
 //! previous one. Instead requests only append to `audit_outbox` (no shared lock, so concurrent
 //! requests of one organization commit in parallel and group-commit together), and one sealer
-//! at a time (`haven_audit.seal_pending`, under an advisory lock) chains committed events in
-//! batches of up to 5,000: one transaction takes them out of the outbox, numbers them gaplessly
-//! per organization, hashes them and appends them to the log. An event is durable from its
-//! request's commit; it is sealed within about [`SEAL_INTERVAL`]. Nothing is lost in a crash:
-//! unsealed events wait in the outbox for the next sealer.
+//! at a time (an advisory lock) chains committed events in batches of up to [`BATCH`]: in one
+//! transaction it reads them (`haven_audit.pending`, rows locked) and their chains' heads,
+//! numbers them gaplessly per organization and hashes them here (see [`super::chain`]), and
+//! `haven_audit.append` moves them from the outbox into the log set-based, refusing a batch that
+//! does not continue every chain exactly. An event is durable from its request's commit and
+//! sealed within about [`SEAL_INTERVAL`]; a crash loses nothing (unsealed events wait in the
+//! outbox for the next sealer).
 //!
 //! After sealing, the sealer records signed checkpoints of the chain heads (at most one per
 //! organization per [`CHECKPOINT_INTERVAL`]), so that cutting off a chain's tail is detected.
@@ -23,9 +25,15 @@ use sha2::Sha256;
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
+use uuid::Uuid;
+
+use super::chain::{GENESIS, SealedRow, expected_hash};
 use crate::crypto::MasterKey;
 use crate::db::AppPool;
 use crate::ids::OrganizationId;
+
+/// The advisory lock that makes one sealer at a time.
+const SEALER_LOCK: i64 = 7_236_327_706_281_771_776;
 
 /// How often the background sealer runs.
 pub const SEAL_INTERVAL: Duration = Duration::from_millis(200);
@@ -33,6 +41,12 @@ pub const SEAL_INTERVAL: Duration = Duration::from_millis(200);
 pub const BATCH: i32 = 5_000;
 /// At most one checkpoint per organization this often.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
+
+fn parse_ids<'a>(texts: impl Iterator<Item = &'a str>) -> Result<Vec<Uuid>, sqlx::Error> {
+    texts
+        .map(|t| Uuid::parse_str(t).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .collect()
+}
 
 /// Signs and checks checkpoints of chain heads.
 #[derive(Clone)]
@@ -110,24 +124,91 @@ impl Sealer {
 
     /// One sealing transaction. With `wait`, waits for another sealer to finish instead of
     /// skipping. Returns the number of chains extended (0: nothing pending, or busy elsewhere).
-    pub async fn seal_batch(
-        &self,
-        wait: bool,
-        force_checkpoint: bool,
-    ) -> Result<usize, sqlx::Error> {
-        let heads: Vec<(OrganizationId, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT organization_id, last_sequence, last_hash FROM haven_audit.seal_pending($1, $2)",
+    pub async fn seal_batch(&self, wait: bool, force_checkpoint: bool) -> Result<usize, sqlx::Error> {
+        let mut tx = self.pool.platform().begin().await?;
+        let locked: bool = if wait {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(SEALER_LOCK)
+                .execute(&mut *tx)
+                .await?;
+            true
+        } else {
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+                .bind(SEALER_LOCK)
+                .fetch_one(&mut *tx)
+                .await?
+        };
+        if !locked {
+            return Ok(0);
+        }
+        let mut rows: Vec<SealedRow> = sqlx::query_as(
+            "SELECT organization_id, id, occurred_at_us, user_id, role, action, entity_type, \
+                    entity_id, patient_id, access_method, outcome, ip, user_agent, request_id, \
+                    details, 0::bigint AS sequence, ''::bytea AS prev_hash, ''::bytea AS hash \
+             FROM haven_audit.pending($1)",
         )
         .bind(BATCH)
-        .bind(wait)
-        .fetch_all(self.pool.platform().pool())
+        .fetch_all(&mut *tx)
         .await?;
-        for (organization, sequence, hash) in &heads {
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        let orgs = parse_ids(rows.iter().map(|r| r.organization_id.as_str()))?;
+        let mut distinct = orgs.clone();
+        distinct.dedup();
+        let heads: HashMap<Uuid, (i64, Vec<u8>)> = sqlx::query_as::<_, (Uuid, i64, Vec<u8>)>(
+            "SELECT organization_id, last_sequence, last_hash FROM haven_audit.heads($1)",
+        )
+        .bind(&distinct)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(org, seq, hash)| (org, (seq, hash)))
+        .collect();
+
+        // Rows come grouped by organization, oldest first: chain each group from its head.
+        let mut chained: Vec<(OrganizationId, i64, Vec<u8>)> = Vec::new();
+        let (mut seqs, mut prevs, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut current: Option<(Uuid, i64, [u8; 32])> = None;
+        for (row, org) in rows.iter_mut().zip(&orgs) {
+            let (_, seq, prev) = match current {
+                Some(state) if state.0 == *org => state,
+                _ => {
+                    if let Some((done, seq, hash)) = current {
+                        chained.push((OrganizationId::from_uuid(done), seq, hash.to_vec()));
+                    }
+                    let (seq, hash) = heads.get(org).cloned().unwrap_or((0, GENESIS.to_vec()));
+                    (*org, seq, hash.try_into().unwrap_or(GENESIS))
+                }
+            };
+            row.sequence = seq + 1;
+            let hash = expected_hash(&prev, row);
+            seqs.push(row.sequence);
+            prevs.push(prev.to_vec());
+            hashes.push(hash.to_vec());
+            current = Some((*org, row.sequence, hash));
+        }
+        if let Some((done, seq, hash)) = current {
+            chained.push((OrganizationId::from_uuid(done), seq, hash.to_vec()));
+        }
+        let ids = parse_ids(rows.iter().map(|r| r.id.as_str()))?;
+        sqlx::query("SELECT haven_audit.append($1, $2, $3, $4, $5)")
+            .bind(&orgs)
+            .bind(&ids)
+            .bind(&seqs)
+            .bind(&prevs)
+            .bind(&hashes)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+
+        for (organization, sequence, hash) in &chained {
             if force_checkpoint || self.checkpoint_due(*organization) {
                 self.checkpoint(*organization, *sequence, hash).await?;
             }
         }
-        Ok(heads.len())
+        Ok(chained.len())
     }
 
     /// Seals everything committed so far (waiting for a concurrent sealer), checkpointing every
@@ -180,8 +261,8 @@ impl Sealer {
             .map(drop)
     }
 
-    /// Runs in the background: seals every [`SEAL_INTERVAL`] (again at once while batches come
-    /// back full), and keeps partitions ahead daily.
+    /// Runs in the background: seals every [`SEAL_INTERVAL`] (at once again while there is a
+    /// backlog), and keeps partitions ahead daily.
     pub fn spawn(self) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut last_partition_check: Option<Instant> = None;

@@ -97,6 +97,9 @@ pub struct AuthConfig {
     pub auth_rate_window: Duration,
     /// `HAVEN_REDIS_URL`: shared rate-limit counters; in-process when unset.
     pub redis_url: Option<SecretString>,
+    /// `HAVEN_REDIS_KEY_PREFIX`: namespace of Haven's keys in Redis (default `haven:rl`), so
+    /// deployments can share one Redis.
+    pub redis_key_prefix: String,
     /// `HAVEN_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed (comma-separated).
     pub trusted_proxies: Vec<IpNetwork>,
     /// `HAVEN_COOKIE_SECURE`: mark session cookies `Secure` (default: on, except in development).
@@ -195,6 +198,10 @@ impl AuthConfig {
             auth_rate_limit,
             auth_rate_window: Duration::from_secs(auth_rate_window),
             redis_url: env.secret("HAVEN_REDIS_URL")?,
+            redis_key_prefix: env
+                .get("HAVEN_REDIS_KEY_PREFIX")
+                .unwrap_or(crate::ratelimit::DEFAULT_KEY_PREFIX)
+                .to_owned(),
             trusted_proxies,
             secure_cookies,
             require_mfa_for_admins: production,

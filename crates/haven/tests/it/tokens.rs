@@ -244,36 +244,3 @@ async fn garbage_is_rejected() {
         assert!(store.verify(&token).await.is_err(), "{token}");
     }
 }
-
-#[tokio::test]
-async fn zz_temporary_verify_timing() {
-    let (db, _master, store) = loaded().await;
-    let token = store.issue(&claims()).expect("issues");
-    for _ in 0..200 {
-        store.verify(&token).await.expect("ok");
-    }
-    let n = 5000u32;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        store.verify(&token).await.expect("ok");
-    }
-    let verify = start.elapsed() / n;
-    let start = std::time::Instant::now();
-    for _ in 0..500 {
-        store.issue(&claims()).expect("ok");
-    }
-    let issue = start.elapsed() / 500;
-    let der: Vec<u8> = sqlx::query_scalar("SELECT public_key_der FROM signing_keys")
-        .fetch_one(&db.owner_pool().await)
-        .await
-        .expect("der");
-    let by_der = jsonwebtoken::DecodingKey::from_rsa_der(&der);
-    let mut v = jsonwebtoken::Validation::new(Algorithm::RS256);
-    v.set_audience(&["haven-api"]);
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        jsonwebtoken::decode::<AccessClaims>(&token, &by_der, &v).expect("ok");
-    }
-    let der_verify = start.elapsed() / n;
-    println!("TIMING verify={verify:?} issue={issue:?} der_decode={der_verify:?}");
-}
