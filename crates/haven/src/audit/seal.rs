@@ -124,7 +124,11 @@ impl Sealer {
 
     /// One sealing transaction. With `wait`, waits for another sealer to finish instead of
     /// skipping. Returns the number of chains extended (0: nothing pending, or busy elsewhere).
-    pub async fn seal_batch(&self, wait: bool, force_checkpoint: bool) -> Result<usize, sqlx::Error> {
+    pub async fn seal_batch(
+        &self,
+        wait: bool,
+        force_checkpoint: bool,
+    ) -> Result<usize, sqlx::Error> {
         let mut tx = self.pool.platform().begin().await?;
         let locked: bool = if wait {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")

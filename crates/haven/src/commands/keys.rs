@@ -27,7 +27,7 @@ pub async fn list(app: &App) -> anyhow::Result<()> {
         println!(
             "{:<24} {:<8} {:<26} {}",
             key.kid,
-            format!("{:?}", key.status).to_lowercase(),
+            key.status.as_str(),
             key.created_at.to_rfc3339(),
             key.retired_at.map(|t| t.to_rfc3339()).unwrap_or_default()
         );

@@ -73,8 +73,12 @@ async fn serve_with(
     // the next start (nothing is lost).
     match tokio::time::timeout(Duration::from_secs(5), state_for_shutdown.sealer().flush()).await {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "sealing the last audit events failed; they wait in the outbox"),
-        Err(_) => tracing::warn!("audit events still pending at shutdown wait in the outbox for the next start"),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "sealing the last audit events failed; they wait in the outbox")
+        }
+        Err(_) => tracing::warn!(
+            "audit events still pending at shutdown wait in the outbox for the next start"
+        ),
     }
     pool.close().await;
     Ok(())

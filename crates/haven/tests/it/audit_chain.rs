@@ -309,7 +309,9 @@ async fn unsealed_events_survive_a_restart_and_are_sealed_later() {
 async fn an_audited_action_fails_closed_when_its_audit_row_cannot_be_written() {
     let app = haven_testkit::TestApp::new().await;
     let user = app.org_with("Practice A", Role::Clinician).await;
-    let mut su = PgConnection::connect_with(&app.db().superuser_options()).await.expect("superuser");
+    let mut su = PgConnection::connect_with(&app.db().superuser_options())
+        .await
+        .expect("superuser");
     sqlx::raw_sql("REVOKE INSERT ON audit_outbox FROM haven_app")
         .execute(&mut su)
         .await
@@ -329,10 +331,11 @@ async fn an_audited_action_fails_closed_when_its_audit_row_cannot_be_written() {
     assert!(body.get("token").is_none() && body["requestId"].is_string());
     // Nothing of the login survived: no new session was committed without its audit row.
     let owner = app.db().owner_pool().await;
-    let sessions: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_families WHERE user_id = $1")
-        .bind(user.id)
-        .fetch_one(&owner)
-        .await
-        .expect("count");
+    let sessions: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM refresh_families WHERE user_id = $1")
+            .bind(user.id)
+            .fetch_one(&owner)
+            .await
+            .expect("count");
     assert_eq!(sessions, 1, "only the session from before");
 }

@@ -378,7 +378,8 @@ async fn auth_routes_are_rate_limited_per_client_ip() {
 
 #[tokio::test]
 async fn two_instances_share_the_auth_rate_limit_through_redis() {
-    let url = std::env::var("HAVEN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let url =
+        std::env::var("HAVEN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let settings = || {
         let mut settings = haven::app::Settings::development();
         settings.auth.auth_rate_limit = 4;
@@ -388,7 +389,10 @@ async fn two_instances_share_the_auth_rate_limit_through_redis() {
     };
     let shared = settings();
     let prefix = shared.auth.redis_key_prefix.clone();
-    if haven::ratelimit::RateLimiter::redis(&url.clone().into(), &prefix).await.is_err() {
+    if haven::ratelimit::RateLimiter::redis(&url.clone().into(), &prefix)
+        .await
+        .is_err()
+    {
         eprintln!("skipping: no Redis at {url}");
         return;
     }
@@ -399,9 +403,26 @@ async fn two_instances_share_the_auth_rate_limit_through_redis() {
     let body = json!({ "email": "nobody@example.org", "password": "whatever-it-is-123" });
 
     for app in [&first, &second, &first, &second] {
-        assert_eq!(app.json(Method::POST, "/api/auth/login", &body).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            app.json(Method::POST, "/api/auth/login", &body)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
     }
 
-    assert_eq!(first.json(Method::POST, "/api/auth/login", &body).await.status, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(second.json(Method::POST, "/api/auth/login", &body).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        first
+            .json(Method::POST, "/api/auth/login", &body)
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        second
+            .json(Method::POST, "/api/auth/login", &body)
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

@@ -191,7 +191,7 @@ pub async fn login(
             .with_request(&meta),
     )
     .await?;
-    let tokens = session::issue(&state, user, org, profile.role, family, refresh)?;
+    let tokens = session::issue(&state, user, org, profile.role, family, refresh).await?;
     tx.commit().await?;
     Ok(session::respond(&state, &tokens, delivery, Some(&profile)))
 }

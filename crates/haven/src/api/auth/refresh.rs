@@ -126,7 +126,7 @@ pub async fn refresh(
             .with_request(&meta),
     )
     .await?;
-    let tokens = session::issue(&state, user.id, org, user.role, family, next)?;
+    let tokens = session::issue(&state, user.id, org, user.role, family, next).await?;
     tx.commit().await?;
     Ok(session::respond(&state, &tokens, delivery, None))
 }
