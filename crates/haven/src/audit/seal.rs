@@ -62,12 +62,7 @@ impl CheckpointKey {
     /// The deployment's checkpoint key, derived from the master key.
     #[must_use]
     pub fn new(master: &MasterKey) -> Self {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(master.expose())
-            .expect("HMAC takes keys of any length");
-        mac.update(b"haven/kdf/v1/audit-checkpoints");
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&mac.finalize().into_bytes());
-        Self(Zeroizing::new(key))
+        Self(master.derive("audit-checkpoints"))
     }
 
     fn mac(&self, organization: OrganizationId, sequence: i64, hash: &[u8]) -> Hmac<Sha256> {

@@ -68,13 +68,8 @@ impl Csrf {
     /// The CSRF key for this deployment.
     #[must_use]
     pub fn new(master: &MasterKey) -> Self {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(master.expose())
-            .expect("HMAC takes keys of any length");
-        mac.update(b"haven/kdf/v1/csrf");
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&mac.finalize().into_bytes());
         Self {
-            key: Zeroizing::new(key),
+            key: master.derive("csrf"),
         }
     }
 

@@ -7,8 +7,6 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use super::MasterKey;
@@ -38,17 +36,10 @@ impl AeadKey {
         Self(Zeroizing::new(bytes))
     }
 
-    /// A key for one `purpose`, derived from the master key with HMAC-SHA256 (a PRF, as in
-    /// NIST SP 800-108), so each use of the master key has its own key.
+    /// A key for one `purpose`, derived from the master key (see [`MasterKey::derive`]).
     #[must_use]
     pub fn derive(master: &MasterKey, purpose: &str) -> Self {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(master.expose())
-            .expect("HMAC takes keys of any length");
-        mac.update(b"haven/kdf/v1/");
-        mac.update(purpose.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&mac.finalize().into_bytes());
-        Self::from_bytes(key)
+        Self(master.derive(purpose))
     }
 
     fn cipher(&self) -> Aes256Gcm {
@@ -142,11 +133,7 @@ mod tests {
 
     #[test]
     fn derived_keys_differ_by_purpose() {
-        use base64::Engine;
-        let mut raw = [0u8; 32];
-        getrandom::fill(&mut raw).expect("OS RNG");
-        let master = MasterKey::from_base64(&base64::engine::general_purpose::STANDARD.encode(raw))
-            .expect("random key");
+        let master = MasterKey::from_base64(&MasterKey::generate_base64()).expect("random key");
         let blob = AeadKey::derive(&master, "a").seal(b"x", b"");
         assert!(AeadKey::derive(&master, "a").open(&blob, b"").is_ok());
         assert!(AeadKey::derive(&master, "b").open(&blob, b"").is_err());

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretBox};
+use sha2::Sha256;
 use zeroize::Zeroizing;
 
 use crate::config::{ConfigError, Env};
@@ -95,7 +97,23 @@ impl MasterKey {
         self.0.expose_secret()
     }
 
-    fn generate_base64() -> Zeroizing<String> {
+    /// A 256-bit key for one `purpose` (`"csrf"`, `"mfa-secrets"`...), derived with
+    /// HMAC-SHA256 as a PRF (NIST SP 800-108), so each use of the master key has its own key and
+    /// none reveals another.
+    #[must_use]
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; KEY_LEN]> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.expose())
+            .expect("HMAC takes keys of any length");
+        mac.update(b"haven/kdf/v1/");
+        mac.update(purpose.as_bytes());
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        key.copy_from_slice(&mac.finalize().into_bytes());
+        key
+    }
+
+    /// A random key, base64-encoded (key files; tests).
+    #[must_use]
+    pub fn generate_base64() -> Zeroizing<String> {
         let mut key = Zeroizing::new([0u8; KEY_LEN]);
         // The OS RNG failing means the machine cannot do cryptography at all.
         getrandom::fill(key.as_mut_slice()).expect("the operating system's RNG is unavailable");

@@ -78,10 +78,19 @@ const WHERE: &str = "WHERE organization_id = $1 \
        AND ($5::timestamptz IS NULL OR occurred_at >= $5) \
        AND ($6::timestamptz IS NULL OR occurred_at < $6)";
 
-/// The SQL selecting `columns` of the filtered events, newest first.
-#[must_use]
-pub fn filtered_sql(columns: &str, order: &str, tail: &str) -> String {
-    format!("SELECT {columns} FROM audit_log {WHERE} ORDER BY {order} {tail}")
+type EntryQuery =
+    sqlx::query::QueryAs<'static, sqlx::Postgres, AuditLogEntry, sqlx::postgres::PgArguments>;
+
+/// The organization's events matching `filter`, ordered by `order`, with `tail` (LIMIT...).
+fn entries(org: OrganizationId, filter: &AuditFilter, order: &str, tail: &str) -> EntryQuery {
+    let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log {WHERE} ORDER BY {order} {tail}");
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(filter.action.clone())
+        .bind(filter.user_id)
+        .bind(filter.patient_id)
+        .bind(filter.from)
+        .bind(filter.to)
 }
 
 /// One page of the organization's events, newest first, and the total.
@@ -92,17 +101,12 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<AuditLogEntry>, i64), sqlx::Error> {
     let org = tx.organization_id();
-    let rows: Vec<AuditLogEntry> = sqlx::query_as(sqlx::AssertSqlSafe(filtered_sql(
-        ENTRY_COLUMNS,
+    let rows = entries(
+        org,
+        filter,
         "occurred_at DESC, sequence DESC",
         "LIMIT $7 OFFSET $8",
-    )))
-    .bind(org)
-    .bind(filter.action.as_deref())
-    .bind(filter.user_id)
-    .bind(filter.patient_id)
-    .bind(filter.from)
-    .bind(filter.to)
+    )
     .bind(limit)
     .bind(offset)
     .fetch_all(tx.conn())
@@ -119,4 +123,14 @@ pub async fn list(
     .fetch_one(tx.conn())
     .await?;
     Ok((rows, total))
+}
+
+/// All the organization's events matching `filter`, oldest first, as a stream (for exports:
+/// never all in memory).
+pub fn stream<'a>(
+    tx: &'a mut TenantTx,
+    filter: &AuditFilter,
+) -> impl futures_util::Stream<Item = Result<AuditLogEntry, sqlx::Error>> + 'a {
+    let org = tx.organization_id();
+    entries(org, filter, "occurred_at, sequence", "").fetch(tx.conn())
 }

@@ -19,7 +19,7 @@ use crate::auth::caller::Caller;
 use crate::http::error::AppError;
 use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
-use crate::store::audit_logs::{AuditFilter, AuditLogEntry, ENTRY_COLUMNS, filtered_sql};
+use crate::store::audit_logs::{self, AuditFilter, AuditLogEntry};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -153,7 +153,6 @@ async fn stream_rows(
     format: Format,
     sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) {
-    let org = tx.organization_id();
     if format == Format::Csv
         && sender
             .send(Ok(Bytes::from_static(CSV_HEADER.as_bytes())))
@@ -162,15 +161,7 @@ async fn stream_rows(
     {
         return;
     }
-    let sql = filtered_sql(ENTRY_COLUMNS, "occurred_at, sequence", "");
-    let mut rows = sqlx::query_as::<_, AuditLogEntry>(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(filter.action.as_deref())
-        .bind(filter.user_id)
-        .bind(filter.patient_id)
-        .bind(filter.from)
-        .bind(filter.to)
-        .fetch(tx.conn());
+    let mut rows = audit_logs::stream(&mut tx, &filter);
     let mut chunk = String::with_capacity(64 * 1024);
     loop {
         match rows.try_next().await {
