@@ -13,6 +13,7 @@ use crate::auth::password::PasswordHasher;
 use crate::config::AuthConfig;
 use crate::crypto::{AeadKey, MasterKey};
 use crate::db::AppPool;
+use crate::phi::Keyring;
 use crate::ratelimit::RateLimiter;
 
 /// What the application needs from the configuration.
@@ -48,6 +49,7 @@ pub struct App {
     csrf: Csrf,
     mfa_key: AeadKey,
     sealer: Sealer,
+    keyring: Keyring,
 }
 
 impl App {
@@ -71,6 +73,7 @@ impl App {
         };
         Ok(Self {
             sealer: Sealer::new(db.clone(), &master_key),
+            keyring: Keyring::new(&master_key),
             csrf: Csrf::new(&master_key),
             mfa_key: AeadKey::derive(&master_key, "mfa-secrets"),
             db,
@@ -134,6 +137,12 @@ impl App {
     #[must_use]
     pub fn sealer(&self) -> &Sealer {
         &self.sealer
+    }
+
+    /// The per-organization PHI keys.
+    #[must_use]
+    pub fn keyring(&self) -> &Keyring {
+        &self.keyring
     }
 
     /// The key that seals TOTP secrets.

@@ -5,6 +5,7 @@ pub mod audit_logs;
 pub mod auth;
 pub mod organizations;
 pub mod pagination;
+pub mod patients;
 pub mod users;
 
 use axum::Router;
@@ -23,4 +24,5 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .nest("/admin/organizations", organizations::routes())
         .nest("/users", users::routes())
         .nest("/audit-logs", audit_logs::routes())
+        .nest("/patients", patients::routes())
 }

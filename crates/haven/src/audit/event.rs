@@ -160,3 +160,49 @@ pub async fn record_alone(
     record(&mut tx, event).await?;
     tx.commit().await
 }
+
+/// Records several events in one statement (a list read audits every patient it returned).
+pub async fn record_many(tx: &mut TenantTx, events: &[AuditEvent]) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let organization_id = tx.organization_id();
+    let column =
+        |f: &dyn Fn(&AuditEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let at: Vec<DateTime<Utc>> = events.iter().map(|e| e.occurred_at).collect();
+    let users: Vec<Option<UserId>> = events.iter().map(|e| e.user_id).collect();
+    let patients: Vec<Option<Uuid>> = events.iter().map(|e| e.patient_id).collect();
+    let details: Vec<Value> = events.iter().map(|e| e.details.clone()).collect();
+    sqlx::query(
+        "INSERT INTO audit_outbox (organization_id, id, occurred_at, user_id, role, action, \
+             entity_type, entity_id, patient_id, access_method, outcome, ip, user_agent, \
+             request_id, details) \
+         SELECT $1, * FROM unnest($2::uuid[], $3::timestamptz[], $4::uuid[], $5::text[], \
+             $6::text[], $7::text[], $8::text[], $9::uuid[], $10::text[], $11::text[], \
+             $12::inet[], $13::text[], $14::text[], $15::jsonb[])",
+    )
+    .bind(organization_id)
+    .bind(ids)
+    .bind(at)
+    .bind(users)
+    .bind(column(&|e| e.role.map(|r| r.as_str().to_owned())))
+    .bind(column(&|e| Some(e.action.as_str().to_owned())))
+    .bind(column(&|e| e.entity_type.map(str::to_owned)))
+    .bind(column(&|e| e.entity_id.clone()))
+    .bind(patients)
+    .bind(column(&|e| Some(e.access_method.as_str().to_owned())))
+    .bind(column(&|e| Some(e.outcome.as_str().to_owned())))
+    .bind(column(&|e| e.request.ip.map(|ip| ip.to_string())))
+    .bind(column(&|e| {
+        e.request
+            .user_agent
+            .as_deref()
+            .map(|ua| ua.chars().take(512).collect())
+    }))
+    .bind(column(&|e| e.request.request_id.clone()))
+    .bind(details)
+    .execute(tx.conn())
+    .await
+    .map(drop)
+}

@@ -4,7 +4,8 @@
 //! verifies the token (a bearer header, or the session cookie), checks the CSRF token on unsafe
 //! cookie-authenticated requests, enforces the organization's MFA requirement for admins, and
 //! records the caller in the request's span. It reads the database only for admins (the MFA
-//! requirement); everything else comes from the token.
+//! requirement) and for a platform operator acting inside a practice (`X-Haven-Organization`,
+//! audited `SUPER_ADMIN_BYPASS`); everything else comes from the token.
 
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
@@ -12,7 +13,10 @@ use axum::http::{Method, header};
 use uuid::Uuid;
 
 use super::cookies;
+use serde_json::json;
+
 use crate::app::AppState;
+use crate::audit::{self, AccessMethod, AuditAction, AuditEvent};
 use crate::domain::Role;
 use crate::http::error::{AppError, ErrorCode};
 use crate::ids::{OrganizationId, UserId};
@@ -69,6 +73,66 @@ fn presented_token(parts: &Parts) -> Option<(String, AuthMethod)> {
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The header with which a platform operator acts inside a practice.
+pub const ACT_AS_HEADER: &str = "x-haven-organization";
+
+fn acting_organization(parts: &Parts) -> Result<Option<OrganizationId>, AppError> {
+    parts
+        .headers
+        .get(ACT_AS_HEADER)
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| AppError::invalid_field(ACT_AS_HEADER, "must be an organization id"))
+        })
+        .transpose()
+}
+
+/// A platform operator acting inside organization `target`: allowed (SPEC §3), but recorded as
+/// `SUPER_ADMIN_BYPASS` in that organization's trail before anything else happens. Anyone
+/// else sending the header is refused.
+async fn act_in(
+    state: &AppState,
+    parts: &Parts,
+    mut caller: Caller,
+    target: OrganizationId,
+) -> Result<Caller, AppError> {
+    if caller.role != Role::SuperAdmin {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "Only platform operators may act in another organization",
+        ));
+    }
+    let mut tx = state
+        .db()
+        .begin_tenant(target, Some(caller.user_id))
+        .await?;
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1 AND NOT is_platform)",
+    )
+    .bind(target)
+    .fetch_one(tx.conn())
+    .await?;
+    if !exists {
+        return Err(AppError::not_found());
+    }
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let event = AuditEvent::new(AuditAction::SuperAdminBypass)
+        .with_actor(caller.user_id, caller.role)
+        .with_access_method(AccessMethod::SuperAdminBypass)
+        .with_details(json!({ "method": parts.method.as_str(), "route": route }));
+    audit::record(&mut tx, &event).await?;
+    tx.commit().await?;
+    caller.organization_id = target;
+    tracing::Span::current().record("organization_id", tracing::field::display(target));
+    Ok(caller)
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -138,6 +202,9 @@ impl FromRequestParts<AppState> for Caller {
                     "Your organization requires MFA: enrol at /api/auth/mfa/setup first",
                 ));
             }
+        }
+        if let Some(target) = acting_organization(parts)? {
+            return act_in(state, parts, caller, target).await;
         }
         Ok(caller)
     }

@@ -3,8 +3,10 @@
 
 mod email;
 mod name;
+mod patient;
 mod role;
 
 pub use email::{Email, EmailError};
 pub use name::parse_name;
+pub use patient::{parse_date_of_birth, parse_mrn, parse_phone};
 pub use role::Role;

@@ -4,6 +4,7 @@
 pub mod audit_logs;
 pub mod mfa;
 pub mod organizations;
+pub mod patients;
 pub mod sessions;
 pub mod users;
 

@@ -16,13 +16,14 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-struct Running {
-    child: Child,
-    address: String,
-    stdout: Arc<Mutex<String>>,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) address: String,
+    pub(crate) stdout: Arc<Mutex<String>>,
+    pub(crate) stderr: Arc<Mutex<String>>,
 }
 
-fn haven(data_dir: &Path, extra: &[(&str, &str)]) -> Command {
+pub(crate) fn haven(data_dir: &Path, extra: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_haven"));
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HAVEN_")) {
         command.env_remove(key);
@@ -40,9 +41,12 @@ fn haven(data_dir: &Path, extra: &[(&str, &str)]) -> Command {
 }
 
 async fn start(data_dir: &Path) -> Running {
-    let mut child = haven(data_dir, &[("HAVEN_BOOTSTRAP_EMAIL", "ops@haven.test")])
-        .spawn()
-        .expect("spawn haven");
+    start_with(data_dir, &[("HAVEN_BOOTSTRAP_EMAIL", "ops@haven.test")]).await
+}
+
+/// Starts the binary and waits until it listens; all its output is kept.
+pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Running {
+    let mut child = haven(data_dir, env).spawn().expect("spawn haven");
     let stdout = Arc::new(Mutex::new(String::new()));
     let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let sink = stdout.clone();
@@ -54,9 +58,16 @@ async fn start(data_dir: &Path) -> Running {
         }
     });
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let stderr = Arc::new(Mutex::new(String::new()));
     let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let err_sink = stderr.clone();
     tokio::spawn(async move {
         while let Ok(Some(line)) = err.next_line().await {
+            {
+                let mut text = err_sink.lock().expect("lock");
+                text.push_str(&line);
+                text.push('\n');
+            }
             let _ = tx.send(line);
         }
     });
@@ -78,13 +89,33 @@ async fn start(data_dir: &Path) -> Running {
         child,
         address,
         stdout,
+        stderr,
     }
 }
 
-/// A minimal HTTP/1.1 GET: the tests need no client library for two endpoints.
+/// A minimal HTTP/1.1 GET: the tests need no client library for a few calls.
 async fn get(address: &str, path: &str) -> (u16, String) {
+    call(address, "GET", path, None, None).await
+}
+
+/// A minimal HTTP/1.1 request with an optional bearer token and JSON body.
+pub(crate) async fn call(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(address).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = String::new();
     stream.read_to_string(&mut response).await.expect("read");
@@ -101,7 +132,7 @@ async fn get(address: &str, path: &str) -> (u16, String) {
     (status, body)
 }
 
-async fn stop(mut running: Running, signal: Signal) -> Option<i32> {
+pub(crate) async fn stop(mut running: Running, signal: Signal) -> Option<i32> {
     let pid = Pid::from_raw(i32::try_from(running.child.id().expect("pid")).expect("pid fits"));
     kill(pid, signal).expect("signal");
     let status = tokio::time::timeout(Duration::from_secs(60), running.child.wait())
@@ -111,7 +142,7 @@ async fn stop(mut running: Running, signal: Signal) -> Option<i32> {
     status.code()
 }
 
-fn scratch_dir() -> PathBuf {
+pub(crate) fn scratch_dir() -> PathBuf {
     let base = if Path::new("/dev/shm").is_dir() {
         PathBuf::from("/dev/shm")
     } else {

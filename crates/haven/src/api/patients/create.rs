@@ -1,0 +1,167 @@
+//! `POST /api/patients` (ADMIN).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::codec::{seal, to_json};
+use super::lookup::refuse;
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::auth::caller::Caller;
+use crate::domain::{Email, parse_date_of_birth, parse_mrn, parse_name, parse_phone};
+use crate::http::error::{AppError, Details, ErrorCode};
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+use crate::ids::UserId;
+use crate::policy::{self, View};
+use crate::store::is_unique_violation;
+use crate::store::patients::{self, EncryptedFields};
+use crate::store::users;
+
+/// The request body (the seed documents' shape).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreatePatient {
+    first_name: String,
+    last_name: String,
+    date_of_birth: String,
+    medical_record_number: String,
+    phone_number: Option<String>,
+    email: Option<String>,
+    user_id: Option<UserId>,
+}
+
+/// Checked demographics.
+pub(super) struct Demographics {
+    pub first_name: String,
+    pub last_name: String,
+    pub date_of_birth: String,
+    pub mrn: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+}
+
+fn check(body: &CreatePatient) -> Result<Demographics, AppError> {
+    let mut details = Details::new();
+    let mut take = |field: &str, result: Result<String, String>| {
+        result.map_err(|e| details.insert(field.to_owned(), e)).ok()
+    };
+    let first_name = take("firstName", parse_name(&body.first_name, 100));
+    let last_name = take("lastName", parse_name(&body.last_name, 100));
+    let date_of_birth = take(
+        "dateOfBirth",
+        parse_date_of_birth(&body.date_of_birth).map(|d| d.format("%Y-%m-%d").to_string()),
+    );
+    let mrn = take(
+        "medicalRecordNumber",
+        parse_mrn(&body.medical_record_number),
+    );
+    let phone = body
+        .phone_number
+        .as_deref()
+        .map(|p| take("phoneNumber", parse_phone(p)));
+    let email = body.email.as_deref().map(|e| {
+        take(
+            "email",
+            Email::parse(e)
+                .map(|e| e.as_str().to_owned())
+                .map_err(|e| e.to_string()),
+        )
+    });
+    match (first_name, last_name, date_of_birth, mrn, phone, email) {
+        (Some(first_name), Some(last_name), Some(date_of_birth), Some(mrn), phone, email)
+            if details.is_empty() =>
+        {
+            Ok(Demographics {
+                first_name,
+                last_name,
+                date_of_birth,
+                mrn,
+                phone: phone.flatten(),
+                email: email.flatten(),
+            })
+        }
+        _ => Err(AppError::validation("The patient is not valid", details)),
+    }
+}
+
+/// `POST /api/patients` → 201 `{patient}`.
+pub async fn create_patient(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppJson(body): AppJson<CreatePatient>,
+) -> Result<(StatusCode, AppJson<Value>), AppError> {
+    if !policy::may_manage_patients(&caller) {
+        return Err(refuse(&state, &caller, &meta, "create_patient", None).await);
+    }
+    let new = check(&body)?;
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    if let Some(user) = body.user_id
+        && users::find(&mut tx, user).await?.is_none()
+    {
+        return Err(AppError::invalid_field(
+            "userId",
+            "is not a user of this organization",
+        ));
+    }
+    let id = Uuid::now_v7();
+    let key = state.keyring().data_key(&mut tx).await.map_err(phi_error)?;
+    let blind = state
+        .keyring()
+        .blind_key(&mut tx)
+        .await
+        .map_err(phi_error)?;
+    let fields = EncryptedFields {
+        first_name: Some(seal(&key, &tx, "first_name", id, &new.first_name)),
+        last_name: Some(seal(&key, &tx, "last_name", id, &new.last_name)),
+        date_of_birth: Some(seal(&key, &tx, "date_of_birth", id, &new.date_of_birth)),
+        medical_record_number: Some(seal(&key, &tx, "medical_record_number", id, &new.mrn)),
+        phone_number: Some(
+            new.phone
+                .as_deref()
+                .map(|p| seal(&key, &tx, "phone_number", id, p)),
+        ),
+        email: Some(
+            new.email
+                .as_deref()
+                .map(|e| seal(&key, &tx, "email", id, e)),
+        ),
+        mrn_index: Some(blind.mrn_index("medical_record_number", &new.mrn)),
+        last_name_index: Some(blind.index("last_name", &new.last_name)),
+    };
+    let row = match patients::insert(&mut tx, id, &fields, body.user_id).await {
+        Ok(row) => row,
+        Err(e) if is_unique_violation(&e, "patients_mrn_unique") => {
+            return Err(AppError::new(
+                ErrorCode::Conflict,
+                "A patient with this medical record number already exists",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(AuditAction::PatientCreate)
+            .with_actor(caller.user_id, caller.role)
+            .with_access_method(policy::method_of(&caller))
+            .with_entity("patient", id)
+            .with_patient(id)
+            .with_request(&meta),
+    )
+    .await?;
+    let patient = to_json(&state, &mut tx, &row, View::Full).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, AppJson(json!({ "patient": patient }))))
+}
+
+/// A PHI key problem is an internal error: nothing is shown, the cause is logged.
+pub(super) fn phi_error(error: crate::phi::PhiError) -> AppError {
+    AppError::Internal(anyhow::anyhow!("PHI keys: {error}"))
+}

@@ -1,0 +1,45 @@
+//! `DELETE /api/patients/{id}` (ADMIN): a soft delete; the record stays, hidden.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use uuid::Uuid;
+
+use super::lookup::{find_visible, refuse};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::auth::caller::Caller;
+use crate::http::error::AppError;
+use crate::http::meta::Meta;
+use crate::http::query::AppPath;
+use crate::policy;
+use crate::store::patients;
+
+/// `DELETE /api/patients/{id}` → 204.
+pub async fn delete_patient(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<StatusCode, AppError> {
+    if !policy::may_manage_patients(&caller) {
+        return Err(refuse(&state, &caller, &meta, "delete_patient", Some(id)).await);
+    }
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let (_, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
+    patients::soft_delete(&mut tx, id).await?;
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(AuditAction::PatientDelete)
+            .with_actor(caller.user_id, caller.role)
+            .with_access_method(access.method)
+            .with_entity("patient", id)
+            .with_patient(id)
+            .with_request(&meta),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,142 @@
+//! The real binary's whole output, after a workflow with marker PHI, passwords and tokens,
+//! contains none of them (SPEC §9).
+
+use nix::sys::signal::Signal;
+use serde_json::{Value, json};
+
+use crate::embedded::{call, scratch_dir, start_with, stop};
+
+#[tokio::test]
+async fn a_full_workflow_leaves_no_phi_password_or_token_in_the_logs() {
+    let root = scratch_dir();
+    let marker = format!("Phi{}", uuid::Uuid::new_v4().simple());
+    let operator_password = "orchid-lantern-operator-5521";
+    let running = start_with(
+        &root.join("data"),
+        &[
+            ("HAVEN_BOOTSTRAP_EMAIL", "ops@haven.test"),
+            ("HAVEN_BOOTSTRAP_PASSWORD", operator_password),
+            ("HAVEN_LOG", "debug,sqlx=debug"),
+        ],
+    )
+    .await;
+    let at = running.address.clone();
+    let login = |email: &'static str, password: &'static str| {
+        let at = at.clone();
+        async move {
+            let (status, body) = call(
+                &at,
+                "POST",
+                "/api/auth/login",
+                None,
+                Some(&json!({ "email": email, "password": password })),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str::<Value>(&body).expect("json")
+        }
+    };
+
+    let operator = login("ops@haven.test", operator_password).await;
+    let operator_token = operator["token"].as_str().expect("token").to_owned();
+    let admin_password = "marble-fjord-admin-8830";
+    let (status, _) = call(&at, "POST", "/api/admin/organizations", Some(&operator_token), Some(&json!({
+        "name": "Log Practice", "adminEmail": "lead@logs.example.org", "adminPassword": admin_password,
+        "adminFirstName": "Dana", "adminLastName": "Reyes",
+    })))
+    .await;
+    assert_eq!(status, 201);
+    let admin = login("lead@logs.example.org", admin_password).await;
+    let token = admin["token"].as_str().expect("token").to_owned();
+    let refresh = admin["refreshToken"].as_str().expect("refresh").to_owned();
+    let (status, body) = call(&at, "POST", "/api/patients", Some(&token), Some(&json!({
+        "firstName": format!("{marker}First"), "lastName": format!("{marker}Last"), "dateOfBirth": "2013-05-06",
+        "medicalRecordNumber": format!("{marker}MRN"), "phoneNumber": "+1 555 010 9182",
+        "email": format!("{marker}@family.example.org"),
+    })))
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<Value>(&body).expect("json")["patient"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_eq!(
+        call(
+            &at,
+            "GET",
+            &format!("/api/patients/{id}"),
+            Some(&token),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        call(
+            &at,
+            "GET",
+            &format!("/api/patients?lastName={marker}Last"),
+            Some(&token),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    // A bad request that echoes nothing, a wrong password, a refresh.
+    call(
+        &at,
+        "POST",
+        "/api/patients",
+        Some(&token),
+        Some(&json!({ "firstName": format!("{marker}Bad") })),
+    )
+    .await;
+    call(
+        &at,
+        "POST",
+        "/api/auth/login",
+        None,
+        Some(&json!({ "email": "lead@logs.example.org", "password": format!("{marker}guess") })),
+    )
+    .await;
+    call(
+        &at,
+        "POST",
+        "/api/auth/refresh",
+        None,
+        Some(&json!({ "refreshToken": refresh })),
+    )
+    .await;
+
+    let stderr = running.stderr.clone();
+    let stdout = running.stdout.clone();
+    assert_eq!(stop(running, Signal::SIGTERM).await, Some(0));
+    let output = format!(
+        "{}\n{}",
+        stdout.lock().expect("lock"),
+        stderr.lock().expect("lock")
+    );
+
+    assert!(
+        output.contains("request completed"),
+        "the log has request lines"
+    );
+    assert!(
+        output.contains("\"route\":\"/api/patients/{id}\""),
+        "routes are logged as templates"
+    );
+    for secret in [
+        marker.as_str(),
+        operator_password,
+        admin_password,
+        token.as_str(),
+        refresh.as_str(),
+        operator_token.as_str(),
+        "555 010 9182",
+    ] {
+        assert!(!output.contains(secret), "the log contains {secret:.16}…");
+    }
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
