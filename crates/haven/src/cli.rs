@@ -96,6 +96,16 @@ pub enum KeysCommand {
     Rotate,
     /// List the signing keys and their status.
     List,
+    /// Start encrypting an organization's PHI under a new data key, and re-encrypt what it has
+    /// in batches (the service keeps running; readers decrypt old and new alike).
+    RotateData {
+        /// The organization.
+        #[arg(long)]
+        org: OrganizationId,
+        /// Rows per batch (each batch is its own transaction).
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
 }
 
 /// `haven audit ...`

@@ -17,6 +17,8 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod ids;
+pub mod phi;
+pub mod policy;
 pub mod ratelimit;
 mod server;
 pub mod store;

@@ -2,6 +2,8 @@
 
 use crate::app::App;
 use crate::auth::keys::{self, RotationReason};
+use crate::ids::OrganizationId;
+use crate::phi::{ENCRYPTED_COLUMNS, rotate_data_key};
 
 /// Retires the signing key and signs with a new one from now on (every running instance picks
 /// it up within a minute).
@@ -32,5 +34,20 @@ pub async fn list(app: &App) -> anyhow::Result<()> {
             key.retired_at.map(|t| t.to_rfc3339()).unwrap_or_default()
         );
     }
+    Ok(())
+}
+
+/// Rotates an organization's PHI data key and re-encrypts every registered column.
+#[expect(
+    clippy::print_stdout,
+    reason = "the command's result is for the operator"
+)]
+pub async fn rotate_data(app: &App, org: OrganizationId, batch: i64) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=10_000).contains(&batch),
+        "--batch must be between 1 and 10000"
+    );
+    let fields = rotate_data_key(app.db(), app.keyring(), org, batch, ENCRYPTED_COLUMNS).await?;
+    println!("organization {org}: new data key in use; {fields} fields re-encrypted");
     Ok(())
 }

@@ -35,6 +35,9 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
                 match command {
                     KeysCommand::Rotate => keys::rotate(&app).await,
                     KeysCommand::List => keys::list(&app).await,
+                    KeysCommand::RotateData { org, batch } => {
+                        keys::rotate_data(&app, org, batch).await
+                    }
                 }
             })
             .await

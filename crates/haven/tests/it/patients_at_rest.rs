@@ -139,3 +139,79 @@ async fn a_ciphertext_moved_to_another_patient_does_not_decrypt_and_nothing_leak
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn rotating_the_data_key_re_encrypts_every_patient_field_and_reads_carry_on() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let created = app
+            .json_as(&admin, Method::POST, "/api/patients", &json!({
+                "firstName": "Kit", "lastName": format!("Rotate{i}"), "dateOfBirth": "2011-11-11",
+                "medicalRecordNumber": format!("R-{i}"), "email": "kit@example.org",
+            }))
+            .await;
+        ids.push(
+            created.json()["patient"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    let owner = app.db().owner_pool().await;
+    let key_of = |column: &'static str| {
+        let owner = owner.clone();
+        async move {
+            let sql = format!(
+                "SELECT DISTINCT substring({column} from 2 for 16) FROM patients WHERE {column} IS NOT NULL"
+            );
+            sqlx::query_scalar::<_, Vec<u8>>(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&owner)
+                .await
+                .expect("keys")
+        }
+    };
+    let before = key_of("last_name").await;
+    assert_eq!(before.len(), 1);
+
+    let fields = haven::phi::rotate_data_key(
+        app.state().db(),
+        app.state().keyring(),
+        admin.organization_id,
+        3,
+        haven::phi::ENCRYPTED_COLUMNS,
+    )
+    .await
+    .expect("rotate");
+
+    assert_eq!(
+        fields,
+        7 * 5,
+        "first, last, birth date, MRN and email of seven patients"
+    );
+    for column in [
+        "first_name",
+        "last_name",
+        "date_of_birth",
+        "medical_record_number",
+        "email",
+    ] {
+        let after = key_of(column).await;
+        assert_eq!(after.len(), 1, "{column}: one key");
+        assert_ne!(after, before, "{column}: the new key");
+    }
+    for id in &ids {
+        assert_eq!(
+            app.get_as(&admin, &format!("/api/patients/{id}"))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let found = app.get_as(&admin, "/api/patients?mrn=r-3").await.json();
+    assert_eq!(
+        found["pagination"]["total"], 1,
+        "blind indexes survive the rotation"
+    );
+}
