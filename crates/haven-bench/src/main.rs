@@ -11,6 +11,7 @@
 //! per scenario under [`scenarios`].
 
 mod cli;
+mod cpu;
 mod hash_time;
 mod histogram;
 mod http;
@@ -25,6 +26,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Cli;
 use crate::scenarios::Report;
@@ -51,10 +53,12 @@ async fn main() -> ExitCode {
 /// Connects (or starts Haven), runs the scenario, and always stops what it started, on error
 /// and on Ctrl-C too.
 async fn run(cli: &Cli) -> anyhow::Result<Report> {
+    let mut terminate = signal(SignalKind::terminate())?;
     let target = Target::connect(cli).await?;
     let outcome = tokio::select! {
         outcome = scenarios::run(&cli.scenario, &target) => outcome,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        _ = terminate.recv() => Err(anyhow::anyhow!("terminated")),
     };
     target.finish().await;
     outcome

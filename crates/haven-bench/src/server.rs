@@ -104,6 +104,18 @@ impl HavenProcess {
         &self.url
     }
 
+    /// The haven process's id.
+    #[must_use]
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// Its PostgreSQL postmaster's id, from `postmaster.pid` (embedded mode).
+    #[must_use]
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        postmaster_pid(&self.root.join("data/pg"))
+    }
+
     /// The process's memory right now (not its PostgreSQL's, which are other processes).
     pub fn memory(&self) -> anyhow::Result<Memory> {
         Memory::of_pid(self.pid)
@@ -172,6 +184,12 @@ fn make_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
     Ok(())
+}
+
+/// The first line of `<pg>/postmaster.pid`.
+fn postmaster_pid(pg: &Path) -> Option<i32> {
+    let text = std::fs::read_to_string(pg.join("postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok()
 }
 
 /// After a SIGKILLed Haven, its PostgreSQL is still running from a directory about to be

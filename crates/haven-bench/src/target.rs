@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use serde_json::{Value, json};
 
 use crate::cli::Cli;
+use crate::cpu;
 use crate::http::Api;
 use crate::memory::{self, Memory};
 use crate::server::{AUTH_RATE_LIMIT, HavenProcess};
@@ -92,6 +93,16 @@ impl Target {
             .memory()
             .inspect_err(|error| eprintln!("haven-bench: {error:#}"))
             .ok()
+    }
+
+    /// CPU counters now (machine and this tool always; haven and PostgreSQL when started here).
+    #[must_use]
+    pub fn cpu_snapshot(&self) -> cpu::Snapshot {
+        let server = self.server.as_ref();
+        cpu::Snapshot::take(
+            server.map(HavenProcess::pid),
+            server.and_then(HavenProcess::postmaster_pid),
+        )
     }
 
     /// Its memory before the first request, when started here.

@@ -16,13 +16,19 @@
 //!
 //! Tokio's blocking pool is shared (file I/O, DNS), but hashing takes at most `threads` of its
 //! 512 threads. The permits are handed out first come, first served.
+//!
+//! Verifications reuse their Argon2 working memory ([`Arena`]): one 19 MiB block array per pool
+//! slot, kept between calls. Allocating it afresh per login made the allocator hoard freed
+//! arrays (hundreds of MiB under a login flood) and cost thousands of page faults per hash.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
+use argon2::password_hash::phc::Output;
 use argon2::{
-    Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _, Version,
+    Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _,
+    Version,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
@@ -64,6 +70,7 @@ struct Inner {
     /// verified against it so that they cost the same time as a real account.
     dummy: String,
     permits: Arc<Semaphore>,
+    arena: Arena,
     threads: usize,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
@@ -96,6 +103,7 @@ impl PasswordHasher {
                 params,
                 dummy,
                 permits: Arc::new(Semaphore::new(threads)),
+                arena: Arena::new(params.memory_kib),
                 threads,
                 in_flight: AtomicUsize::new(0),
                 peak_in_flight: AtomicUsize::new(0),
@@ -123,7 +131,7 @@ impl PasswordHasher {
         let outcome = self
             .run(move |inner| {
                 let password = password.expose_secret().as_bytes();
-                check(inner.params, password, &stored).unwrap_or_else(|| {
+                check(inner.params, password, &stored, Some(&inner.arena)).unwrap_or_else(|| {
                     inner.burn(password);
                     Verification::NO_MATCH
                 })
@@ -184,12 +192,68 @@ impl PasswordHasher {
 impl Inner {
     fn burn(&self, password: &[u8]) {
         // The outcome is meaningless; only the time spent matters.
-        std::hint::black_box(
-            self.argon2
-                .verify_password(password, self.dummy.as_str())
-                .is_ok(),
-        );
+        std::hint::black_box(check(self.params, password, &self.dummy, Some(&self.arena)));
     }
+}
+
+/// Argon2 working memory kept between verifications. At most one buffer per pool slot exists,
+/// since at most that many verifications run at once. A buffer holds state derived from the
+/// last password it hashed until the next hash overwrites it; it never leaves the process.
+pub(super) struct Arena {
+    buffers: Mutex<Vec<Vec<Block>>>,
+    /// Buffers larger than this (a stored hash with stronger parameters) are not kept.
+    keep_blocks: usize,
+}
+
+impl Arena {
+    fn new(memory_kib: u32) -> Self {
+        Self {
+            buffers: Mutex::new(Vec::new()),
+            keep_blocks: usize::try_from(memory_kib).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Runs `work` with `count` blocks of reused memory.
+    fn with_blocks<T>(&self, count: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+        let reused = self
+            .buffers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut buffer = reused.unwrap_or_default();
+        if buffer.len() < count {
+            buffer.resize(count, Block::default());
+        }
+        let result = work(&mut buffer[..count]);
+        if buffer.len() <= self.keep_blocks {
+            self.buffers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(buffer);
+        }
+        result
+    }
+}
+
+/// Recomputes an Argon2 hash into reused memory and compares outputs in constant time.
+fn verify_in_arena(arena: &Arena, password: &[u8], phc: &PasswordHash) -> Option<bool> {
+    let algorithm = Algorithm::try_from(phc.algorithm.as_str()).ok()?;
+    let version = phc
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+        .ok()?;
+    let params = Params::try_from(phc).ok()?;
+    let salt = phc.salt.as_ref()?;
+    let expected = phc.hash.as_ref()?;
+    let mut computed = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    arena
+        .with_blocks(params.block_count(), |blocks| {
+            argon2.hash_password_into_with_memory(password, salt, &mut computed, blocks)
+        })
+        .ok()?;
+    // `Output`'s equality is constant-time.
+    Some(Output::new(&computed).is_ok_and(|output| output == *expected))
 }
 
 /// Counts a running job for as long as it lives.
@@ -215,6 +279,7 @@ pub(super) fn check(
     configured: Argon2Params,
     password: &[u8],
     stored: &str,
+    arena: Option<&Arena>,
 ) -> Option<Verification> {
     // bcrypt first: its strings are not PHC strings, and a lenient PHC parse must not claim them.
     if ["$2a$", "$2b$", "$2y$"]
@@ -241,7 +306,10 @@ pub(super) fn check(
     let params = Params::try_from(&phc).ok()?;
     // Verification recomputes with the hash's own algorithm, version and parameters, and
     // compares the outputs in constant time.
-    let matches = Argon2::default().verify_password(password, &phc).is_ok();
+    let matches = match arena {
+        Some(arena) => verify_in_arena(arena, password, &phc)?,
+        None => Argon2::default().verify_password(password, &phc).is_ok(),
+    };
     let weaker = algorithm != Algorithm::Argon2id
         || version != Version::V0x13
         || params.m_cost() < configured.memory_kib
@@ -251,4 +319,46 @@ pub(super) fn check(
         matches,
         needs_rehash: matches && weaker,
     })
+}
+
+#[cfg(test)]
+mod arena_tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verifications_reuse_at_most_one_buffer_per_slot() {
+        let hasher = PasswordHasher::new(Argon2Params::default(), 2).expect("hasher");
+        let stored = hasher
+            .hash(SecretString::from("arena test password"))
+            .await
+            .expect("hash");
+        let checks: Vec<_> = (0..8)
+            .map(|i| {
+                let hasher = hasher.clone();
+                let stored = stored.clone();
+                let guess = if i % 2 == 0 {
+                    "arena test password"
+                } else {
+                    "wrong"
+                };
+                tokio::spawn(async move {
+                    hasher
+                        .verify(SecretString::from(guess), stored)
+                        .await
+                        .matches
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for check in checks {
+            outcomes.push(check.await.expect("task"));
+        }
+
+        assert_eq!(
+            outcomes,
+            vec![true, false, true, false, true, false, true, false]
+        );
+        let kept = hasher.inner.arena.buffers.lock().expect("lock").len();
+        assert!((1..=2).contains(&kept), "{kept} buffers kept");
+    }
 }

@@ -57,6 +57,7 @@ pub fn verify(password: &SecretString, stored: &str) -> bool {
         Argon2Params::default(),
         password.expose_secret().as_bytes(),
         stored,
+        None,
     )
     .is_some_and(|verification| verification.matches)
 }
