@@ -70,6 +70,27 @@ impl TestDb {
         Server::get().superuser_options(&self.name)
     }
 
+    /// A `postgres://` URL for `role` on this database (for the binary's `HAVEN_DATABASE_URL`).
+    #[must_use]
+    pub fn url(&self, role: &str) -> String {
+        let options = self.app_options();
+        match options.get_socket() {
+            // A percent-encoded absolute path as the host means a Unix socket directory.
+            Some(socket) => format!(
+                "postgres://{role}@{}:{}/{}",
+                socket.display().to_string().replace('/', "%2F"),
+                options.get_port(),
+                self.name
+            ),
+            None => format!(
+                "postgres://{role}@{}:{}/{}",
+                options.get_host(),
+                options.get_port(),
+                self.name
+            ),
+        }
+    }
+
     /// The private cluster's data directory (`None` with `HAVEN_TEST_DATABASE_URL`).
     #[must_use]
     pub fn cluster_data_dir(&self) -> Option<&'static Path> {

@@ -272,3 +272,36 @@ async fn production_refuses_the_embedded_database() {
     assert!(!root.join("data").exists(), "nothing was created");
     std::fs::remove_dir_all(root).expect("cleanup");
 }
+
+#[tokio::test]
+async fn an_external_database_works_the_same_way_without_initdb() {
+    let db = haven_testkit::TestDb::new().await;
+    let root = scratch_dir();
+    let key = haven::crypto::MasterKey::generate_base64();
+    let app_url = db.url(haven::db::APP_ROLE);
+    let owner_url = db.url(haven::db::OWNER_ROLE);
+
+    let running = start_with(
+        &root.join("data"),
+        &[
+            ("HAVEN_DATABASE_URL", app_url.as_str()),
+            ("HAVEN_MIGRATE_DATABASE_URL", owner_url.as_str()),
+            ("HAVEN_MASTER_KEY", key.as_str()),
+            ("HAVEN_BOOTSTRAP_EMAIL", "ops@haven.test"),
+        ],
+    )
+    .await;
+
+    assert_eq!(get(&running.address, "/ready").await.0, 200);
+    assert!(
+        running
+            .stdout
+            .lock()
+            .expect("lock")
+            .contains("ops@haven.test"),
+        "bootstrapped"
+    );
+    assert!(!root.join("data/pg").exists(), "no cluster of its own");
+    assert_eq!(stop(running, Signal::SIGTERM).await, Some(0));
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
