@@ -44,6 +44,27 @@ impl RequestId {
     }
 }
 
+/// Headers every response carries. The API serves JSON to programs: nothing may be cached by
+/// a browser or proxy (PHI and tokens), sniffed into another type, framed, or leak a referrer.
+/// A handler that sets its own (e.g. a documentation page's CSP) keeps it.
+fn harden(headers: &mut axum::http::HeaderMap) {
+    use axum::http::header;
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        headers
+            .entry(name)
+            .or_insert_with(|| HeaderValue::from_static(value));
+    }
+}
+
 /// 1–128 characters of `[A-Za-z0-9._:-]`: safe to log and to echo in a header.
 fn is_sane(id: &str) -> bool {
     (1..=128).contains(&id.len())
@@ -86,6 +107,7 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
             .headers_mut()
             .insert(REQUEST_ID_HEADER.clone(), value);
     }
+    harden(response.headers_mut());
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     tracing::info!(parent: &span, status = status.as_u16(), latency_ms, "request completed");
     response

@@ -70,3 +70,20 @@ async fn ready_answers_503_when_the_database_is_gone() {
     // Liveness does not depend on the database.
     assert_eq!(app.get("/health").await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn every_response_carries_the_security_headers() {
+    let app = TestApp::new().await;
+
+    for response in [app.get("/health").await, app.get("/api/nothing").await] {
+        assert_eq!(response.header("cache-control"), Some("no-store"));
+        assert_eq!(response.header("x-content-type-options"), Some("nosniff"));
+        assert_eq!(response.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(response.header("x-frame-options"), Some("DENY"));
+        assert!(
+            response
+                .header("content-security-policy")
+                .is_some_and(|csp| csp.contains("default-src 'none'"))
+        );
+    }
+}
