@@ -42,6 +42,85 @@ pub struct Cli {
 pub enum ScenarioCommand {
     /// Login flood: each client logs in as its own user, in a loop (Argon2id bound).
     Login(LoginArgs),
+    /// An ADMIN creates patients in a loop (six fields encrypted, an audit row, one transaction).
+    PatientCreate(PatientCreateArgs),
+    /// An ADMIN reads seeded patients by id at random (JWT, RLS, decrypt, audit row).
+    PatientRead(PatientReadArgs),
+    /// A million audit events: how fast the sealer chains them, how fast `haven audit verify`
+    /// re-hashes them (needs --start).
+    AuditVerify(AuditVerifyArgs),
+    /// The audit writer alone: N tasks record events through Haven's library, one transaction
+    /// each, while the server's sealer seals (needs --start).
+    AuditWrites(AuditWritesArgs),
+}
+
+/// How hard and how long a load runs.
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
+    /// How long the load runs: `20s`, `500ms`, `2m`.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub duration: Duration,
+}
+
+/// The pgbench comparison of a patient scenario.
+#[derive(Debug, Clone, Args)]
+pub struct PgbenchArgs {
+    /// After the HTTP load, run the same SQL through pgbench (the scripts in DIR, e.g.
+    /// `bench/pgbench`) against the started Haven's cluster, as the physical limit (needs
+    /// --start).
+    #[arg(long, value_name = "DIR")]
+    pub pgbench: Option<PathBuf>,
+    /// pgbench's worker threads (`-j`).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub pgbench_threads: u16,
+}
+
+/// `patient-create` options.
+#[derive(Debug, Clone, Args)]
+pub struct PatientCreateArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub pgbench: PgbenchArgs,
+}
+
+/// `patient-read` options.
+#[derive(Debug, Clone, Args)]
+pub struct PatientReadArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Patients seeded (through the API) before the load; each read picks one at random.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub patients: u32,
+    #[command(flatten)]
+    pub pgbench: PgbenchArgs,
+}
+
+/// `audit-verify` options.
+#[derive(Debug, Clone, Args)]
+pub struct AuditVerifyArgs {
+    /// Events inserted into the outbox of one new organization (one INSERT ... SELECT).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub rows: u64,
+    /// How long the sealer may take to seal them all before the run fails.
+    #[arg(long, default_value = "30m", value_parser = parse_duration)]
+    pub seal_timeout: Duration,
+}
+
+/// `audit-writes` options.
+#[derive(Debug, Clone, Args)]
+pub struct AuditWritesArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Organizations the events go to, round-robin (one chain each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub orgs: u32,
+    /// Connections of the writers' pool (`haven::db::AppPool`).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=90))]
+    pub pool: u32,
 }
 
 /// `login` options.
@@ -109,11 +188,46 @@ mod tests {
         ])
         .expect("the README's command parses");
         assert!(cli.start && cli.json);
-        let ScenarioCommand::Login(login) = cli.scenario;
+        let ScenarioCommand::Login(login) = cli.scenario else {
+            panic!("login parses as login");
+        };
         assert_eq!(login.concurrency, 16);
         assert_eq!(login.duration, Duration::from_secs(20));
         assert!(
             Cli::try_parse_from(["haven-bench", "--start", "--url", "http://x", "login"]).is_err()
         );
+    }
+
+    #[test]
+    fn the_other_scenarios_parse_with_their_defaults() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(["haven-bench", "--start"].iter().chain(args))
+                .expect("the command parses")
+                .scenario
+        };
+        let ScenarioCommand::PatientRead(read) = parse(&[
+            "patient-read",
+            "--concurrency",
+            "32",
+            "--pgbench",
+            "bench/pgbench",
+        ]) else {
+            panic!("patient-read");
+        };
+        assert_eq!((read.load.concurrency, read.patients), (32, 1000));
+        assert_eq!(read.pgbench.pgbench, Some(PathBuf::from("bench/pgbench")));
+        let ScenarioCommand::PatientCreate(create) = parse(&["patient-create"]) else {
+            panic!("patient-create");
+        };
+        assert_eq!(create.load.duration, Duration::from_secs(20));
+        assert!(create.pgbench.pgbench.is_none());
+        let ScenarioCommand::AuditVerify(verify) = parse(&["audit-verify"]) else {
+            panic!("audit-verify");
+        };
+        assert_eq!(verify.rows, 1_000_000);
+        let ScenarioCommand::AuditWrites(writes) = parse(&["audit-writes", "--orgs", "100"]) else {
+            panic!("audit-writes");
+        };
+        assert_eq!((writes.orgs, writes.pool), (100, 64));
     }
 }

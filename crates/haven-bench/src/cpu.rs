@@ -1,6 +1,7 @@
 //! Where the CPU went during a load (Linux `/proc`): the whole machine, the haven process, its
-//! PostgreSQL (postmaster and backends), and this tool. What is left over is other work on the
-//! machine, which a shared benchmark machine has and a report must admit.
+//! PostgreSQL (postmaster and backends), this tool, and the programs it ran and waited for
+//! (`pgbench`, `haven audit verify`). What is left over is other work on the machine, which a
+//! shared benchmark machine has and a report must admit.
 
 use std::time::Duration;
 
@@ -16,6 +17,8 @@ pub struct Snapshot {
     haven: Option<ProcStat>,
     postgres: Option<u64>,
     bench: u64,
+    /// CPU seconds of this tool's waited-for child processes.
+    children: f64,
 }
 
 /// The parts of `/proc/<pid>/stat` used here.
@@ -26,6 +29,8 @@ struct ProcStat {
     minflt: u64,
     /// `utime + stime`.
     ticks: u64,
+    /// `cutime + cstime`: the children it has reaped (a postmaster's ended backends).
+    reaped: u64,
 }
 
 impl Snapshot {
@@ -40,8 +45,18 @@ impl Snapshot {
                 .ok()
                 .and_then(|stat| parse_stat(&stat))
                 .map_or(0, |stat| stat.ticks),
+            children: children_cpu_secs(),
         }
     }
+}
+
+/// User + system time of the child processes this tool has waited for (`getrusage`).
+fn children_cpu_secs() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0.0, |usage| {
+        let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        secs(usage.user_time()) + secs(usage.system_time())
+    })
 }
 
 /// CPU used between two snapshots, in cores (1.0 = one core busy the whole time).
@@ -55,6 +70,8 @@ pub struct Usage {
     pub postgres: Option<f64>,
     /// This tool (clients, prober).
     pub bench: f64,
+    /// Programs this tool ran to completion meanwhile (`pgbench`, `haven audit verify`).
+    pub children: f64,
     /// Minor page faults of the haven process.
     pub haven_faults: Option<u64>,
 }
@@ -71,6 +88,7 @@ impl Usage {
             haven: both(before.haven.map(|s| s.ticks), after.haven.map(|s| s.ticks)),
             postgres: both(before.postgres, after.postgres),
             bench: cores(before.bench, after.bench),
+            children: (after.children - before.children).max(0.0) / seconds,
             haven_faults: before
                 .haven
                 .zip(after.haven)
@@ -78,14 +96,15 @@ impl Usage {
         }
     }
 
-    /// Machine CPU not used by haven, its PostgreSQL or this tool.
+    /// Machine CPU not used by haven, its PostgreSQL, this tool or its child processes.
     #[must_use]
     pub fn other(&self) -> f64 {
-        let ours = self.haven.unwrap_or(0.0) + self.postgres.unwrap_or(0.0) + self.bench;
+        let ours =
+            self.haven.unwrap_or(0.0) + self.postgres.unwrap_or(0.0) + self.bench + self.children;
         (self.machine - ours).max(0.0)
     }
 
-    /// `{machineCores, havenCores, postgresCores, benchCores, otherCores}`.
+    /// `{machineCores, havenCores, postgresCores, benchCores, childCores, otherCores, ...}`.
     #[must_use]
     pub fn to_json(self) -> Value {
         json!({
@@ -93,6 +112,7 @@ impl Usage {
             "havenCores": self.haven,
             "postgresCores": self.postgres,
             "benchCores": self.bench,
+            "childCores": self.children,
             "otherCores": self.other(),
             "havenMinorFaults": self.haven_faults,
         })
@@ -126,6 +146,7 @@ fn parse_stat(stat: &str) -> Option<ProcStat> {
         ppid: fields.get(1)?.parse().ok()?,
         minflt: field(7)?,
         ticks: field(11)? + field(12)?,
+        reaped: field(13).unwrap_or(0) + field(14).unwrap_or(0),
     })
 }
 
@@ -133,10 +154,12 @@ fn process_stat(pid: i32) -> Option<ProcStat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
 
-/// Ticks of `root` and its direct children (a postmaster and its backends and workers).
-/// Backends live as long as their pooled connection, so differences over a run are sound.
+/// Ticks of `root` and its direct children (a postmaster and its backends and workers), live or
+/// ended: a backend that ends is reaped by the postmaster, which then accounts its time in its
+/// own `cutime`/`cstime`, so differences over a run stay sound when connections close (pgbench's
+/// at its end, `haven audit verify`'s).
 fn tree_ticks(root: i32) -> u64 {
-    let mut total = process_stat(root).map_or(0, |stat| stat.ticks);
+    let mut total = process_stat(root).map_or(0, |stat| stat.ticks + stat.reaped);
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return total;
     };
@@ -164,11 +187,12 @@ mod tests {
 
     #[test]
     fn stat_lines_are_parsed_after_the_command_name() {
-        let stat = "4242 (postgres: a) b) S 4000 4242 4242 0 -1 4194560 10 0 0 0 250 50 0 0 20 0 1";
+        let stat = "4242 (postgres: a) b) S 4000 4242 4242 0 -1 4194560 10 0 0 0 250 50 7 3 20 0 1";
         let expected = ProcStat {
             ppid: 4000,
             minflt: 10,
             ticks: 300,
+            reaped: 10,
         };
         assert_eq!(parse_stat(stat), Some(expected));
         assert_eq!(parse_stat("garbage"), None);
@@ -182,9 +206,11 @@ mod tests {
                 ppid: 1,
                 minflt: 7,
                 ticks: 100,
+                reaped: 0,
             }),
             postgres: Some(10),
             bench: 5,
+            children: 1.0,
         };
         let after = Snapshot {
             machine_busy: 1_400,
@@ -192,9 +218,11 @@ mod tests {
                 ppid: 1,
                 minflt: 507,
                 ticks: 250,
+                reaped: 0,
             }),
             postgres: Some(30),
             bench: 15,
+            children: 1.5,
         };
         let usage = Usage::between(before, after, Duration::from_secs(2));
         assert!((usage.machine - 2.0).abs() < 1e-9);
@@ -204,7 +232,8 @@ mod tests {
                 .postgres
                 .is_some_and(|cores| (cores - 0.1).abs() < 1e-9)
         );
-        assert!((usage.other() - (2.0 - 0.75 - 0.1 - 0.05)).abs() < 1e-9);
+        assert!((usage.children - 0.25).abs() < 1e-9);
+        assert!((usage.other() - (2.0 - 0.75 - 0.1 - 0.05 - 0.25)).abs() < 1e-9);
         assert_eq!(usage.haven_faults, Some(500));
         assert!(
             Usage::between(Snapshot::default(), after, Duration::from_secs(1))

@@ -68,6 +68,11 @@ impl Api {
         self.send(Method::GET, path, None, None).await
     }
 
+    /// `GET path` with a bearer token.
+    pub async fn get_with(&self, path: &str, token: &str) -> anyhow::Result<Answer> {
+        self.send(Method::GET, path, None, Some(token)).await
+    }
+
     /// `POST path` with a JSON body and, when given, a bearer token.
     pub async fn post(
         &self,
@@ -79,9 +84,15 @@ impl Api {
         self.send(Method::POST, path, Some(body), token).await
     }
 
-    /// `POST path` with a body already serialized (the load loop reuses one per client).
-    pub async fn post_raw(&self, path: &str, body: Bytes) -> anyhow::Result<Answer> {
-        self.send(Method::POST, path, Some(body), None).await
+    /// `POST path` with a body already serialized (the load loop reuses one per client) and,
+    /// when given, a bearer token.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: Bytes,
+        token: Option<&str>,
+    ) -> anyhow::Result<Answer> {
+        self.send(Method::POST, path, Some(body), token).await
     }
 
     async fn send(

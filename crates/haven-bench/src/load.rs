@@ -1,5 +1,6 @@
-//! The load runner shared by every scenario: N clients, each looping one kind of request for a
-//! fixed time, plus an optional prober that samples a cheap endpoint meanwhile.
+//! The load runner shared by every scenario: N clients, each looping one kind of request (or,
+//! for library-level scenarios, one operation) for a fixed time, plus an optional prober that
+//! samples a cheap endpoint meanwhile.
 //!
 //! A client sends its next request as soon as the previous one is answered (a closed loop), so
 //! the offered load adapts to the server: throughput is what the server sustains at N requests
@@ -28,7 +29,8 @@ pub struct LoadReport {
     pub requests: u64,
     /// Requests answered with the expected status.
     pub ok: u64,
-    /// The others, by status code (`"401"`) or `"transport"` for a failed connection.
+    /// The others, by status code (`"401"`) or `"transport"` for a failed connection (or, for
+    /// [`run_ops`], by the kind of error the operation named).
     pub errors: BTreeMap<String, u64>,
     /// Latencies of the successful requests only: a fast refusal must not flatter the figures.
     pub latencies: Histogram,
@@ -56,15 +58,14 @@ impl LoadReport {
         self.latencies.merge(other.latencies);
     }
 
-    fn tally(&mut self, outcome: anyhow::Result<StatusCode>, expected: StatusCode, took: Duration) {
+    fn tally(&mut self, outcome: Outcome, took: Duration) {
         self.requests += 1;
         match outcome {
-            Ok(status) if status == expected => {
+            Ok(()) => {
                 self.ok += 1;
                 self.latencies.record(took);
             }
-            Ok(status) => *self.errors.entry(status.as_u16().to_string()).or_default() += 1,
-            Err(_) => *self.errors.entry("transport".to_owned()).or_default() += 1,
+            Err(kind) => *self.errors.entry(kind).or_default() += 1,
         }
     }
 }
@@ -78,6 +79,9 @@ fn per_sec(count: u64, elapsed: Duration) -> f64 {
     }
 }
 
+/// How one operation ended: counted, or failed with a kind of error to tally it under.
+pub type Outcome = Result<(), String>;
+
 /// Runs `concurrency` clients for `duration`. Client `i` calls `request(i)` in a loop; a request
 /// succeeds when it answers `expected`.
 pub async fn run<F, Fut>(
@@ -90,7 +94,31 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<StatusCode>> + Send,
 {
-    let request = Arc::new(request);
+    run_ops(concurrency, duration, move |client| {
+        let answer = request(client);
+        async move {
+            match answer.await {
+                Ok(status) if status == expected => Ok(()),
+                Ok(status) => Err(status.as_u16().to_string()),
+                Err(_) => Err("transport".to_owned()),
+            }
+        }
+    })
+    .await
+}
+
+/// Runs `concurrency` workers for `duration`, each calling `operation(i)` in a closed loop, as
+/// [`run`] does with requests; for scenarios that drive Haven's library directly.
+pub async fn run_ops<F, Fut>(
+    concurrency: usize,
+    duration: Duration,
+    operation: F,
+) -> anyhow::Result<LoadReport>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+{
+    let request = Arc::new(operation);
     let started = Instant::now();
     let deadline = started + duration;
     let clients: Vec<_> = (0..concurrency)
@@ -101,7 +129,7 @@ where
                 while Instant::now() < deadline {
                     let sent = Instant::now();
                     let outcome = request(client).await;
-                    tally.tally(outcome, expected, sent.elapsed());
+                    tally.tally(outcome, sent.elapsed());
                 }
                 tally
             })

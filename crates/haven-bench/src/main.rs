@@ -4,19 +4,26 @@
 //! ```text
 //! haven-bench --start login --concurrency 16 --duration 20s [--json]
 //! haven-bench --url http://127.0.0.1:8080 --operator-email E --operator-password P login
+//! haven-bench --start patient-create --concurrency 32 --duration 20s [--pgbench bench/pgbench]
+//! haven-bench --start patient-read --concurrency 32 --duration 20s --patients 1000 [--pgbench bench/pgbench]
+//! haven-bench --start audit-verify --rows 1000000
+//! haven-bench --start audit-writes --concurrency 32 --duration 20s --orgs 100
 //! ```
 //!
 //! The pieces: [`target`] (a running Haven, or one [`server`] starts), [`seed`] (accounts through
-//! the API), [`load`] (N clients for D seconds, latencies into a [`histogram`]) and one module
-//! per scenario under [`scenarios`].
+//! the API), [`db`] (the started Haven's cluster, directly), [`load`] (N clients for D seconds,
+//! latencies into a [`histogram`]), [`pgbench`] (the same SQL as the physical limit) and one
+//! module per scenario under [`scenarios`].
 
 mod cli;
 mod cpu;
+mod db;
 mod hash_time;
 mod histogram;
 mod http;
 mod load;
 mod memory;
+mod pgbench;
 mod scenarios;
 mod seed;
 mod server;

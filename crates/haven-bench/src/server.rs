@@ -33,6 +33,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct HavenProcess {
     child: Child,
     pid: i32,
+    /// The binary it runs (also for `haven audit verify` beside it).
+    bin: PathBuf,
     /// Holds `data/` (Haven's data dir) and `haven.log` (its output).
     root: PathBuf,
     url: String,
@@ -54,18 +56,10 @@ impl HavenProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let mut command = Command::new(bin);
-        // Only what is set here configures it, not what the caller's shell happens to export.
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("HAVEN_") {
-                command.env_remove(key);
-            }
-        }
+        let mut command = haven_command(bin, &data);
         command
             .arg("serve")
-            .env("HAVEN_DATA_DIR", &data)
             .env("HAVEN_BIND", format!("127.0.0.1:{port}"))
-            .env("HAVEN_LOG", "warn")
             .env("HAVEN_AUTH_RATE_LIMIT", AUTH_RATE_LIMIT)
             .env("HAVEN_BOOTSTRAP_EMAIL", email)
             .env("HAVEN_BOOTSTRAP_PASSWORD", password)
@@ -87,6 +81,7 @@ impl HavenProcess {
         let mut process = Self {
             child,
             pid,
+            bin: bin.to_owned(),
             root,
             url: format!("http://127.0.0.1:{port}"),
         };
@@ -110,6 +105,18 @@ impl HavenProcess {
         self.pid
     }
 
+    /// Its `HAVEN_DATA_DIR`: the embedded cluster in `pg/`, its socket in `run/`.
+    #[must_use]
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    /// A directory of this run for scratch files (removed with the data at the end).
+    #[must_use]
+    pub fn scratch_dir(&self) -> &Path {
+        &self.root
+    }
+
     /// Its PostgreSQL postmaster's id, from `postmaster.pid` (embedded mode).
     #[must_use]
     pub fn postmaster_pid(&self) -> Option<i32> {
@@ -119,6 +126,13 @@ impl HavenProcess {
     /// The process's memory right now (not its PostgreSQL's, which are other processes).
     pub fn memory(&self) -> anyhow::Result<Memory> {
         Memory::of_pid(self.pid)
+    }
+
+    /// A `haven` command on the same data directory (e.g. `audit verify`, which attaches to
+    /// the running cluster), configured like the server.
+    #[must_use]
+    pub fn command(&self) -> Command {
+        haven_command(&self.bin, &self.data_dir())
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
@@ -164,6 +178,19 @@ impl HavenProcess {
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
+}
+
+/// `bin` on the data directory `data`, quiet. Only what is set here configures it, not what the
+/// caller's shell happens to export.
+fn haven_command(bin: &Path, data: &Path) -> Command {
+    let mut command = Command::new(bin);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("HAVEN_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("HAVEN_DATA_DIR", data).env("HAVEN_LOG", "warn");
+    command
 }
 
 /// `/dev/shm/haven-bench-<pid>-<nanos>`, new and empty.

@@ -105,6 +105,13 @@ impl Target {
         )
     }
 
+    /// The Haven started here, for scenarios that need its embedded cluster or its binary.
+    pub fn started(&self) -> anyhow::Result<&HavenProcess> {
+        self.server.as_ref().context(
+            "this scenario needs --start: it reaches the embedded PostgreSQL cluster directly",
+        )
+    }
+
     /// Its memory before the first request, when started here.
     #[must_use]
     pub fn idle_memory(&self) -> Option<Memory> {

@@ -10,6 +10,7 @@ use crate::audit::seal::Sealer;
 use crate::auth::cookies::Csrf;
 use crate::auth::keys::KeyStore;
 use crate::auth::password::PasswordHasher;
+use crate::btg::SecuritySignals;
 use crate::config::AuthConfig;
 use crate::crypto::{AeadKey, MasterKey};
 use crate::db::AppPool;
@@ -23,6 +24,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     /// Authentication.
     pub auth: AuthConfig,
+    /// Minutes past its reserved end after which an open session is released as stale.
+    pub stale_threshold_minutes: i32,
 }
 
 impl Settings {
@@ -32,6 +35,7 @@ impl Settings {
         Self {
             request_timeout: Duration::from_secs(30),
             auth: AuthConfig::development(),
+            stale_threshold_minutes: 60,
         }
     }
 }
@@ -50,6 +54,7 @@ pub struct App {
     mfa_key: AeadKey,
     sealer: Sealer,
     keyring: Keyring,
+    security_signals: SecuritySignals,
 }
 
 impl App {
@@ -74,6 +79,7 @@ impl App {
         Ok(Self {
             sealer: Sealer::new(db.clone(), &master_key),
             keyring: Keyring::new(&master_key),
+            security_signals: SecuritySignals::new(),
             csrf: Csrf::new(&master_key),
             mfa_key: AeadKey::derive(&master_key, "mfa-secrets"),
             db,
@@ -101,6 +107,12 @@ impl App {
     #[must_use]
     pub fn request_timeout(&self) -> Duration {
         self.settings.request_timeout
+    }
+
+    /// Minutes past its reserved end after which an open session is released as stale.
+    #[must_use]
+    pub fn stale_threshold_minutes(&self) -> i32 {
+        self.settings.stale_threshold_minutes
     }
 
     /// Authentication settings.
@@ -143,6 +155,12 @@ impl App {
     #[must_use]
     pub fn keyring(&self) -> &Keyring {
         &self.keyring
+    }
+
+    /// Break-the-glass security signals: stdout line, counter, webhook.
+    #[must_use]
+    pub fn security_signals(&self) -> &SecuritySignals {
+        &self.security_signals
     }
 
     /// The key that seals TOTP secrets.

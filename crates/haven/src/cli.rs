@@ -40,6 +40,25 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Maintenance of the unit ledger.
+    Maintenance {
+        /// The action.
+        #[command(subcommand)]
+        command: MaintenanceCommand,
+    },
+}
+
+/// `haven maintenance ...`
+#[derive(Debug, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Release stale reservations in every organization (sessions still open well past their
+    /// reserved end) and print the JSON result.
+    CleanupStale {
+        /// Minutes past a session's reserved end before it counts as stale (default
+        /// HAVEN_STALE_THRESHOLD_MINUTES, 60).
+        #[arg(long, value_parser = clap::value_parser!(i32).range(1..=10_080))]
+        older_than_minutes: Option<i32>,
+    },
 }
 
 /// `haven admin ...`

@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod btg;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod ratelimit;
 mod server;
 pub mod store;
 pub mod telemetry;
+pub mod units;
 
 pub use app::{App, AppState};
 pub use server::{build_router, launch};

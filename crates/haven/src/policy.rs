@@ -9,9 +9,15 @@
 //! | COMPLIANCE | none | — | — |
 //! | SUPER_ADMIN | as ADMIN, inside a practice it acts in (`X-Haven-Organization`, audited `SUPER_ADMIN_BYPASS`); none in the platform itself | all | as ADMIN |
 //!
-//! Access to one patient comes from one of a list of sources, checked in order: the role, then
-//! the care team. An emergency (break-the-glass) grant is one more source, with its own access
-//! method and grant id; adding it touches [`patient_access`] only.
+//! Access to one patient comes from one of a list of sources, checked in order: an emergency
+//! (break-the-glass) grant, the role, then the care team. An active grant (not revoked, not past
+//! `expires_at` at the transaction's `now()`, checked on every request) gives its holder what a
+//! care-team clinician gets, with access method `break_the_glass` and the grant id. It comes
+//! first so that it widens a role that sees less (billing) and so that everything its holder
+//! does to that patient while it is open counts as emergency use (audited `BTG_USE_ACCESS`),
+//! even when the role alone would have allowed it (an admin's self-grant). A grant does not add
+//! its patient to the holder's patient *list*: [`list_scope`] stays role and care team; the
+//! holder opens the patient by id.
 
 use uuid::Uuid;
 
@@ -19,6 +25,7 @@ use crate::audit::AccessMethod;
 use crate::auth::caller::Caller;
 use crate::db::TenantTx;
 use crate::domain::Role;
+use crate::store::btg;
 use crate::store::patients::{self, Scope};
 
 /// How much of a patient the caller sees.
@@ -39,6 +46,8 @@ pub struct PatientAccess {
     pub can_update: bool,
     /// How the access came about, for the audit trail.
     pub method: AccessMethod,
+    /// The emergency grant the access comes through (method `BreakTheGlass`), if any.
+    pub grant_id: Option<Uuid>,
 }
 
 impl PatientAccess {
@@ -47,6 +56,17 @@ impl PatientAccess {
             view,
             can_update,
             method,
+            grant_id: None,
+        }
+    }
+
+    /// What a care-team clinician may do, through emergency grant `grant`.
+    const fn through_grant(grant: Uuid) -> Self {
+        Self {
+            view: View::Full,
+            can_update: true,
+            method: AccessMethod::BreakTheGlass,
+            grant_id: Some(grant),
         }
     }
 }
@@ -89,12 +109,19 @@ pub fn list_scope(caller: &Caller) -> Option<(Scope, View)> {
 }
 
 /// The caller's access to patient `patient` (assumed to exist in the transaction's
-/// organization), or `None` when they may not see it.
+/// organization), or `None` when they may not see it. Access with a `grant_id` must be audited
+/// by the caller with `crate::btg::record_use` (as `api::patients::lookup::find_visible` does).
 pub async fn patient_access(
     tx: &mut TenantTx,
     caller: &Caller,
     patient: Uuid,
 ) -> Result<Option<PatientAccess>, sqlx::Error> {
+    // A platform operator already sees everything in a practice it acts in; it holds no grants.
+    if matches!(caller.role, Role::Admin | Role::Clinician | Role::Billing)
+        && let Some(grant) = btg::active_for(tx, caller.user_id, patient).await?
+    {
+        return Ok(Some(PatientAccess::through_grant(grant)));
+    }
     let by_role = match caller.role {
         Role::Admin | Role::SuperAdmin => {
             Some(PatientAccess::new(View::Full, true, method_of(caller)))

@@ -14,14 +14,14 @@ use hyper::body::Bytes;
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use super::Report;
+use super::{Report, cpu_text, errors_text, labelled, latency_text, memory_text};
 use crate::cli::LoginArgs;
 use crate::cpu;
 use crate::hash_time::{HashLimit, Timing};
 use crate::histogram::{fmt_ms, millis};
 use crate::http::Api;
 use crate::load::{self, LoadReport, ProbeReport, Prober};
-use crate::memory::{Memory, mib};
+use crate::memory::Memory;
 use crate::seed;
 use crate::target::{self, Target};
 
@@ -53,7 +53,7 @@ pub async fn run(target: &Target, args: &LoginArgs) -> anyhow::Result<Report> {
         let (api, bodies) = (api.clone(), Arc::clone(&bodies));
         load::run(concurrency, args.duration, StatusCode::OK, move |client| {
             let (api, body) = (api.clone(), bodies[client].clone());
-            async move { Ok(api.post_raw(LOGIN, body).await?.status) }
+            async move { Ok(api.post_raw(LOGIN, body, None).await?.status) }
         })
         .await?
     };
@@ -91,7 +91,7 @@ async fn warm_up(api: &Api, bodies: &Arc<Vec<Bytes>>) -> anyhow::Result<()> {
     let mut logins = JoinSet::new();
     for body in bodies.iter().cloned() {
         let api = api.clone();
-        logins.spawn(async move { api.post_raw(LOGIN, body).await });
+        logins.spawn(async move { api.post_raw(LOGIN, body, None).await });
     }
     while let Some(answer) = logins.join_next().await {
         answer??.json(StatusCode::OK, "warm-up login")?;
@@ -116,25 +116,8 @@ fn report(target: &Target, args: &LoginArgs, measured: Measured) -> Report {
     let available = cpu
         .haven
         .map(|_| percent * limit.cores as f64 / left.max(0.01));
-    let errors = if flood.errors.is_empty() {
-        "none".to_owned()
-    } else {
-        let parts: Vec<String> = flood
-            .errors
-            .iter()
-            .map(|(k, n)| format!("{k}: {n}"))
-            .collect();
-        parts.join(", ")
-    };
-    let memory = match (idle, after) {
-        (Some(idle), Some(after)) => format!(
-            "haven process RSS idle {:.1} MiB, after the load {:.1} MiB, peak {:.1} MiB",
-            mib(idle.rss_kib),
-            mib(after.rss_kib),
-            mib(after.peak_kib)
-        ),
-        _ => "not measured (only with --start)".to_owned(),
-    };
+    let errors = errors_text(&flood.errors);
+    let memory = memory_text(idle, after);
     let mut rows = vec![
         ("scenario", "login flood (Argon2id)".to_owned()),
         (
@@ -158,16 +141,7 @@ fn report(target: &Target, args: &LoginArgs, measured: Measured) -> Report {
             format!("{} ({} ok; errors: {errors})", flood.requests, flood.ok),
         ),
         ("throughput", format!("{:.1} logins/s", flood.ok_per_sec())),
-        (
-            "login latency",
-            format!(
-                "p50 {}  p90 {}  p99 {}  max {}",
-                fmt_ms(logins.p50),
-                fmt_ms(logins.p90),
-                fmt_ms(logins.p99),
-                fmt_ms(logins.max)
-            ),
-        ),
+        ("login latency", latency_text(logins)),
         (
             "/health latency",
             format!(
@@ -211,7 +185,10 @@ fn report(target: &Target, args: &LoginArgs, measured: Measured) -> Report {
                 None => format!("{percent:.1}% (SPEC §10 target: ≥ 90%)"),
             },
         ),
-        ("cpu during load", cpu_row(&cpu, &flood)),
+        (
+            "cpu during load",
+            cpu_text(&cpu, flood.elapsed, flood.ok, "login"),
+        ),
     ];
     let notes = target.notes();
     rows.extend(notes.iter().map(|note| ("note", note.clone())));
@@ -236,41 +213,9 @@ fn report(target: &Target, args: &LoginArgs, measured: Measured) -> Report {
         "notes": notes,
     });
     Report {
-        rows: rows
-            .into_iter()
-            .map(|(label, value)| (label.to_owned(), value))
-            .collect(),
+        rows: labelled(rows),
         json,
     }
-}
-
-/// Cores used during the flood, and CPU milliseconds per successful login for haven and its
-/// database: what a login costs beyond its hash.
-fn cpu_row(cpu: &cpu::Usage, flood: &LoadReport) -> String {
-    let per_login = |cores: f64| {
-        let logins = flood.ok.max(1) as f64;
-        1000.0 * cores * flood.elapsed.as_secs_f64() / logins
-    };
-    let mut parts = vec![format!("machine {:.2} cores busy", cpu.machine)];
-    if let Some(haven) = cpu.haven {
-        parts.push(format!(
-            "haven {haven:.2} ({:.1} ms/login)",
-            per_login(haven)
-        ));
-    }
-    if let Some(faults) = cpu.haven_faults {
-        let per_login = faults as f64 / flood.ok.max(1) as f64;
-        parts.push(format!("haven page faults {per_login:.0}/login"));
-    }
-    if let Some(postgres) = cpu.postgres {
-        parts.push(format!(
-            "postgres {postgres:.2} ({:.1} ms/login)",
-            per_login(postgres)
-        ));
-    }
-    parts.push(format!("haven-bench {:.2}", cpu.bench));
-    parts.push(format!("other processes {:.2}", cpu.other()));
-    parts.join(", ")
 }
 
 /// `24.10 ms wall (median), 24.00 ms CPU (mean)`.

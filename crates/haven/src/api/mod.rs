@@ -3,9 +3,13 @@
 pub mod access;
 pub mod audit_logs;
 pub mod auth;
+pub mod authorizations;
+pub mod btg;
+pub mod maintenance;
 pub mod organizations;
 pub mod pagination;
 pub mod patients;
+pub mod therapy_sessions;
 pub mod users;
 
 use axum::Router;
@@ -22,7 +26,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             auth::routes().layer(axum::middleware::from_fn_with_state(limit, auth_rate_limit)),
         )
         .nest("/admin/organizations", organizations::routes())
+        .nest("/admin/btg", btg::routes())
         .nest("/users", users::routes())
         .nest("/audit-logs", audit_logs::routes())
         .nest("/patients", patients::routes())
+        .nest("/authorizations", authorizations::routes())
+        .nest("/sessions", therapy_sessions::routes())
+        .nest("/admin/maintenance", maintenance::routes())
 }

@@ -3,12 +3,13 @@
 mod admin;
 mod audit;
 mod keys;
+mod maintenance;
 mod serve;
 
 use anyhow::Context;
 
 use crate::app::{App, Settings};
-use crate::cli::{AdminCommand, AuditCommand, Command, KeysCommand};
+use crate::cli::{AdminCommand, AuditCommand, Command, KeysCommand, MaintenanceCommand};
 use crate::config::Config;
 use crate::db::embedded::Sharing;
 use crate::db::{AppPool, Database};
@@ -30,6 +31,15 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
         Command::Audit {
             command: AuditCommand::Verify { org },
         } => with_app(config, |app| async move { audit::verify(&app, org).await }).await,
+        Command::Maintenance {
+            command: MaintenanceCommand::CleanupStale { older_than_minutes },
+        } => {
+            let threshold = older_than_minutes.unwrap_or(config.stale_threshold_minutes);
+            with_app(config, |app| async move {
+                maintenance::cleanup_stale(&app, threshold).await
+            })
+            .await
+        }
         Command::Keys { command } => {
             with_app(config, |app| async move {
                 match command {
@@ -69,6 +79,7 @@ where
         let settings = Settings {
             request_timeout: config.request_timeout,
             auth: config.auth,
+            stale_threshold_minutes: config.stale_threshold_minutes,
         };
         let app = App::start(pool.clone(), master_key, settings).await?;
         let result = work(app).await;

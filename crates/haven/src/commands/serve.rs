@@ -52,12 +52,25 @@ async fn serve_with(
     let settings = Settings {
         request_timeout: config.request_timeout,
         auth: config.auth,
+        stale_threshold_minutes: config.stale_threshold_minutes,
     };
     let state = AppState::new(App::start(pool.clone(), master_key, settings).await?);
     // Every instance picks up keys rotated elsewhere; one at a time rotates when due.
     let refresher = state.keys().spawn_refresher(Duration::from_secs(30));
     let rotation = state.keys().spawn_rotation_job(Duration::from_secs(300));
     let sealer = state.sealer().clone().spawn();
+    // Releases reservations left open past their end (crashed clients); one instance per
+    // organization at a time.
+    let stale_cleanup = crate::units::cleanup::spawn(
+        pool.clone(),
+        config.stale_cleanup_interval,
+        config.stale_threshold_minutes,
+    );
+    if let Some(url) = config.security_webhook_url {
+        state.security_signals().attach_webhook(url)?;
+    }
+    // Records BTG_EXPIRED for lapsed emergency grants (access itself never waits for it).
+    let btg_expiry = crate::btg::expiry::spawn(pool.clone(), crate::btg::expiry::INTERVAL);
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -69,6 +82,8 @@ async fn serve_with(
     refresher.abort();
     rotation.abort();
     sealer.abort();
+    stale_cleanup.abort();
+    btg_expiry.abort();
     // Seal what the last requests recorded, briefly: whatever is left waits in the outbox for
     // the next start (nothing is lost).
     match tokio::time::timeout(Duration::from_secs(5), state_for_shutdown.sealer().flush()).await {

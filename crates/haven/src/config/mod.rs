@@ -17,7 +17,21 @@ use secrecy::SecretString;
 pub use auth::{Argon2Params, AuthConfig, IpNetwork};
 pub use env::Env;
 
+use crate::btg::webhook::WebhookUrl;
 use crate::crypto::MasterKeySource;
+
+/// `HAVEN_SECURITY_WEBHOOK_URL` (a secret: webhook URLs often carry a token).
+fn security_webhook_url(env: &Env) -> Result<Option<WebhookUrl>, ConfigError> {
+    use secrecy::ExposeSecret;
+    env.secret("HAVEN_SECURITY_WEBHOOK_URL")?
+        .map(|url| {
+            WebhookUrl::parse(url.expose_secret()).map_err(|reason| ConfigError::Invalid {
+                key: "HAVEN_SECURITY_WEBHOOK_URL",
+                reason,
+            })
+        })
+        .transpose()
+}
 
 /// Where Haven runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +103,15 @@ pub struct Config {
     pub log_filter: String,
     /// Authentication.
     pub auth: AuthConfig,
+    /// `HAVEN_SECURITY_WEBHOOK_URL` (`_FILE`): where break-the-glass security events are POSTed
+    /// too; unset = stdout only. Production requires `https`.
+    pub security_webhook_url: Option<WebhookUrl>,
+    /// `HAVEN_STALE_CLEANUP_MINUTES`: how often the background job releases stale reservations
+    /// (default 5).
+    pub stale_cleanup_interval: Duration,
+    /// `HAVEN_STALE_THRESHOLD_MINUTES`: how long past its reserved end an open session is
+    /// released as stale (default 60).
+    pub stale_threshold_minutes: i32,
 }
 
 /// A setting that stops start-up.
@@ -176,6 +199,20 @@ impl Config {
                 reason: "must be between 2 and 1000".into(),
             });
         }
+        let stale_cleanup_minutes: u64 = env.parse_or("HAVEN_STALE_CLEANUP_MINUTES", 5)?;
+        if !(1..=1440).contains(&stale_cleanup_minutes) {
+            return Err(ConfigError::Invalid {
+                key: "HAVEN_STALE_CLEANUP_MINUTES",
+                reason: "must be between 1 and 1440".into(),
+            });
+        }
+        let stale_threshold_minutes: i32 = env.parse_or("HAVEN_STALE_THRESHOLD_MINUTES", 60)?;
+        if !(1..=10_080).contains(&stale_threshold_minutes) {
+            return Err(ConfigError::Invalid {
+                key: "HAVEN_STALE_THRESHOLD_MINUTES",
+                reason: "must be between 1 and 10080 (a week)".into(),
+            });
+        }
         let config = Config {
             environment,
             bind: env.parse_or("HAVEN_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -191,6 +228,9 @@ impl Config {
             log_format,
             log_filter: env.get("HAVEN_LOG").unwrap_or("info").to_owned(),
             auth: AuthConfig::from_env(env, environment)?,
+            security_webhook_url: security_webhook_url(env)?,
+            stale_cleanup_interval: Duration::from_secs(stale_cleanup_minutes * 60),
+            stale_threshold_minutes,
         };
         config.check_production()?;
         Ok(config)
@@ -205,6 +245,15 @@ impl Config {
     fn check_production(&self) -> Result<(), ConfigError> {
         if !self.is_production() {
             return Ok(());
+        }
+        if self
+            .security_webhook_url
+            .as_ref()
+            .is_some_and(|url| !url.is_https())
+        {
+            return Err(ConfigError::Production(
+                "a plain-http HAVEN_SECURITY_WEBHOOK_URL: use https",
+            ));
         }
         if matches!(self.database, DatabaseConfig::Embedded { .. }) {
             return Err(ConfigError::Production(

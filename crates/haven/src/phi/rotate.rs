@@ -61,6 +61,10 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         table: "patients",
         column: "email",
     },
+    EncryptedColumn {
+        table: "authorizations",
+        column: "member_id",
+    },
 ];
 
 impl EncryptedColumn {

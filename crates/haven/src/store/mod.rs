@@ -2,10 +2,13 @@
 //! organization as well, even though row-level security would hide other tenants' rows anyway.
 
 pub mod audit_logs;
+pub mod authorizations;
+pub mod btg;
 pub mod mfa;
 pub mod organizations;
 pub mod patients;
 pub mod sessions;
+pub mod sessions_units;
 pub mod users;
 
 /// Whether `error` is a unique-constraint violation on `constraint`.

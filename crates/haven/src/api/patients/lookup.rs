@@ -36,7 +36,8 @@ pub async fn refuse(
 
 /// Patient `id` and the caller's access to it, or the 404 the caller gets: audited as
 /// `CROSS_TENANT_ACCESS_ATTEMPT` when it belongs to another organization, as `ACCESS_DENIED`
-/// when it is theirs but not visible to them.
+/// when it is theirs but not visible to them. Access through an emergency grant is audited
+/// `BTG_USE_ACCESS` here, in `tx`, for every handler that finds its patient this way.
 pub async fn find_visible(
     state: &AppState,
     tx: &mut TenantTx,
@@ -49,7 +50,12 @@ pub async fn find_visible(
         return Err(not_found(state, caller, meta, "patient", id, owner).await);
     };
     match policy::patient_access(tx, caller, id).await? {
-        Some(access) => Ok((row, access)),
+        Some(access) => {
+            if let Some(grant) = access.grant_id {
+                crate::btg::record_use(state, tx, caller, meta, id, grant).await?;
+            }
+            Ok((row, access))
+        }
         None => {
             let event = AuditEvent::new(AuditAction::AccessDenied)
                 .with_outcome(Outcome::Denied)

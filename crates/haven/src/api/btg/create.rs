@@ -1,0 +1,174 @@
+//! `POST /api/admin/btg/grants` (ADMIN).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{GRANTORS, text};
+use crate::api::access::{not_found, require_role};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::auth::caller::Caller;
+use crate::btg::{
+    ALLOWED_DURATIONS_MINUTES, DEFAULT_DURATION_MINUTES, MAX_JUSTIFICATION_LENGTH,
+    MIN_JUSTIFICATION_LENGTH, SecurityEvent, Severity,
+};
+use crate::domain::Role;
+use crate::http::error::{AppError, Details, ErrorCode};
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+use crate::ids::UserId;
+use crate::store::btg::{self as store, NewGrant};
+use crate::store::{patients, users};
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateGrant {
+    granted_to_user_id: UserId,
+    patient_id: Uuid,
+    justification: String,
+    duration_minutes: Option<i64>,
+}
+
+fn check(body: &CreateGrant) -> Result<(String, i32), AppError> {
+    let mut details = Details::new();
+    let justification = text(&body.justification, MAX_JUSTIFICATION_LENGTH)
+        .and_then(|j| {
+            if j.chars().count() < MIN_JUSTIFICATION_LENGTH {
+                Err(format!(
+                    "must be at least {MIN_JUSTIFICATION_LENGTH} characters"
+                ))
+            } else {
+                Ok(j)
+            }
+        })
+        .map_err(|e| details.insert("justification".into(), e))
+        .ok();
+    let wanted = body
+        .duration_minutes
+        .unwrap_or(DEFAULT_DURATION_MINUTES.into());
+    let duration = ALLOWED_DURATIONS_MINUTES
+        .into_iter()
+        .find(|d| i64::from(*d) == wanted);
+    if duration.is_none() {
+        let allowed: Vec<String> = ALLOWED_DURATIONS_MINUTES
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        details.insert(
+            "durationMinutes".into(),
+            format!("must be one of {}", allowed.join(", ")),
+        );
+    }
+    match (justification, duration) {
+        (Some(justification), Some(duration)) => Ok((justification, duration)),
+        _ => Err(AppError::validation(
+            "The emergency access request is not valid",
+            details,
+        )),
+    }
+}
+
+/// `POST /api/admin/btg/grants` `{grantedToUserId, patientId, justification, durationMinutes}`
+/// → 201 `{success, grantId, expiresAt, message}`. The grant and its `BTG_GRANT_ACCESS` audit
+/// row commit together; the CRITICAL signal goes out after the commit.
+pub async fn create_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppJson(body): AppJson<CreateGrant>,
+) -> Result<(StatusCode, AppJson<Value>), AppError> {
+    require_role(&state, &caller, &meta, GRANTORS, "create_btg_grant").await?;
+    let (justification, duration) = check(&body)?;
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let grantee_id = body.granted_to_user_id;
+    let Some(grantee) = users::find(&mut tx, grantee_id).await? else {
+        let owner = users::organization_of(&mut tx, grantee_id).await?;
+        tx.rollback().await?;
+        return Err(not_found(&state, &caller, &meta, "user", grantee_id, owner).await);
+    };
+    if grantee.disabled {
+        return Err(AppError::invalid_field(
+            "grantedToUserId",
+            "must be an active user",
+        ));
+    }
+    if grantee.role == Role::Compliance {
+        return Err(AppError::invalid_field(
+            "grantedToUserId",
+            "a COMPLIANCE account cannot be given patient access",
+        ));
+    }
+    let patient = body.patient_id;
+    if patients::find(&mut tx, patient).await?.is_none() {
+        let owner = patients::organization_of(&mut tx, patient).await?;
+        tx.rollback().await?;
+        return Err(not_found(&state, &caller, &meta, "patient", patient, owner).await);
+    }
+    store::lock_pair(&mut tx, grantee_id, patient).await?;
+    if store::active_for(&mut tx, grantee_id, patient)
+        .await?
+        .is_some()
+    {
+        return Err(AppError::new(
+            ErrorCode::Conflict,
+            "This user already holds active emergency access to this patient",
+        ));
+    }
+    let grant = store::insert(
+        &mut tx,
+        &NewGrant {
+            id: Uuid::now_v7(),
+            granted_by: caller.user_id,
+            granted_to: grantee_id,
+            patient,
+            justification: &justification,
+            duration_minutes: duration,
+        },
+    )
+    .await?;
+    let self_grant = grantee_id == caller.user_id;
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(AuditAction::BtgGrantAccess)
+            .with_actor(caller.user_id, caller.role)
+            .with_entity("btg_grant", grant.id)
+            .with_patient(patient)
+            .with_details(json!({
+                "grantId": grant.id,
+                "grantedToUserId": grantee_id,
+                "grantedToRole": grantee.role,
+                "durationMinutes": duration,
+                "expiresAt": grant.expires_at,
+                "selfGrant": self_grant,
+                "justificationLength": justification.chars().count(),
+            }))
+            .with_request(&meta),
+    )
+    .await?;
+    tx.commit().await?;
+    if self_grant {
+        tracing::warn!(grant_id = %grant.id, "emergency access granted to the granting admin");
+    }
+    state.security_signals().emit(&SecurityEvent::new(
+        AuditAction::BtgGrantAccess,
+        Severity::Critical,
+        caller.organization_id,
+        &grant,
+    ));
+    Ok((
+        StatusCode::CREATED,
+        AppJson(json!({
+            "success": true,
+            "grantId": grant.id,
+            "expiresAt": grant.expires_at,
+            "message": format!("Emergency access granted for {duration} minutes"),
+        })),
+    ))
+}

@@ -1,0 +1,86 @@
+//! `/api/admin/btg`: break-the-glass emergency access (SPEC §5). Admins grant and revoke,
+//! compliance officers (and admins outside the grant) review; the rules live in `crate::btg`.
+//!
+//! Who may do what:
+//!
+//! | endpoint | roles |
+//! |---|---|
+//! | `GET /config` | ADMIN, COMPLIANCE |
+//! | `POST /grants` | ADMIN |
+//! | `GET /grants` | ADMIN (with the patient's name and MRN, audited), COMPLIANCE (patient id only) |
+//! | `POST /grants/{id}/revoke` | ADMIN, COMPLIANCE |
+//! | `POST /grants/{id}/review` | COMPLIANCE, or an ADMIN who neither granted nor holds the grant |
+//!
+//! A platform operator gets 403 here even when acting in a practice: an emergency grant is
+//! the practice's own procedure, attributable to one of its accounts (and the operator already
+//! sees every patient of a practice it acts in, audited `SUPER_ADMIN_BYPASS`).
+
+mod config;
+mod create;
+mod list;
+mod review;
+mod revoke;
+
+use axum::Router;
+use axum::routing::{get, post};
+use uuid::Uuid;
+
+use crate::api::access::not_found;
+use crate::app::AppState;
+use crate::audit::RequestMeta;
+use crate::auth::caller::Caller;
+use crate::db::TenantTx;
+use crate::domain::Role;
+use crate::http::error::AppError;
+use crate::store::btg::{self as store, GrantRow};
+
+/// Who may create grants.
+pub(crate) const GRANTORS: &[Role] = &[Role::Admin];
+/// Who may see grants, the configuration, and revoke.
+pub(crate) const OVERSEERS: &[Role] = &[Role::Admin, Role::Compliance];
+
+/// The routes, relative to `/api/admin/btg`.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/config", get(config::get_btg_config))
+        .route("/grants", get(list::list_grants).post(create::create_grant))
+        .route("/grants/{id}/revoke", post(revoke::revoke_grant))
+        .route("/grants/{id}/review", post(review::review_grant))
+}
+
+/// Grant `id` of the caller's organization, row-locked for a change, or the 404 the caller gets
+/// (audited `CROSS_TENANT_ACCESS_ATTEMPT` when it is another organization's). On a 404 the
+/// transaction is rolled back first.
+pub(crate) async fn find_for_change(
+    state: &AppState,
+    mut tx: TenantTx,
+    caller: &Caller,
+    meta: &RequestMeta,
+    id: Uuid,
+) -> Result<(TenantTx, GrantRow), AppError> {
+    if let Some(grant) = store::find(&mut tx, id, true).await? {
+        return Ok((tx, grant));
+    }
+    let owner = store::organization_of(&mut tx, id).await?;
+    tx.rollback().await?;
+    Err(not_found(state, caller, meta, "btg_grant", id, owner).await)
+}
+
+/// A required free-text field: trimmed, `1..=max` characters, no control characters but line
+/// breaks and tabs.
+pub(crate) fn text(value: &str, max: usize) -> Result<String, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("is required".into());
+    }
+    if value.chars().count() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err("must not contain control characters".into());
+    }
+    Ok(value.to_owned())
+}

@@ -1,0 +1,85 @@
+//! `POST /api/admin/btg/grants/{id}/revoke` (ADMIN, COMPLIANCE).
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{OVERSEERS, find_for_change, text};
+use crate::api::access::require_role;
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::auth::caller::Caller;
+use crate::btg::{SecurityEvent, Severity};
+use crate::http::error::{AppError, ErrorCode};
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+use crate::http::query::AppPath;
+use crate::store::btg as store;
+
+/// The longest revocation reason, in characters.
+const MAX_REASON_LENGTH: usize = 1000;
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RevokeGrant {
+    reason: String,
+}
+
+/// `POST /api/admin/btg/grants/{id}/revoke` `{reason}` → `{success, message}`. The grant stops
+/// working with the commit; a revoked or expired grant is 409 `INVALID_STATE`.
+pub async fn revoke_grant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<RevokeGrant>,
+) -> Result<AppJson<Value>, AppError> {
+    require_role(&state, &caller, &meta, OVERSEERS, "revoke_btg_grant").await?;
+    let reason =
+        text(&body.reason, MAX_REASON_LENGTH).map_err(|e| AppError::invalid_field("reason", e))?;
+    let tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let (mut tx, grant) = find_for_change(&state, tx, &caller, &meta, id).await?;
+    if grant.revoked_at.is_some() {
+        return Err(AppError::new(
+            ErrorCode::InvalidState,
+            "The emergency access grant is already revoked",
+        ));
+    }
+    if grant.expired {
+        return Err(AppError::new(
+            ErrorCode::InvalidState,
+            "The emergency access grant has already expired",
+        ));
+    }
+    store::revoke(&mut tx, id, caller.user_id, &reason).await?;
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(AuditAction::BtgRevokeAccess)
+            .with_actor(caller.user_id, caller.role)
+            .with_entity("btg_grant", id)
+            .with_patient(grant.patient_id)
+            .with_details(json!({
+                "grantId": id,
+                "grantedToUserId": grant.granted_to_user_id,
+                "expiresAt": grant.expires_at,
+            }))
+            .with_request(&meta),
+    )
+    .await?;
+    tx.commit().await?;
+    state.security_signals().emit(&SecurityEvent::new(
+        AuditAction::BtgRevokeAccess,
+        Severity::Medium,
+        caller.organization_id,
+        &grant,
+    ));
+    Ok(AppJson(json!({
+        "success": true,
+        "message": "Emergency access revoked successfully",
+    })))
+}

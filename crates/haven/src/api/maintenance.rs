@@ -1,0 +1,72 @@
+//! `POST /api/admin/maintenance/cleanup-stale`: release stale reservations now (ADMIN: their
+//! organization; SUPER_ADMIN: every organization, or the one it acts in).
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use serde::Deserialize;
+
+use crate::api::access::require_role;
+use crate::app::AppState;
+use crate::auth::caller::Caller;
+use crate::domain::Role;
+use crate::http::error::AppError;
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+use crate::http::query::AppQuery;
+use crate::store::sessions_units::CleanupActor;
+use crate::units::cleanup::{self, CleanupReport, Wait};
+
+/// The routes, relative to `/api/admin/maintenance`.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/cleanup-stale", post(cleanup_stale))
+}
+
+/// `?olderThanMinutes=` (default `HAVEN_STALE_THRESHOLD_MINUTES`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CleanupQuery {
+    older_than_minutes: Option<i64>,
+}
+
+/// `POST /api/admin/maintenance/cleanup-stale` →
+/// `{success, sessionsCleaned, totalUnitsRecovered, staleThresholdMinutes}`. Each released
+/// session gets its own `STALE_RESERVATION_RELEASED` audit row naming the caller.
+pub async fn cleanup_stale(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppQuery(query): AppQuery<CleanupQuery>,
+) -> Result<AppJson<CleanupReport>, AppError> {
+    require_role(
+        &state,
+        &caller,
+        &meta,
+        &[Role::Admin, Role::SuperAdmin],
+        "cleanup_stale",
+    )
+    .await?;
+    let threshold = match query.older_than_minutes {
+        None => state.stale_threshold_minutes(),
+        Some(minutes) => i32::try_from(minutes)
+            .ok()
+            .filter(|m| (1..=10_080).contains(m))
+            .ok_or_else(|| {
+                AppError::invalid_field(
+                    "olderThanMinutes",
+                    "must be a whole number from 1 to 10080",
+                )
+            })?,
+    };
+    // A platform operator outside any practice cleans them all; inside one (or an ADMIN), that
+    // one only.
+    let scope = (!caller.organization_id.is_platform()).then_some(caller.organization_id);
+    let actor = CleanupActor {
+        user_id: Some(caller.user_id),
+        role: Some(caller.role.as_str()),
+        request_id: meta.request_id.as_deref(),
+        trigger: "api",
+    };
+    let report = cleanup::clean(state.db(), scope, threshold, &actor, Wait::Block).await?;
+    Ok(AppJson(report))
+}

@@ -1,0 +1,46 @@
+//! `GET /api/sessions/{id}`.
+
+use axum::extract::State;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::codec::to_json;
+use super::lookup::find_visible;
+use crate::api::authorizations::lookup::{may_use_units, refuse};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::auth::caller::Caller;
+use crate::http::error::AppError;
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+use crate::http::query::AppPath;
+
+/// `GET /api/sessions/{id}` → `{session}`; audited as `PATIENT_READ` of the session (dates of
+/// service are part of the patient's record).
+pub async fn get_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<AppJson<Value>, AppError> {
+    if !may_use_units(&caller) {
+        return Err(refuse(&state, &caller, &meta, "get_session", Some(("session", id))).await);
+    }
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let (row, access) = find_visible(&state, &mut tx, &caller, &meta, id, false).await?;
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(AuditAction::PatientRead)
+            .with_actor(caller.user_id, caller.role)
+            .with_access_method(access.method)
+            .with_entity("session", id)
+            .with_patient(row.patient_id)
+            .with_request(&meta),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(AppJson(json!({ "session": to_json(&row) })))
+}

@@ -1,0 +1,133 @@
+//! `GET /api/sessions`.
+
+use axum::extract::State;
+use chrono::{DateTime, Days, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::codec::to_json;
+use super::reserve::parse_time;
+use crate::api::authorizations::lookup::refuse;
+use crate::api::authorizations::parse_date;
+use crate::api::pagination::Page;
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent};
+use crate::auth::caller::Caller;
+use crate::http::error::AppError;
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+use crate::http::query::AppQuery;
+use crate::policy;
+use crate::store::sessions_units::{self, Filter};
+use crate::units::SessionStatus;
+
+/// `?page&limit&patientId&authorizationId&status&from&to`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SessionQuery {
+    page: Option<i64>,
+    limit: Option<i64>,
+    patient_id: Option<Uuid>,
+    authorization_id: Option<Uuid>,
+    status: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// A bound of the start-time range: a timestamp, or a date (`from`: its first instant; `to`:
+/// through its last, i.e. before the next day).
+fn bound(field: &str, text: &str, end: bool) -> Result<DateTime<Utc>, AppError> {
+    if let Ok(date) = parse_date(text) {
+        let day = if end {
+            date.checked_add_days(Days::new(1)).unwrap_or(date)
+        } else {
+            date
+        };
+        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    parse_time(text).map_err(|_| {
+        AppError::invalid_field(
+            field,
+            "must be a date (YYYY-MM-DD) or an RFC 3339 timestamp",
+        )
+    })
+}
+
+fn filter(query: &SessionQuery) -> Result<Filter, AppError> {
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            SessionStatus::parse(&s.trim().to_ascii_uppercase())
+                .map(|s| s.as_str().to_owned())
+                .ok_or_else(|| {
+                    AppError::invalid_field(
+                        "status",
+                        "must be SCHEDULED, IN_PROGRESS, COMPLETED or CANCELLED",
+                    )
+                })
+        })
+        .transpose()?;
+    let from = query
+        .from
+        .as_deref()
+        .map(|f| bound("from", f, false))
+        .transpose()?;
+    let to = query
+        .to
+        .as_deref()
+        .map(|t| bound("to", t, true))
+        .transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(AppError::invalid_field("to", "must not be before from"));
+    }
+    Ok(Filter {
+        patient_id: query.patient_id,
+        authorization_id: query.authorization_id,
+        status,
+        from,
+        to,
+    })
+}
+
+/// `GET /api/sessions` → `{sessions, pagination}` by start time: only those of patients the
+/// caller may see. Each one returned is audited (`PATIENT_LIST`).
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppQuery(query): AppQuery<SessionQuery>,
+) -> Result<AppJson<Value>, AppError> {
+    let Some((scope, _)) = policy::list_scope(&caller) else {
+        return Err(refuse(&state, &caller, &meta, "list_sessions", None).await);
+    };
+    let page = Page::from_query(query.page, query.limit)?;
+    let filter = filter(&query)?;
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let (rows, total) =
+        sessions_units::list(&mut tx, scope, &filter, page.limit, page.offset()).await?;
+    let events: Vec<AuditEvent> = rows
+        .iter()
+        .map(|row| {
+            AuditEvent::new(AuditAction::PatientList)
+                .with_actor(caller.user_id, caller.role)
+                .with_access_method(policy::method_of(&caller))
+                .with_entity("session", row.id)
+                .with_patient(row.patient_id)
+                .with_details(json!({ "page": page.page, "returned": rows.len() }))
+                .with_request(&meta)
+        })
+        .collect();
+    audit::record_many(&mut tx, &events).await?;
+    tx.commit().await?;
+    let items: Vec<Value> = rows.iter().map(to_json).collect();
+    Ok(AppJson(
+        json!({ "sessions": items, "pagination": page.info(total) }),
+    ))
+}

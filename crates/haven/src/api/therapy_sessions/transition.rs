@@ -1,0 +1,239 @@
+//! `POST /api/sessions/{id}/start`, `/complete`, `/cancel`: the session is locked for the
+//! transaction, so transitions of one session happen one at a time (completing twice at once:
+//! one wins, the other gets 409 `INVALID_STATE`).
+
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::codec::outcome_json;
+use super::lookup::find_visible;
+use crate::api::authorizations::lookup::{may_use_units, refuse};
+use crate::app::AppState;
+use crate::audit::{self, AuditAction, AuditEvent, RequestMeta};
+use crate::auth::caller::Caller;
+use crate::http::error::AppError;
+use crate::http::json::AppJson;
+use crate::http::meta::Meta;
+use crate::http::query::AppPath;
+use crate::policy::PatientAccess;
+use crate::units::ledger::{self, Outcome};
+use crate::units::minutes::{MAX_SESSION_MINUTES, units_for_minutes};
+
+/// Records the transition's audit row (and a low-units crossing), commits, answers.
+async fn finish(
+    mut tx: crate::db::TenantTx,
+    caller: &Caller,
+    meta: &RequestMeta,
+    access: PatientAccess,
+    action: AuditAction,
+    outcome: &Outcome,
+    details: Value,
+) -> Result<AppJson<Value>, AppError> {
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(action)
+            .with_actor(caller.user_id, caller.role)
+            .with_access_method(access.method)
+            .with_entity("session", outcome.session.id)
+            .with_patient(outcome.session.patient_id)
+            .with_details(details)
+            .with_request(meta),
+    )
+    .await?;
+    if outcome.crossed_low_threshold {
+        audit::record(
+            &mut tx,
+            &ledger::low_units_event(&outcome.balance)
+                .with_actor(caller.user_id, caller.role)
+                .with_access_method(access.method)
+                .with_request(meta),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(AppJson(outcome_json(
+        &outcome.session,
+        outcome.balance.available_units(),
+    )))
+}
+
+/// `POST /api/sessions/{id}/start` → `{success, session, remainingUnits}`: SCHEDULED →
+/// IN_PROGRESS.
+pub async fn start_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppPath(id): AppPath<Uuid>,
+) -> Result<AppJson<Value>, AppError> {
+    if !may_use_units(&caller) {
+        return Err(refuse(
+            &state,
+            &caller,
+            &meta,
+            "start_session",
+            Some(("session", id)),
+        )
+        .await);
+    }
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let (session, access) = find_visible(&state, &mut tx, &caller, &meta, id, true).await?;
+    let outcome = ledger::start(&mut tx, &session).await??;
+    let details = json!({ "authorizationId": session.authorization_id });
+    finish(
+        tx,
+        &caller,
+        &meta,
+        access,
+        AuditAction::SessionStart,
+        &outcome,
+        details,
+    )
+    .await
+}
+
+/// The request body: exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Complete {
+    actual_units: Option<i64>,
+    actual_minutes: Option<i64>,
+}
+
+fn whole(field: &str, value: i64) -> Result<i32, AppError> {
+    i32::try_from(value)
+        .ok()
+        .filter(|v| (0..=i32::try_from(MAX_SESSION_MINUTES).unwrap_or(i32::MAX)).contains(v))
+        .ok_or_else(|| {
+            AppError::invalid_field(
+                field,
+                format!("must be a whole number from 0 to {MAX_SESSION_MINUTES}"),
+            )
+        })
+}
+
+/// `POST /api/sessions/{id}/complete` `{actualUnits}` or `{actualMinutes}` →
+/// `{success, session, remainingUnits}`. Minutes become units by the authorization's
+/// `unitMinutes` and the CMS 8-minute rule (`crate::units::minutes`). Unused units are released;
+/// more than reserved takes the extra atomically or fails with `INSUFFICIENT_UNITS`.
+pub async fn complete_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<Complete>,
+) -> Result<AppJson<Value>, AppError> {
+    if !may_use_units(&caller) {
+        return Err(refuse(
+            &state,
+            &caller,
+            &meta,
+            "complete_session",
+            Some(("session", id)),
+        )
+        .await);
+    }
+    let (units, minutes) = match (body.actual_units, body.actual_minutes) {
+        (Some(units), None) => (Some(whole("actualUnits", units)?), None),
+        (None, Some(minutes)) => (None, Some(whole("actualMinutes", minutes)?)),
+        _ => {
+            return Err(AppError::invalid_field(
+                "actualUnits",
+                "give exactly one of actualUnits and actualMinutes",
+            ));
+        }
+    };
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let (session, access) = find_visible(&state, &mut tx, &caller, &meta, id, true).await?;
+    let actual = match (units, minutes) {
+        (Some(units), _) => units,
+        (None, Some(minutes)) => {
+            let converted = units_for_minutes(
+                u32::try_from(minutes).unwrap_or(0),
+                u32::try_from(session.unit_minutes).unwrap_or(1),
+            );
+            i32::try_from(converted).unwrap_or(i32::MAX)
+        }
+        (None, None) => 0,
+    };
+    let outcome =
+        ledger::complete(&mut tx, &session, actual, minutes, Some(caller.user_id)).await??;
+    let details = json!({
+        "authorizationId": session.authorization_id,
+        "reservedUnits": session.reserved_units,
+        "actualUnits": actual,
+        "actualMinutes": minutes,
+    });
+    finish(
+        tx,
+        &caller,
+        &meta,
+        access,
+        AuditAction::SessionComplete,
+        &outcome,
+        details,
+    )
+    .await
+}
+
+/// The request body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Cancel {
+    reason: String,
+}
+
+/// `POST /api/sessions/{id}/cancel` `{reason}` → `{success, session, remainingUnits}`: the
+/// reserved units are released.
+pub async fn cancel_session(
+    State(state): State<AppState>,
+    caller: Caller,
+    Meta(meta): Meta,
+    AppPath(id): AppPath<Uuid>,
+    AppJson(body): AppJson<Cancel>,
+) -> Result<AppJson<Value>, AppError> {
+    if !may_use_units(&caller) {
+        return Err(refuse(
+            &state,
+            &caller,
+            &meta,
+            "cancel_session",
+            Some(("session", id)),
+        )
+        .await);
+    }
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 300 || reason.chars().any(char::is_control) {
+        return Err(AppError::invalid_field(
+            "reason",
+            "must be 1 to 300 characters of text",
+        ));
+    }
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let (session, access) = find_visible(&state, &mut tx, &caller, &meta, id, true).await?;
+    let outcome = ledger::cancel(&mut tx, &session, reason, Some(caller.user_id)).await??;
+    let details = json!({
+        "authorizationId": session.authorization_id,
+        "unitsReleased": session.reserved_units,
+    });
+    finish(
+        tx,
+        &caller,
+        &meta,
+        access,
+        AuditAction::SessionCancel,
+        &outcome,
+        details,
+    )
+    .await
+}
