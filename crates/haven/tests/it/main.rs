@@ -25,6 +25,7 @@ mod ledger_crash;
 mod logs;
 mod organizations;
 mod patients;
+mod patients_access;
 mod patients_at_rest;
 mod phi;
 mod ratelimit;
