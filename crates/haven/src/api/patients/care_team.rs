@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::lookup::{find_visible, refuse};
+use super::lookup::{open_visible, refuse};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -26,14 +26,7 @@ pub async fn get_care_team(
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<AppJson<Value>, AppError> {
-    if !policy::may_use_patients(&caller) {
-        return Err(refuse(&state, &caller, &meta, "get_care_team", Some(id)).await);
-    }
-    let mut tx = state
-        .db()
-        .begin_tenant(caller.organization_id, Some(caller.user_id))
-        .await?;
-    find_visible(&state, &mut tx, &caller, &meta, id).await?;
+    let (mut tx, _, _) = open_visible(&state, &caller, &meta, id, "get_care_team").await?;
     let members = patients::care_team(&mut tx, id).await?;
     tx.commit().await?;
     Ok(AppJson(json!({ "careTeam": members })))
@@ -58,11 +51,7 @@ pub async fn add_care_team_member(
     if !policy::may_manage_patients(&caller) {
         return Err(refuse(&state, &caller, &meta, "add_care_team_member", Some(id)).await);
     }
-    let mut tx = state
-        .db()
-        .begin_tenant(caller.organization_id, Some(caller.user_id))
-        .await?;
-    let (_, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
+    let (mut tx, _, access) = open_visible(&state, &caller, &meta, id, "care_team").await?;
     match users::find(&mut tx, body.user_id).await? {
         Some(user) if user.role == Role::Clinician && !user.disabled => {}
         Some(_) => {
@@ -109,11 +98,7 @@ pub async fn remove_care_team_member(
     if !policy::may_manage_patients(&caller) {
         return Err(refuse(&state, &caller, &meta, "remove_care_team_member", Some(id)).await);
     }
-    let mut tx = state
-        .db()
-        .begin_tenant(caller.organization_id, Some(caller.user_id))
-        .await?;
-    let (_, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
+    let (mut tx, _, access) = open_visible(&state, &caller, &meta, id, "care_team").await?;
     if !patients::remove_from_care_team(&mut tx, id, user).await? {
         return Err(AppError::not_found());
     }

@@ -28,6 +28,19 @@ pub fn seal(key: &DataKey, tx: &TenantTx, column: &'static str, row: Uuid, value
     key.encrypt(&field(tx, column, row), value)
 }
 
+/// A store error from writing a patient: the MRN's unique index means 409, anything else is
+/// internal.
+pub fn mrn_conflict(error: sqlx::Error) -> AppError {
+    if crate::store::is_unique_violation(&error, "patients_mrn_unique") {
+        AppError::new(
+            crate::http::error::ErrorCode::Conflict,
+            "A patient with this medical record number already exists",
+        )
+    } else {
+        error.into()
+    }
+}
+
 fn broken(column: &str) -> AppError {
     // Fail closed: a field that does not decrypt is a key or integrity problem, never shown.
     AppError::Internal(anyhow::anyhow!("patient field {column} does not decrypt"))

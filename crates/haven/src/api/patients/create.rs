@@ -6,18 +6,17 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::codec::{seal, to_json};
+use super::codec::{mrn_conflict, seal, to_json};
 use super::lookup::refuse;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
 use crate::domain::{Email, parse_date_of_birth, parse_mrn, parse_name, parse_phone};
-use crate::http::error::{AppError, Details, ErrorCode};
+use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::ids::UserId;
 use crate::policy::{self, View};
-use crate::store::is_unique_violation;
 use crate::store::patients::{self, EncryptedFields};
 use crate::store::users;
 
@@ -136,16 +135,9 @@ pub async fn create_patient(
         mrn_index: Some(blind.mrn_index("medical_record_number", &new.mrn)),
         last_name_index: Some(blind.index("last_name", &new.last_name)),
     };
-    let row = match patients::insert(&mut tx, id, &fields, body.user_id).await {
-        Ok(row) => row,
-        Err(e) if is_unique_violation(&e, "patients_mrn_unique") => {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "A patient with this medical record number already exists",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let row = patients::insert(&mut tx, id, &fields, body.user_id)
+        .await
+        .map_err(mrn_conflict)?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientCreate)

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use uuid::Uuid;
 
-use super::lookup::{find_visible, refuse};
+use super::lookup::{open_visible, refuse};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -24,11 +24,7 @@ pub async fn delete_patient(
     if !policy::may_manage_patients(&caller) {
         return Err(refuse(&state, &caller, &meta, "delete_patient", Some(id)).await);
     }
-    let mut tx = state
-        .db()
-        .begin_tenant(caller.organization_id, Some(caller.user_id))
-        .await?;
-    let (_, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
+    let (mut tx, _, access) = open_visible(&state, &caller, &meta, id, "delete_patient").await?;
     patients::soft_delete(&mut tx, id).await?;
     audit::record(
         &mut tx,

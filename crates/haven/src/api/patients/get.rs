@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::codec::to_json;
-use super::lookup::{find_visible, refuse};
+use super::lookup::open_visible;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -13,7 +13,6 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
-use crate::policy;
 
 /// `GET /api/patients/{id}` → `{patient}` (billing sees name, date of birth and MRN only). The
 /// read's audit row commits before the PHI leaves.
@@ -23,14 +22,7 @@ pub async fn get_patient(
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<AppJson<Value>, AppError> {
-    if !policy::may_use_patients(&caller) {
-        return Err(refuse(&state, &caller, &meta, "get_patient", Some(id)).await);
-    }
-    let mut tx = state
-        .db()
-        .begin_tenant(caller.organization_id, Some(caller.user_id))
-        .await?;
-    let (row, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
+    let (mut tx, row, access) = open_visible(&state, &caller, &meta, id, "get_patient").await?;
     let patient = to_json(&state, &mut tx, &row, access.view).await?;
     audit::record(
         &mut tx,

@@ -69,3 +69,24 @@ pub async fn find_visible(
         }
     }
 }
+
+/// The usual start of a single-patient request: the caller may use patients at all (else an
+/// audited 403 for `operation`), a tenant transaction, and the patient with the caller's access
+/// (else the audited 404 of [`find_visible`]).
+pub async fn open_visible(
+    state: &AppState,
+    caller: &Caller,
+    meta: &RequestMeta,
+    id: Uuid,
+    operation: &str,
+) -> Result<(TenantTx, PatientRow, PatientAccess), AppError> {
+    if !policy::may_use_patients(caller) {
+        return Err(refuse(state, caller, meta, operation, Some(id)).await);
+    }
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let (row, access) = find_visible(state, &mut tx, caller, meta, id).await?;
+    Ok((tx, row, access))
+}

@@ -5,19 +5,18 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::codec::{seal, to_json};
+use super::codec::{mrn_conflict, seal, to_json};
 use super::create::phi_error;
 use super::lookup::{find_visible, refuse};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
 use crate::domain::{Email, parse_date_of_birth, parse_mrn, parse_name, parse_phone};
-use crate::http::error::{AppError, Details, ErrorCode};
+use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
 use crate::policy::{self, View};
-use crate::store::is_unique_violation;
 use crate::store::patients::{self, EncryptedFields};
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`: clear it).
@@ -174,17 +173,10 @@ pub async fn update_patient(
             .as_deref()
             .map(|n| blind.index("last_name", n)),
     };
-    let row = match patients::update(&mut tx, id, &fields).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return Err(AppError::not_found()),
-        Err(e) if is_unique_violation(&e, "patients_mrn_unique") => {
-            return Err(AppError::new(
-                ErrorCode::Conflict,
-                "A patient with this medical record number already exists",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let row = patients::update(&mut tx, id, &fields)
+        .await
+        .map_err(mrn_conflict)?
+        .ok_or_else(AppError::not_found)?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientUpdate)
