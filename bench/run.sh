@@ -18,7 +18,8 @@
 # PostgreSQL server binaries.
 #
 # Environment: RUNS (3), CONCURRENCY (32), DURATION (20s), PATIENTS (1000), ROWS (1000000),
-# RESULTS (a new directory under /tmp), PGBENCH_THREADS (2).
+# RESULTS (a new directory under /tmp), PGBENCH_THREADS (2), BIN (a directory holding haven and
+# haven-bench from an earlier series, printed at its start: reuse them, build and copy nothing).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -43,16 +44,21 @@ for tool in jq pgbench; do
     command -v "$tool" >/dev/null || { echo "run.sh: $tool is not on PATH" >&2; exit 2; }
 done
 
-if [[ $build == 1 ]]; then
-    cargo build --release -p haven -p haven-bench
+if [[ -n ${BIN:-} ]]; then
+    # The private copies of an earlier series: more runs of the very same binaries.
+    bin=$BIN
+else
+    if [[ $build == 1 ]]; then
+        cargo build --release -p haven -p haven-bench
+    fi
+    bin=$(mktemp -d /tmp/haven-bench-bin.XXXXXX)
+    cp target/release/haven target/release/haven-bench "$bin/"
 fi
-bin=$(mktemp -d /tmp/haven-bench-bin.XXXXXX)
-cp target/release/haven target/release/haven-bench "$bin/"
 RESULTS=${RESULTS:-$(mktemp -d /tmp/haven-bench-results.XXXXXX)}
 mkdir -p "$RESULTS"
 {
     echo "date: $(date -Is)"
-    echo "binaries: $bin (copied from $repo/target/release)"
+    echo "binaries: $bin"
     sha256sum "$bin/haven" "$bin/haven-bench"
     echo "nproc: $(nproc); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$RESULTS/series.txt"

@@ -52,6 +52,65 @@ pub enum ScenarioCommand {
     /// The audit writer alone: N tasks record events through Haven's library, one transaction
     /// each, while the server's sealer seals (needs --start).
     AuditWrites(AuditWritesArgs),
+    /// An ADMIN reserves 1 unit per request on a random seeded authorization (unit ledger).
+    Reserve(ReserveArgs),
+    /// An ADMIN reserves 1 unit per request, every client on ONE hot authorization.
+    ReserveHot(ReserveHotArgs),
+    /// Time the stale-reservation cleanup among many sessions (needs --start).
+    CleanupStale(CleanupStaleArgs),
+}
+
+/// `reserve` options.
+#[derive(Debug, Clone, Args)]
+pub struct ReserveArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Authorizations seeded through the API (100,000 units each, covering today).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub authorizations: u32,
+    /// Patients seeded through the API (the authorizations are spread over them).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub patients: u32,
+    #[command(flatten)]
+    pub pgbench: PgbenchArgs,
+}
+
+/// `reserve-hot` options.
+#[derive(Debug, Clone, Args)]
+pub struct ReserveHotArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Units of the hot authorization (when they run out, 409s are expected refusals).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub total_units: u32,
+    #[command(flatten)]
+    pub pgbench: PgbenchArgs,
+}
+
+/// How `cleanup-stale` runs the cleanup.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CleanupVia {
+    /// `haven maintenance cleanup-stale`, attached to the running cluster.
+    Cli,
+    /// `POST /api/admin/maintenance/cleanup-stale` as the organization's ADMIN.
+    Api,
+}
+
+/// `cleanup-stale` options.
+#[derive(Debug, Clone, Args)]
+pub struct CleanupStaleArgs {
+    /// Sessions inserted in one organization (as the owner, with their ledger rows).
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub sessions: u64,
+    /// Of which stale (SCHEDULED, in the past).
+    #[arg(long, default_value_t = 10_000)]
+    pub stale: u64,
+    /// Authorizations the sessions are spread over.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub authorizations: u32,
+    /// Through the command line or the API.
+    #[arg(long, value_enum, default_value = "cli")]
+    pub via: CleanupVia,
 }
 
 /// How hard and how long a load runs.

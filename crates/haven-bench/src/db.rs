@@ -72,6 +72,20 @@ pub async fn organizations(
     Ok(ids)
 }
 
+/// `ANALYZE table`: fresh planner statistics after seeding. Right after a bulk of inserts the
+/// table has none until autovacuum gets to it (up to a minute later), and without them PostgreSQL
+/// may plan a lookup by primary key as a scan of the organization's rows through another index;
+/// a benchmark should measure the steady state, not that window.
+pub async fn analyze(server: &HavenProcess, table: &str) -> anyhow::Result<()> {
+    let mut conn = owner(server).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+        .execute(&mut conn)
+        .await
+        .with_context(|| format!("analyzing {table}"))?;
+    conn.close().await?;
+    Ok(())
+}
+
 /// Events waiting in the outbox (every organization's), i.e. not sealed yet.
 pub async fn outbox_backlog(conn: &mut PgConnection) -> anyhow::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM audit_outbox")

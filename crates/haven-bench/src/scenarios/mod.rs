@@ -6,6 +6,8 @@ mod audit_verify;
 mod audit_writes;
 mod login;
 mod patients;
+mod units;
+mod units_cleanup;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -52,6 +54,9 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::PatientRead(args) => patients::read(target, args).await,
         ScenarioCommand::AuditVerify(args) => audit_verify::run(target, args).await,
         ScenarioCommand::AuditWrites(args) => audit_writes::run(target, args).await,
+        ScenarioCommand::Reserve(args) => units::reserve(target, args).await,
+        ScenarioCommand::ReserveHot(args) => units::reserve_hot(target, args).await,
+        ScenarioCommand::CleanupStale(args) => units_cleanup::run(target, args).await,
     }
 }
 

@@ -119,6 +119,9 @@ pub async fn read(target: &Target, args: &PatientReadArgs) -> anyhow::Result<Rep
         SEED_PARALLEL,
     )
     .await?;
+    if let Ok(server) = target.started() {
+        db::analyze(server, "patients").await?;
+    }
     let paths: Arc<Vec<String>> =
         Arc::new(ids.iter().map(|id| format!("{PATIENTS}/{id}")).collect());
     let api = Api::new(target.api.base())?;
@@ -346,7 +349,7 @@ async fn seed_pgbench_patients(
         .await
         .context("inserting pgbench's patients")?;
     conn.close().await?;
-    Ok(())
+    db::analyze(server, "patients").await
 }
 
 /// A bytea literal in PostgreSQL's hex format, as pgbench passes variables: `\x0a1b...`.
