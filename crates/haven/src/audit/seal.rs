@@ -273,6 +273,8 @@ impl Sealer {
                     }
                 }
                 match self.seal_batch(false, false).await {
+                    // Sealed something: there may be a backlog, go again without waiting.
+                    Ok(extended) if extended > 0 => continue,
                     Ok(_) => {}
                     Err(error) => {
                         tracing::error!(%error, "sealing audit events failed; will retry")
