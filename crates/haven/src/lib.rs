@@ -27,4 +27,4 @@ pub mod telemetry;
 pub mod units;
 
 pub use app::{App, AppState};
-pub use server::{build_router, launch};
+pub use server::{ConnectionLimits, build_router, launch, launch_with};

@@ -12,25 +12,26 @@ pub mod patients;
 pub mod therapy_sessions;
 pub mod users;
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
 use crate::ratelimit::{AuthRateLimit, auth_rate_limit};
 
-/// Everything under `/api`.
-pub fn routes(state: &AppState) -> Router<AppState> {
+/// Everything under `/api`, each route with its documentation.
+pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
     let limit = AuthRateLimit::from_config(state.limiter().clone(), state.auth_config());
-    Router::new()
+    OpenApiRouter::new()
         .nest(
             "/auth",
-            auth::routes().layer(axum::middleware::from_fn_with_state(limit, auth_rate_limit)),
+            OpenApiRouter::from(auth::routes())
+                .layer(axum::middleware::from_fn_with_state(limit, auth_rate_limit)),
         )
         .nest("/admin/organizations", organizations::routes())
-        .nest("/admin/btg", btg::routes())
-        .nest("/users", users::routes())
-        .nest("/audit-logs", audit_logs::routes())
-        .nest("/patients", patients::routes())
-        .nest("/authorizations", authorizations::routes())
-        .nest("/sessions", therapy_sessions::routes())
-        .nest("/admin/maintenance", maintenance::routes())
+        .nest("/admin/btg", btg::routes().into())
+        .nest("/users", users::routes().into())
+        .nest("/audit-logs", audit_logs::routes().into())
+        .nest("/patients", patients::routes().into())
+        .nest("/authorizations", authorizations::routes().into())
+        .nest("/sessions", therapy_sessions::routes().into())
+        .nest("/admin/maintenance", maintenance::routes().into())
 }

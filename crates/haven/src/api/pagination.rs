@@ -5,10 +5,15 @@ use serde::{Deserialize, Serialize};
 use crate::http::error::AppError;
 
 /// Requested page: `page` from 1, `limit` 1–100 (default 20).
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The page, from 1 (default 1).
+    #[param(minimum = 1)]
     page: Option<i64>,
+    /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
@@ -68,7 +73,7 @@ impl TryFrom<PageQuery> for Page {
 }
 
 /// `{"page", "limit", "total", "totalPages"}`.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
     /// The page.

@@ -51,6 +51,10 @@ pub enum ErrorCode {
     AuthorizationExhausted,
     /// 413: the body exceeds the limit.
     PayloadTooLarge,
+    /// 414: the request target is too long.
+    UriTooLong,
+    /// 431: too many request headers, or too large.
+    HeadersTooLarge,
     /// 415: the body is not JSON.
     UnsupportedMediaType,
     /// 422: a unit adjustment would break the ledger's bounds.
@@ -84,6 +88,8 @@ impl ErrorCode {
             Self::AuthorizationNotActive => "AUTHORIZATION_NOT_ACTIVE",
             Self::AuthorizationExhausted => "AUTHORIZATION_EXHAUSTED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::UriTooLong => "URI_TOO_LONG",
+            Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::InvalidAdjustment => "INVALID_ADJUSTMENT",
             Self::RateLimited => "RATE_LIMITED",
@@ -111,6 +117,8 @@ impl ErrorCode {
             | Self::AuthorizationNotActive
             | Self::AuthorizationExhausted => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidAdjustment => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -139,6 +147,8 @@ impl ErrorCode {
             Self::AuthorizationNotActive => "The authorization is not active",
             Self::AuthorizationExhausted => "The authorization has no units left",
             Self::PayloadTooLarge => "The request body is too large",
+            Self::UriTooLong => "The request URI is too long",
+            Self::HeadersTooLarge => "The request headers are too many or too large",
             Self::UnsupportedMediaType => {
                 "The request body must be JSON (Content-Type: application/json)"
             }
@@ -160,6 +170,8 @@ impl ErrorCode {
             StatusCode::REQUEST_TIMEOUT => Self::RequestTimeout,
             StatusCode::CONFLICT => Self::Conflict,
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::URI_TOO_LONG => Self::UriTooLong,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => Self::HeadersTooLarge,
             StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
             StatusCode::TOO_MANY_REQUESTS => Self::RateLimited,
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
@@ -279,6 +291,20 @@ impl IntoResponse for AppError {
                 *response.status_mut() = body.code.status();
                 response.extensions_mut().insert(body);
             }
+            Self::Internal(cause) if database_unavailable(&cause) => {
+                // An outage, not a bug: the client may retry. The driver's message names the
+                // connection problem, never data.
+                tracing::warn!(error = format!("{cause:#}"), "database unavailable");
+                *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                response.extensions_mut().insert(ErrorBody {
+                    code: ErrorCode::ServiceUnavailable,
+                    message: Cow::Borrowed("The database is unavailable; please retry shortly"),
+                    details: None,
+                });
+            }
             Self::Internal(cause) => {
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 response
@@ -288,6 +314,26 @@ impl IntoResponse for AppError {
         }
         response
     }
+}
+
+/// Whether `cause` is the database being unreachable (refused or dropped connections, a pool
+/// that cannot get one, the server shutting down) rather than a bug: those answer 503.
+fn database_unavailable(cause: &anyhow::Error) -> bool {
+    cause.chain().any(|error| {
+        error
+            .downcast_ref::<sqlx::Error>()
+            .is_some_and(|error| match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    // 08: connection exception; 57P01–03: shutdown, crash, not yet accepting.
+                    code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+                }),
+                _ => false,
+            })
+    })
 }
 
 #[derive(Serialize)]

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::{AppError, ErrorCode};
 use super::json::AppJson;
@@ -13,14 +14,36 @@ use crate::db::migrate;
 /// How long `/ready` waits for the database before calling it unreachable.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `{"status": "ok"}` or `{"status": "ready"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    /// `ok` (liveness) or `ready` (readiness).
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
 /// `GET /health`: the process is up. Touches nothing.
-pub async fn health() -> AppJson<Value> {
-    AppJson(json!({ "status": "ok" }))
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The process is up", body = Status)),
+)]
+pub async fn health() -> AppJson<Status> {
+    AppJson(Status { status: "ok" })
 }
 
 /// `GET /ready`: the database answers and every migration this build carries is applied; else
 /// 503, so a load balancer sends no traffic here.
-pub async fn ready(State(state): State<AppState>) -> Result<AppJson<Value>, AppError> {
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "The database answers and migrations are current", body = Status)),
+)]
+pub async fn ready(State(state): State<AppState>) -> Result<AppJson<Status>, AppError> {
     let applied = tokio::time::timeout(READY_TIMEOUT, state.db().applied_migrations())
         .await
         .ok()
@@ -35,5 +58,5 @@ pub async fn ready(State(state): State<AppState>) -> Result<AppJson<Value>, AppE
             format!("{pending} database migration(s) pending"),
         ));
     }
-    Ok(AppJson(json!({ "status": "ready" })))
+    Ok(AppJson(Status { status: "ready" }))
 }

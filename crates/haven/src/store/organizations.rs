@@ -8,7 +8,7 @@ use crate::db::{AppPool, TenantTx};
 use crate::ids::OrganizationId;
 
 /// An organization as the API shows it.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Organization {
     /// The organization.

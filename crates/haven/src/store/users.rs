@@ -9,7 +9,7 @@ use crate::domain::Role;
 use crate::ids::{OrganizationId, UserId};
 
 /// A user as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
     /// The user.

@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::accounts::{self, AccountInput, Actor};
 use crate::api::access::require_role;
@@ -15,25 +15,62 @@ use crate::domain::Role;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
+use crate::ids::UserId;
+use crate::store::organizations::Organization;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateOrganization {
+    /// The practice's name.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    /// The first admin's email (unique across Haven).
+    #[schema(format = Email, max_length = 254)]
     admin_email: String,
+    /// The first admin's password (12–128 characters, not guessable).
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 128)]
     admin_password: SecretString,
+    /// The first admin's first name.
+    #[schema(min_length = 1, max_length = 100)]
     admin_first_name: String,
+    /// The first admin's last name.
+    #[schema(min_length = 1, max_length = 100)]
     admin_last_name: String,
 }
 
+/// The new practice and its first admin.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationCreated {
+    organization: Organization,
+    admin: AdminSummary,
+}
+
+/// The first admin, as created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AdminSummary {
+    id: UserId,
+    email: String,
+    role: Role,
+}
+
 /// `POST /api/admin/organizations` → 201 `{organization, admin}`.
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "organizations",
+    request_body = CreateOrganization,
+    responses(
+        (status = 201, description = "The practice and its first ADMIN", body = OrganizationCreated),
+        (status = 409, description = "The admin email is taken (`CONFLICT`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn create_organization(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppJson(body): AppJson<CreateOrganization>,
-) -> Result<(StatusCode, AppJson<Value>), AppError> {
+) -> Result<(StatusCode, AppJson<OrganizationCreated>), AppError> {
     require_role(
         &state,
         &caller,
@@ -58,9 +95,13 @@ pub async fn create_organization(
         accounts::create_organization(&state, &actor, &body.name, admin).await?;
     Ok((
         StatusCode::CREATED,
-        AppJson(json!({
-            "organization": organization,
-            "admin": { "id": admin.id, "email": admin.email, "role": admin.role },
-        })),
+        AppJson(OrganizationCreated {
+            organization,
+            admin: AdminSummary {
+                id: admin.id,
+                email: admin.email,
+                role: admin.role,
+            },
+        }),
     ))
 }

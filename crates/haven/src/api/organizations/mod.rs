@@ -3,15 +3,15 @@
 mod create;
 mod list;
 
-use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
 /// The routes, relative to `/api/admin/organizations`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route(
-        "/",
-        get(list::list_organizations).post(create::create_organization),
-    )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(
+        list::list_organizations,
+        create::create_organization
+    ))
 }

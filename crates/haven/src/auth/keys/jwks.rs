@@ -7,12 +7,13 @@ use serde::{Deserialize, Serialize};
 use super::generate::PublicParts;
 
 /// One RSA public key as a JWK.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Jwk {
     /// Always `RSA`.
     pub kty: String,
     /// Always `sig`.
     #[serde(rename = "use")]
+    #[schema(rename = "use")]
     pub use_: String,
     /// Always `RS256`.
     pub alg: String,
@@ -38,7 +39,7 @@ impl Jwk {
 }
 
 /// `{"keys": [...]}`: the active key first, then retired keys still in their grace period.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JwkSet {
     /// The keys.
     pub keys: Vec<Jwk>,
