@@ -60,6 +60,7 @@ impl HavenProcess {
         command
             .arg("serve")
             .env("HAVEN_BIND", format!("127.0.0.1:{port}"))
+            .env("HAVEN_METRICS_BIND", "off")
             .env("HAVEN_AUTH_RATE_LIMIT", AUTH_RATE_LIMIT)
             .env("HAVEN_BOOTSTRAP_EMAIL", email)
             .env("HAVEN_BOOTSTRAP_PASSWORD", password)

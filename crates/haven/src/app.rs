@@ -65,6 +65,7 @@ impl App {
         master_key: MasterKey,
         settings: Settings,
     ) -> anyhow::Result<Self> {
+        crate::telemetry::metrics::install();
         let keys = KeyStore::load(&db, &master_key, &settings.auth)
             .await
             .context("loading the JWT signing keys")?;

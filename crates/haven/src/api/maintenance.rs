@@ -1,10 +1,10 @@
 //! `POST /api/admin/maintenance/cleanup-stale`: release stale reservations now (ADMIN: their
 //! organization; SUPER_ADMIN: every organization, or the one it acts in).
 
-use axum::Router;
 use axum::extract::State;
-use axum::routing::post;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api::access::require_role;
 use crate::app::AppState;
@@ -18,20 +18,36 @@ use crate::store::sessions_units::CleanupActor;
 use crate::units::cleanup::{self, CleanupReport, Wait};
 
 /// The routes, relative to `/api/admin/maintenance`.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/cleanup-stale", post(cleanup_stale))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(cleanup_stale))
 }
 
 /// `?olderThanMinutes=` (default `HAVEN_STALE_THRESHOLD_MINUTES`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct CleanupQuery {
+    /// How long after its planned end (start time plus reserved duration) a SCHEDULED or
+    /// IN_PROGRESS session counts as stale, in minutes (default: the server's
+    /// `HAVEN_STALE_THRESHOLD_MINUTES`, 60 unless configured).
+    #[param(minimum = 1, maximum = 10_080)]
     older_than_minutes: Option<i64>,
 }
 
-/// `POST /api/admin/maintenance/cleanup-stale` →
-/// `{success, sessionsCleaned, totalUnitsRecovered, staleThresholdMinutes}`. Each released
-/// session gets its own `STALE_RESERVATION_RELEASED` audit row naming the caller.
+/// Release stale reservations now
+///
+/// Cancels every SCHEDULED or IN_PROGRESS session whose start time plus its reserved duration
+/// plus the threshold has passed, and gives its units back to its authorization (ADMIN: their
+/// organization; SUPER_ADMIN: every organization, or the one it acts in). The same job runs in
+/// the background every few minutes. Each released session gets its own
+/// `STALE_RESERVATION_RELEASED` audit event naming the caller.
+#[utoipa::path(
+    post,
+    path = "/cleanup-stale",
+    tag = "maintenance",
+    params(CleanupQuery),
+    responses((status = 200, description = "What was released", body = CleanupReport)),
+)]
 pub async fn cleanup_stale(
     State(state): State<AppState>,
     caller: Caller,

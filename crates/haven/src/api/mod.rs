@@ -23,15 +23,14 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .nest(
             "/auth",
-            OpenApiRouter::from(auth::routes())
-                .layer(axum::middleware::from_fn_with_state(limit, auth_rate_limit)),
+            auth::routes().layer(axum::middleware::from_fn_with_state(limit, auth_rate_limit)),
         )
         .nest("/admin/organizations", organizations::routes())
-        .nest("/admin/btg", btg::routes().into())
-        .nest("/users", users::routes().into())
-        .nest("/audit-logs", audit_logs::routes().into())
-        .nest("/patients", patients::routes().into())
-        .nest("/authorizations", authorizations::routes().into())
-        .nest("/sessions", therapy_sessions::routes().into())
-        .nest("/admin/maintenance", maintenance::routes().into())
+        .nest("/admin/btg", btg::routes())
+        .nest("/users", users::routes())
+        .nest("/audit-logs", audit_logs::routes())
+        .nest("/patients", patients::routes())
+        .nest("/authorizations", authorizations::routes())
+        .nest("/sessions", therapy_sessions::routes())
+        .nest("/admin/maintenance", maintenance::routes())
 }

@@ -10,7 +10,7 @@ use crate::http::error::AppError;
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// The page, from 1 (default 1).
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
     /// Items per page, 1–100 (default 20).
     #[param(minimum = 1, maximum = 100)]

@@ -5,10 +5,11 @@ use std::fmt;
 macro_rules! actions {
     ($($variant:ident => $name:literal),* $(,)?) => {
         /// An audited action. The names are SPEC §7's and never change once written.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, utoipa::ToSchema)]
         pub enum AuditAction {
             $(
                 #[doc = $name]
+                #[schema(rename = $name)]
                 $variant,
             )*
         }
@@ -88,7 +89,8 @@ impl std::str::FromStr for AuditAction {
 }
 
 /// How the actor reached the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum AccessMethod {
     /// Their role and care team allow it.
     Normal,
@@ -114,7 +116,8 @@ impl AccessMethod {
 }
 
 /// How the attempt ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
 pub enum Outcome {
     /// It happened.
     Success,

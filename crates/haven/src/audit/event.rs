@@ -1,6 +1,7 @@
 //! One audit event, and recording it.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -10,6 +11,7 @@ use super::{AccessMethod, AuditAction, Outcome};
 use crate::db::{AppPool, TenantTx};
 use crate::domain::Role;
 use crate::ids::{OrganizationId, UserId};
+use crate::telemetry::metrics;
 
 /// Where a request came from, for the audit trail.
 #[derive(Clone, Debug, Default)]
@@ -117,6 +119,7 @@ impl AuditEvent {
 
 /// Records `event` for the transaction's organization, in that transaction.
 pub async fn record(tx: &mut TenantTx, event: &AuditEvent) -> Result<(), sqlx::Error> {
+    let started = Instant::now();
     let organization_id = tx.organization_id();
     let user_agent = event
         .request
@@ -145,8 +148,9 @@ pub async fn record(tx: &mut TenantTx, event: &AuditEvent) -> Result<(), sqlx::E
     .bind(event.request.request_id.as_deref())
     .bind(&event.details)
     .execute(tx.conn())
-    .await
-    .map(drop)
+    .await?;
+    metrics::audited(std::slice::from_ref(event), started.elapsed());
+    Ok(())
 }
 
 /// Records `event` for `organization` in a transaction of its own: for events with no change to
@@ -166,6 +170,7 @@ pub async fn record_many(tx: &mut TenantTx, events: &[AuditEvent]) -> Result<(),
     if events.is_empty() {
         return Ok(());
     }
+    let started = Instant::now();
     let organization_id = tx.organization_id();
     let column =
         |f: &dyn Fn(&AuditEvent) -> Option<String>| events.iter().map(f).collect::<Vec<_>>();
@@ -203,6 +208,7 @@ pub async fn record_many(tx: &mut TenantTx, events: &[AuditEvent]) -> Result<(),
     .bind(column(&|e| e.request.request_id.clone()))
     .bind(details)
     .execute(tx.conn())
-    .await
-    .map(drop)
+    .await?;
+    metrics::audited(events, started.elapsed());
+    Ok(())
 }

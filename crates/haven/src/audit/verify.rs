@@ -11,15 +11,16 @@ use super::seal::CheckpointKey;
 use crate::db::TenantTx;
 
 /// The result, as `GET /api/audit-logs/verify` returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainReport {
     /// Whether the whole chain is intact.
     pub valid: bool,
     /// Rows checked and found intact.
     pub checked_entries: u64,
-    /// The first sequence that is missing, altered or out of place.
+    /// The first sequence that is missing, altered or out of place (only when not valid).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub first_broken_sequence: Option<i64>,
 }
 

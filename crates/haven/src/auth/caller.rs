@@ -131,7 +131,7 @@ async fn act_in(
     audit::record(&mut tx, &event).await?;
     tx.commit().await?;
     caller.organization_id = target;
-    tracing::Span::current().record("organization_id", tracing::field::display(target));
+    tracing::Span::current().record("organizationId", tracing::field::display(target));
     Ok(caller)
 }
 
@@ -166,9 +166,9 @@ impl FromRequestParts<AppState> for Caller {
             auth_method,
         };
         let span = tracing::Span::current();
-        span.record("user_id", tracing::field::display(caller.user_id));
+        span.record("userId", tracing::field::display(caller.user_id));
         span.record(
-            "organization_id",
+            "organizationId",
             tracing::field::display(caller.organization_id),
         );
 

@@ -91,9 +91,12 @@ pub fn otpauth_url(
     account_email: &str,
     issuer: &str,
 ) -> Result<String, MfaError> {
+    // The label is only shown by the authenticator app, and `:` separates issuer and account
+    // in it: an email that contains one (legal in a quoted local part) is shown with `_`.
+    let account = account_email.replace(':', "_");
     let totp = Builder::new()
         .with_secret(secret.as_bytes())
-        .with_account_name(account_email)
+        .with_account_name(account)
         .with_issuer(Some(issuer))
         .build()
         .map_err(|_| MfaError::InvalidLabel)?;
@@ -303,6 +306,8 @@ mod tests {
         );
         assert!(url.contains(&format!("secret={text}")), "{url}");
         assert!(url.contains("issuer=Haven"), "{url}");
+        let odd = otpauth_url(&secret, "\"a:b\"@example.org", ISSUER).expect("a colon is shown");
+        assert!(odd.starts_with("otpauth://totp/Haven:"), "{odd}");
         assert!(!format!("{secret:?}").contains(&text));
         assert!(TotpSecret::from_bytes(&[0; 15]).is_err());
     }

@@ -1,8 +1,9 @@
 //! `haven_btg_events_total{action}`: break-the-glass events counted in this process.
 //!
-//! There is no metrics endpoint yet (SPEC §9); [`events_total`] is the value it will export as a
-//! Prometheus counter, one series per action, starting at 0 for every action so a dashboard sees
-//! the series before the first emergency.
+//! Every grant, use, revoke, expiry and review passes through [`record_n`], which feeds the
+//! Prometheus counter (`crate::telemetry::metrics`, one series per action, each starting at 0 so
+//! a dashboard sees it before the first emergency) and keeps a plain count that tests and the
+//! security signal read without parsing the exposition format.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -28,6 +29,7 @@ pub fn record(action: AuditAction) {
 pub fn record_n(action: AuditAction, n: u64) {
     if let Some(i) = ACTIONS.iter().position(|a| *a == action) {
         COUNTS[i].fetch_add(n, Ordering::Relaxed);
+        crate::telemetry::metrics::btg_events(action, n);
     }
 }
 

@@ -14,6 +14,7 @@ use crate::db::bootstrap::BootstrapOutcome;
 use crate::db::embedded::Sharing;
 use crate::db::{AppPool, Database};
 use crate::server::{build_router, launch};
+use crate::telemetry::metrics_server;
 
 /// Runs the API until SIGINT or SIGTERM: database up (embedded cluster started, migrations and
 /// bootstrap when this process has the owner role), listener bound, then a graceful drain and
@@ -74,11 +75,34 @@ async fn serve_with(
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
+    let metrics = match config.metrics_bind {
+        Some(bind) => {
+            let listener = TcpListener::bind(bind).await.with_context(|| {
+                format!(
+                    "binding the metrics listener {bind} (HAVEN_METRICS_BIND; `off` disables it)"
+                )
+            })?;
+            let address = listener.local_addr()?;
+            tracing::info!(%address, "metrics are served at /metrics");
+            let state = state.clone();
+            Some(tokio::spawn(async move {
+                if let Err(error) =
+                    metrics_server::serve(listener, state, std::future::pending()).await
+                {
+                    tracing::error!(%error, "the metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let address = listener.local_addr()?;
     tracing::info!(%address, "haven is listening");
     let state_for_shutdown = state.clone();
     launch(listener, build_router(state), shutdown_signal()).await?;
     tracing::info!("stopped accepting requests; in-flight requests finished");
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     refresher.abort();
     rotation.abort();
     sealer.abort();

@@ -21,6 +21,21 @@ use crate::btg::webhook::WebhookUrl;
 use crate::crypto::MasterKeySource;
 
 /// `HAVEN_SECURITY_WEBHOOK_URL` (a secret: webhook URLs often carry a token).
+/// `HAVEN_METRICS_BIND`: an address, or `off` for no metrics listener.
+fn metrics_bind(env: &Env) -> Result<Option<SocketAddr>, ConfigError> {
+    if env
+        .get("HAVEN_METRICS_BIND")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("off"))
+    {
+        return Ok(None);
+    }
+    env.parse_or(
+        "HAVEN_METRICS_BIND",
+        SocketAddr::from(([127, 0, 0, 1], 9464)),
+    )
+    .map(Some)
+}
+
 fn security_webhook_url(env: &Env) -> Result<Option<WebhookUrl>, ConfigError> {
     use secrecy::ExposeSecret;
     env.secret("HAVEN_SECURITY_WEBHOOK_URL")?
@@ -85,6 +100,9 @@ pub struct Config {
     pub environment: Environment,
     /// `HAVEN_BIND`: the API listener (default 127.0.0.1:8080).
     pub bind: SocketAddr,
+    /// `HAVEN_METRICS_BIND`: the Prometheus listener (default 127.0.0.1:9464), or `None` when
+    /// set to `off`.
+    pub metrics_bind: Option<SocketAddr>,
     /// `HAVEN_DATA_DIR`: embedded cluster and generated master key (default `./.haven`).
     pub data_dir: PathBuf,
     /// The database.
@@ -216,6 +234,7 @@ impl Config {
         let config = Config {
             environment,
             bind: env.parse_or("HAVEN_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            metrics_bind: metrics_bind(env)?,
             data_dir,
             database,
             master_key,

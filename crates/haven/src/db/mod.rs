@@ -17,7 +17,7 @@ pub mod provision;
 mod setup;
 mod tenant;
 
-pub use pool::AppPool;
+pub use pool::{AppPool, PoolStats};
 pub use setup::Database;
 pub use tenant::TenantTx;
 

@@ -20,6 +20,14 @@ impl<'a> PlatformDb<'a> {
         self.pool.begin().await
     }
 
+    /// Users per password hash algorithm (`argon2id`, `bcrypt`, `other`), counted across every
+    /// organization by a SECURITY DEFINER function that returns the counts only.
+    pub async fn password_hash_algorithms(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        sqlx::query_as("SELECT algorithm, users FROM haven_auth.password_hash_algorithms()")
+            .fetch_all(self.pool)
+            .await
+    }
+
     /// The pool, for single statements on platform tables only.
     #[must_use]
     pub fn pool(&self) -> &'a PgPool {

@@ -10,6 +10,17 @@ use super::TenantTx;
 use super::preauth::PreAuth;
 use crate::ids::{OrganizationId, UserId};
 
+/// A snapshot of the pool's connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Of which idle.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// Runtime connections as the app role.
 ///
 /// The pool inside is private: tenant data is reachable only through [`AppPool::begin_tenant`],
@@ -58,6 +69,16 @@ impl AppPool {
     #[must_use]
     pub fn platform(&self) -> super::platform::PlatformDb<'_> {
         super::platform::PlatformDb::new(&self.0)
+    }
+
+    /// How many connections the pool holds, idle, and at most.
+    #[must_use]
+    pub fn stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.0.size(),
+            idle: u32::try_from(self.0.num_idle()).unwrap_or(u32::MAX),
+            max: self.0.options().get_max_connections(),
+        }
     }
 
     /// Whether the database answers.

@@ -3,8 +3,11 @@
 //!
 //! This middleware is the outermost layer, so whatever happens inside (a handler's error, an
 //! unknown route, a body over the limit, a timeout, a panic) leaves through it. The span carries
-//! `request_id`, the matched route (low cardinality, never the raw path) and empty
-//! `user_id` / `organization_id` fields that authentication fills in once it knows the caller.
+//! `requestId`, the method, the matched route (low cardinality, never the raw path) and empty
+//! `userId` / `organizationId` fields that authentication fills in once it knows the caller
+//! (the JSON log shows them under `span`). The access line adds `status` and `latencyMs`, and
+//! every request is counted in `haven_http_requests_total` / `haven_http_request_duration_seconds`.
+//! No header, query string or body is ever logged: `Authorization` and cookies included.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +19,7 @@ use axum::response::Response;
 use tracing::{Instrument, field};
 
 use super::error::{self, InternalCause};
+use crate::telemetry::metrics;
 
 /// The request id header, read from clients and always set on responses.
 pub static REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
@@ -81,13 +85,14 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().clone();
     let span = tracing::info_span!(
         "request",
-        request_id = %request_id.as_str(),
-        method = %request.method(),
+        requestId = %request_id.as_str(),
+        method = %method,
         route = %route,
-        user_id = field::Empty,
-        organization_id = field::Empty,
+        userId = field::Empty,
+        organizationId = field::Empty,
     );
     request.extensions_mut().insert(request_id.clone());
 
@@ -100,6 +105,9 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
         tracing::error!(parent: &span, error = format!("{cause:#}"), "request failed");
     }
     if status.is_client_error() || status.is_server_error() {
+        if let Some(body) = response.extensions().get::<error::ErrorBody>() {
+            metrics::error_response(body.code());
+        }
         error::render(&mut response, request_id.as_str());
     }
     if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
@@ -108,8 +116,10 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
             .insert(REQUEST_ID_HEADER.clone(), value);
     }
     harden(response.headers_mut());
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(parent: &span, status = status.as_u16(), latency_ms, "request completed");
+    let elapsed = started.elapsed();
+    metrics::http_request(method.as_str(), &route, status.as_u16(), elapsed);
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    tracing::info!(parent: &span, status = status.as_u16(), latencyMs = latency_ms, "request completed");
     response
 }
 

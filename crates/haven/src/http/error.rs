@@ -306,6 +306,9 @@ impl IntoResponse for AppError {
                 });
             }
             Self::Internal(cause) => {
+                if refused_by_row_security(&cause) {
+                    crate::telemetry::metrics::rls_violation();
+                }
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 response
                     .extensions_mut()
@@ -314,6 +317,19 @@ impl IntoResponse for AppError {
         }
         response
     }
+}
+
+/// Whether `cause` is PostgreSQL refusing a statement for row-level security (SQLSTATE 42501 with
+/// a policy message): the application's own checks let through something RLS caught.
+fn refused_by_row_security(cause: &anyhow::Error) -> bool {
+    cause.chain().any(|error| {
+        error
+            .downcast_ref::<sqlx::Error>()
+            .and_then(|error| error.as_database_error())
+            .is_some_and(|db| {
+                db.code().as_deref() == Some("42501") && db.message().contains("row-level security")
+            })
+    })
 }
 
 /// Whether `cause` is the database being unreachable (refused or dropped connections, a pool

@@ -8,8 +8,10 @@
 //!
 //! - authentication: an operation is secured (bearer token or session cookie) unless its
 //!   attribute says `security(())`; secured operations answer 401 and 403 (role, CSRF, MFA);
-//! - 400 wherever there are parameters or a body, 404 wherever the path names a resource,
-//!   413/415 wherever there is a body, 429 under `/api/auth`, and 500/503 everywhere;
+//! - 400 wherever there are parameters or a body, 404 wherever the path names a resource, and
+//!   both on every secured operation (a platform operator's `X-Haven-Organization` header may be
+//!   malformed or name no practice); 413/415 wherever there is a body, 429 under `/api/auth/`,
+//!   and 500/503 everywhere;
 //! - all error responses share one schema, the envelope [`ErrorEnvelope`].
 
 use std::collections::BTreeMap;
@@ -27,7 +29,10 @@ use crate::auth::cookies;
 /// [`super::error`].)
 #[derive(Debug, ToSchema)]
 #[schema(as = ErrorEnvelope)]
-#[allow(dead_code)]
+#[expect(
+    dead_code,
+    reason = "documents the envelope; `super::error` renders it"
+)]
 pub struct ErrorEnvelope {
     /// Always `false`.
     success: bool,
@@ -140,10 +145,12 @@ fn complete_operation(path: &str, operation: &mut Operation) {
                 .or_insert_with(|| error_response(description));
         }
     };
+    // Secured operations also answer 400 for a malformed `X-Haven-Organization` (the header a
+    // platform operator sends to act in a practice) and 404 for an unknown one.
     add(
         "400",
         "Invalid input (`VALIDATION_ERROR`, `details` names the fields)",
-        has_body || has_params,
+        has_body || has_params || secured,
     );
     add("401", "No valid credentials (`UNAUTHENTICATED`)", secured);
     add(
@@ -155,7 +162,7 @@ fn complete_operation(path: &str, operation: &mut Operation) {
     add(
         "404",
         "No such resource in the caller's organization (`NOT_FOUND`)",
-        path.contains('{'),
+        path.contains('{') || secured,
     );
     add(
         "413",
@@ -170,7 +177,7 @@ fn complete_operation(path: &str, operation: &mut Operation) {
     add(
         "429",
         "Too many requests from this client (`RATE_LIMITED`, see `Retry-After`)",
-        path.starts_with("/api/auth"),
+        path.starts_with("/api/auth/"),
     );
     add(
         "500",

@@ -10,7 +10,7 @@ use crate::db::TenantTx;
 use crate::ids::{OrganizationId, UserId};
 
 /// One sealed event as the API shows it.
-#[derive(Debug, Clone, Serialize, FromRow)]
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditLogEntry {
     /// The event.
@@ -18,14 +18,17 @@ pub struct AuditLogEntry {
     /// Its chain.
     pub organization_id: OrganizationId,
     /// Its place in the chain.
+    #[schema(minimum = 1)]
     pub sequence: i64,
     /// When it happened.
     pub timestamp: DateTime<Utc>,
     /// Who acted.
     pub user_id: Option<UserId>,
     /// Their role.
+    #[schema(value_type = Option<crate::domain::Role>)]
     pub role: Option<String>,
     /// What happened.
+    #[schema(value_type = crate::audit::AuditAction)]
     pub action: String,
     /// To what kind of thing.
     pub entity_type: Option<String>,
@@ -34,8 +37,10 @@ pub struct AuditLogEntry {
     /// The patient concerned.
     pub patient_id: Option<Uuid>,
     /// normal, break_the_glass, super_admin_bypass, system.
+    #[schema(value_type = crate::audit::AccessMethod)]
     pub access_method: String,
     /// success, denied, error.
+    #[schema(value_type = crate::audit::Outcome)]
     pub outcome: String,
     /// Client address.
     pub ip: Option<String>,
@@ -44,10 +49,13 @@ pub struct AuditLogEntry {
     /// Request id.
     pub request_id: Option<String>,
     /// Structured, non-identifying facts.
+    #[schema(value_type = Object)]
     pub details: Value,
     /// Previous hash, hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub prev_hash: String,
     /// This event's hash, hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
     pub hash: String,
 }
 

@@ -147,7 +147,8 @@ pub async fn active_for(
 }
 
 /// Which grants a list shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(as = BtgGrantStatus, rename_all = "lowercase")]
 pub enum Status {
     /// Neither revoked nor expired.
     Active,

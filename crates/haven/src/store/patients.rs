@@ -235,7 +235,7 @@ pub async fn on_care_team(
 }
 
 /// A care-team member as the API shows them (staff, not PHI).
-#[derive(Debug, Clone, serde::Serialize, FromRow)]
+#[derive(Debug, Clone, serde::Serialize, FromRow, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CareTeamMember {
     /// The clinician.
@@ -246,7 +246,8 @@ pub struct CareTeamMember {
     pub first_name: String,
     /// Family name.
     pub last_name: String,
-    /// Role.
+    /// Role (their current one: `CLINICIAN` when added, but a user's role may change later).
+    #[schema(value_type = crate::domain::Role)]
     pub role: String,
     /// When they joined the team.
     pub added_at: DateTime<Utc>,

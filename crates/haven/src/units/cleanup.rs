@@ -30,16 +30,19 @@ use crate::ids::OrganizationId;
 use crate::store::sessions_units::{self, CleanupActor};
 
 /// The JSON result (SPEC §5).
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CleanupReport {
     /// Always true (failures are errors).
     pub success: bool,
     /// Sessions cancelled.
+    #[schema(minimum = 0)]
     pub sessions_cleaned: i64,
     /// Units given back.
+    #[schema(minimum = 0)]
     pub total_units_recovered: i64,
-    /// The threshold used.
+    /// The threshold used, in minutes.
+    #[schema(minimum = 1, maximum = 10_080)]
     pub stale_threshold_minutes: i32,
 }
 

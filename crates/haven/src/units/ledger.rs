@@ -22,6 +22,7 @@ use crate::http::error::{AppError, ErrorCode};
 use crate::ids::UserId;
 use crate::store::authorizations::{self, AuthorizationRow, Balance};
 use crate::store::sessions_units::{self, NewSession, SessionRow};
+use crate::telemetry::metrics;
 
 /// Why the ledger refused an operation. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +56,22 @@ pub enum Refusal {
     },
     /// The adjustment would leave used units outside `0..=total`.
     InvalidAdjustment(&'static str),
+}
+
+impl Refusal {
+    /// The `outcome` label of `haven_unit_reservations_total`.
+    #[must_use]
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::InsufficientUnits { .. } => "insufficient_units",
+            Self::Exhausted => "exhausted",
+            Self::Expired { .. } => "expired",
+            Self::NotActive => "not_active",
+            Self::TooLong(_) => "too_long",
+            Self::InvalidState { .. } => "invalid_state",
+            Self::InvalidAdjustment(_) => "invalid_adjustment",
+        }
+    }
 }
 
 impl From<Refusal> for AppError {
@@ -153,14 +170,18 @@ pub async fn hold(
     if let Some(balance) =
         authorizations::take_for_session(tx, authorization_id, units, day, max_minutes()).await?
     {
+        metrics::unit_reservation("reserved");
         return Ok(Hold::Held(Held { balance, units }));
     }
     let Some(row) = authorizations::find(tx, authorization_id).await? else {
+        metrics::unit_reservation("not_found");
         return Ok(Hold::Missing);
     };
+    let refusal = why_not(&row, units, day);
+    metrics::unit_reservation(refusal.label());
     Ok(Hold::Refused {
         patient_id: row.patient_id,
-        refusal: why_not(&row, units, day),
+        refusal,
     })
 }
 

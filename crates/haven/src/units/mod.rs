@@ -48,7 +48,13 @@ pub fn parse_service_code(text: &str) -> Result<String, String> {
 }
 
 /// A session or authorization status as stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(
+    as = TherapySessionStatus,
+    description = "A therapy session's status: SCHEDULED (units reserved) → IN_PROGRESS → \
+        COMPLETED (actual units consumed), or CANCELLED from either open state (units released)"
+)]
 pub enum SessionStatus {
     /// Reserved, not started.
     Scheduled,

@@ -264,6 +264,8 @@ async fn adjustments_move_used_units_within_bounds_with_the_spec_messages() {
             -5_000_000_000_i64,
             "Adjustment would result in negative used units",
         ),
+        // Within i32 but past any total: refused before the database could overflow int4.
+        (i64::from(i32::MAX), "Adjustment would exceed total units"),
     ] {
         let refused = post(
             &app,

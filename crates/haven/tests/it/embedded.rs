@@ -31,6 +31,7 @@ pub(crate) fn haven(data_dir: &Path, extra: &[(&str, &str)]) -> Command {
     command
         .env("HAVEN_DATA_DIR", data_dir)
         .env("HAVEN_BIND", "127.0.0.1:0")
+        .env("HAVEN_METRICS_BIND", "127.0.0.1:0")
         .env("HAVEN_LOG_FORMAT", "json")
         .envs(extra.iter().copied())
         .stdin(Stdio::null())

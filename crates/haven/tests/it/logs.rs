@@ -110,6 +110,16 @@ async fn a_full_workflow_leaves_no_phi_password_or_token_in_the_logs() {
     )
     .await;
 
+    // Metrics are on their own listener, never on the API port, and saw this workflow.
+    let metrics_at = metrics_address(&running.stderr.lock().expect("lock"));
+    let (status, exposition) = call(&metrics_at, "GET", "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    assert!(exposition.contains(
+        "haven_http_requests_total{method=\"POST\",route=\"/api/patients\",status=\"201\"} 1"
+    ));
+    assert!(!exposition.contains(&marker) && !exposition.contains(&id));
+    assert_eq!(call(&at, "GET", "/metrics", None, None).await.0, 404);
+
     let stderr = running.stderr.clone();
     let stdout = running.stdout.clone();
     assert_eq!(stop(running, Signal::SIGTERM).await, Some(0));
@@ -127,6 +137,24 @@ async fn a_full_workflow_leaves_no_phi_password_or_token_in_the_logs() {
         output.contains("\"route\":\"/api/patients/{id}\""),
         "routes are logged as templates"
     );
+    // The access line of the patient read names the request, caller, route, status, latency.
+    let read = output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| {
+            line["message"] == "request completed"
+                && line["span"]["route"] == "/api/patients/{id}"
+                && line["span"]["method"] == "GET"
+        })
+        .expect("the patient read's access line");
+    assert_eq!(read["status"], 200);
+    assert!(read["latencyMs"].as_f64().is_some_and(|ms| ms > 0.0));
+    assert!(read["span"]["requestId"].is_string());
+    assert_eq!(read["span"]["userId"], admin["user"]["id"]);
+    assert_eq!(
+        read["span"]["organizationId"],
+        admin["user"]["organizationId"]
+    );
     for secret in [
         marker.as_str(),
         operator_password,
@@ -139,4 +167,14 @@ async fn a_full_workflow_leaves_no_phi_password_or_token_in_the_logs() {
         assert!(!output.contains(secret), "the log contains {secret:.16}…");
     }
     std::fs::remove_dir_all(root).expect("cleanup");
+}
+
+/// The metrics listener's address, from its start-up line.
+fn metrics_address(stderr: &str) -> String {
+    stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["message"] == "metrics are served at /metrics")
+        .and_then(|line| line["address"].as_str().map(str::to_owned))
+        .expect("the metrics listener's start-up line")
 }

@@ -23,6 +23,7 @@ mod keys;
 mod ledger_concurrency;
 mod ledger_crash;
 mod logs;
+mod metrics;
 mod openapi;
 mod organizations;
 mod patients;

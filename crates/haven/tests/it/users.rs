@@ -255,3 +255,35 @@ async fn bad_user_input_is_refused_with_details() {
     let dup = create(&app, &admin, &admin.email, "BILLING").await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
 }
+
+#[tokio::test]
+async fn an_operator_acting_in_a_practice_cannot_put_a_super_admin_there() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Operated Practice", Role::Admin).await;
+    let operator = app.user_in(admin.organization_id, Role::SuperAdmin).await;
+    let in_practice = |role: &str| {
+        let mut request = haven_testkit::json_request(
+            Method::POST,
+            "/api/users",
+            &new_user(&format!("{}@ops.example.org", role.to_lowercase()), role),
+            Some(&operator.token),
+        );
+        request.headers_mut().insert(
+            "x-haven-organization",
+            admin.organization_id.to_string().parse().expect("header"),
+        );
+        request
+    };
+
+    let refused = app.send(in_practice("SUPER_ADMIN")).await;
+    let allowed = app.send(in_practice("CLINICIAN")).await;
+
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_eq!(refused.error_code(), "FORBIDDEN");
+    assert!(
+        app.audited(admin.organization_id, "ROLE_ESCALATION_ATTEMPT")
+            .await
+    );
+    assert_eq!(allowed.status, StatusCode::CREATED, "{:?}", allowed.body);
+    assert_eq!(allowed.json()["user"]["role"], "CLINICIAN");
+}

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
+use utoipa::ToSchema;
 
 use super::READERS;
 use super::filter::AuditQuery;
@@ -21,9 +22,13 @@ use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
 use crate::store::audit_logs::{self, AuditFilter, AuditLogEntry};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The export's file format (`?format=`, default `ndjson`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "lowercase")]
 enum Format {
+    /// One JSON object per line, shaped like the entries of `GET /api/audit-logs`.
     Ndjson,
+    /// RFC 4180 CSV with a header row; `details` is a JSON string.
     Csv,
 }
 
@@ -86,7 +91,27 @@ fn render(format: Format, entry: &AuditLogEntry) -> String {
     }
 }
 
-/// `GET /api/audit-logs/export`.
+/// Export the audit log
+///
+/// Streams every event of the caller's organization that matches the filters, oldest first,
+/// as NDJSON (one entry per line, the shape of `GET /api/audit-logs`'s entries) or CSV
+/// (ADMIN, COMPLIANCE). There are no pages. The export itself is audited (`AUDIT_EXPORT`)
+/// before the first byte is sent.
+#[utoipa::path(
+    get,
+    path = "/export",
+    tag = "audit",
+    params(
+        AuditQuery,
+        ("format" = inline(Option<Format>), Query, description = "`ndjson` (the default) or `csv`"),
+    ),
+    responses(
+        (status = 200, description = "The events, streamed as an attachment (`audit-log.ndjson` or `audit-log.csv`)", content(
+            (String = "application/x-ndjson"),
+            (String = "text/csv"),
+        )),
+    ),
+)]
 pub async fn export_audit_log(
     State(state): State<AppState>,
     caller: Caller,

@@ -2,22 +2,40 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::audit::AuditAction;
 use crate::http::error::AppError;
 use crate::store::audit_logs::AuditFilter;
 
-/// `?action=&userId=&patientId=&from=&to=&page=&limit=&format=`
-#[derive(Debug, Default, Deserialize)]
+/// `?action=&userId=&patientId=&from=&to=&page=&limit=&format=`. The filters are documented
+/// here; `page`/`limit` (the list only) and `format` (the export only) by their endpoints.
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
+    /// Only events of this action.
+    #[param(value_type = Option<AuditAction>)]
     action: Option<String>,
+    /// Only events by this user.
+    #[param(value_type = Option<Uuid>)]
     user_id: Option<String>,
+    /// Only events concerning this patient.
+    #[param(value_type = Option<Uuid>)]
     patient_id: Option<String>,
+    /// Only events at or after this instant: an RFC 3339 timestamp, or a `YYYY-MM-DD` date
+    /// (midnight UTC).
+    #[param(example = "2026-01-01T00:00:00Z")]
     from: Option<String>,
+    /// Only events before this instant (exclusive; after `from`): an RFC 3339 timestamp, or a
+    /// `YYYY-MM-DD` date (midnight UTC).
+    #[param(example = "2026-02-01")]
     to: Option<String>,
+    #[param(ignore)]
     pub(super) page: Option<i64>,
+    #[param(ignore)]
     pub(super) limit: Option<i64>,
+    #[param(ignore)]
     pub(super) format: Option<String>,
 }
 

@@ -1,28 +1,50 @@
 //! `GET /api/audit-logs`.
 
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::READERS;
 use super::filter::AuditQuery;
 use crate::api::access::require_role;
-use crate::api::pagination::Page;
+use crate::api::pagination::{Page, PageQuery, Pagination};
 use crate::app::AppState;
 use crate::auth::caller::Caller;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
-use crate::store::audit_logs;
+use crate::store::audit_logs::{self, AuditLogEntry};
 
-/// `GET /api/audit-logs?action&userId&patientId&from&to&page&limit` → `{auditLogs, pagination}`,
-/// newest first. Events recorded before the request are sealed first, so none is missing.
+/// A page of audit events.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditLogList {
+    /// The events of this page, newest first.
+    audit_logs: Vec<AuditLogEntry>,
+    /// Where the page is in the whole result.
+    pagination: Pagination,
+}
+
+/// Search the audit log
+///
+/// The caller's organization's audit events, newest first, filtered by action, user, patient
+/// and time (all optional, combined with AND), a page at a time (ADMIN, COMPLIANCE). Every
+/// event recorded before the request is included. Events never carry PHI: patients appear by
+/// id only.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "audit",
+    params(AuditQuery, PageQuery),
+    responses((status = 200, description = "A page of events, newest first", body = AuditLogList)),
+)]
 pub async fn list_audit_logs(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppQuery(query): AppQuery<AuditQuery>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<AuditLogList>, AppError> {
     require_role(&state, &caller, &meta, READERS, "list_audit_logs").await?;
     if query.format.is_some() {
         return Err(AppError::invalid_field(
@@ -39,7 +61,8 @@ pub async fn list_audit_logs(
         .await?;
     let (entries, total) = audit_logs::list(&mut tx, &filter, page.limit, page.offset()).await?;
     tx.commit().await?;
-    Ok(AppJson(
-        json!({ "auditLogs": entries, "pagination": page.info(total) }),
-    ))
+    Ok(AppJson(AuditLogList {
+        audit_logs: entries,
+        pagination: page.info(total),
+    }))
 }

@@ -5,8 +5,8 @@ mod filter;
 mod list;
 mod verify;
 
-use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::domain::Role;
@@ -15,9 +15,9 @@ use crate::domain::Role;
 pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Compliance];
 
 /// The routes, relative to `/api/audit-logs`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list::list_audit_logs))
-        .route("/verify", get(verify::verify_audit_log))
-        .route("/export", get(export::export_audit_log))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list::list_audit_logs))
+        .routes(routes!(verify::verify_audit_log))
+        .routes(routes!(export::export_audit_log))
 }

@@ -12,8 +12,17 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 
-/// `GET /api/audit-logs/verify` → `{valid, checkedEntries, firstBrokenSequence?}` for the
-/// caller's organization.
+/// Verify the audit log's hash chain
+///
+/// Re-computes the caller's organization's chain (`hash = SHA-256(prevHash ‖ row)`) and checks
+/// it against the signed checkpoints (ADMIN, COMPLIANCE). `valid: false` and
+/// `firstBrokenSequence` report the first event that was altered, removed or reordered.
+#[utoipa::path(
+    get,
+    path = "/verify",
+    tag = "audit",
+    responses((status = 200, description = "The result of the check (a broken chain is still a 200)", body = ChainReport)),
+)]
 pub async fn verify_audit_log(
     State(state): State<AppState>,
     caller: Caller,

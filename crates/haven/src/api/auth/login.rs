@@ -9,13 +9,14 @@
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::HeaderMap;
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::ToSchema;
 
 use super::mfa_check::{MfaCheck, check_second_factor};
-use super::session::{self, Delivery};
+use super::session::{self, Delivery, SessionTokens};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, Outcome};
 use crate::domain::Email;
@@ -23,24 +24,44 @@ use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::ids::OrganizationId;
-use crate::store::{sessions, users};
+use crate::store::sessions;
+use crate::store::users::{self, User};
 
 /// The login request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoginRequest {
+    /// The account's email (case-insensitive).
+    #[schema(format = Email, max_length = 254, example = "dana@practice.example")]
     email: String,
+    /// The account's password.
+    #[schema(value_type = String, format = Password, max_length = 1024)]
     password: SecretString,
+    /// A current code of the authenticator app (6 digits), or one unused backup code. Needed
+    /// once the account has MFA enrolled; without it the answer is 401 `MFA_REQUIRED`.
+    #[schema(max_length = 32, example = "123456")]
     mfa_code: Option<String>,
+    /// `cookie` puts the tokens into httpOnly cookies instead of the body (for browsers); the
+    /// body then carries a `csrfToken`. Omit it for bearer tokens.
     session: Option<SessionMode>,
 }
 
 /// `session: "cookie"` asks for cookies instead of tokens in the body.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionMode {
     /// httpOnly cookies and a CSRF token.
     Cookie,
+}
+
+/// A successful login: the session's tokens and the signed-in user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// The session's tokens (or, for cookie sessions, its CSRF token).
+    #[serde(flatten)]
+    tokens: SessionTokens,
+    /// The account that signed in.
+    user: User,
 }
 
 fn invalid_credentials() -> AppError {
@@ -58,12 +79,30 @@ fn failure_delay(attempt: i32) -> Duration {
     }
 }
 
-/// `POST /api/auth/login`.
+/// Sign in with email and password
+///
+/// Returns a short-lived access token (15 minutes by default) and a refresh token (or, with
+/// `session: "cookie"`, sets them as httpOnly cookies and returns a CSRF token). Every way to fail (unknown email, wrong
+/// password, disabled or locked account) answers the same 401 `INVALID_CREDENTIALS`; after five
+/// consecutive failures the account is locked for 15 minutes without saying so. An account
+/// with MFA enrolled also needs `mfaCode`, else 401 `MFA_REQUIRED`.
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "auth",
+    security(()),
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in; the tokens are in the body (bearer) or in cookies (`session: \"cookie\"`)", body = LoginResponse),
+        (status = 400, description = "The body is not valid, or the email or password is too long (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 401, description = "Wrong credentials, or a disabled or locked account (`INVALID_CREDENTIALS`, all alike); or MFA is enrolled and `mfaCode` is missing or wrong (`MFA_REQUIRED`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     Meta(meta): Meta,
     AppJson(request): AppJson<LoginRequest>,
-) -> Result<Response, AppError> {
+) -> Result<(HeaderMap, AppJson<LoginResponse>), AppError> {
     use secrecy::ExposeSecret;
     if request.email.chars().count() > 254
         || request.password.expose_secret().chars().count() > 1024
@@ -193,5 +232,12 @@ pub async fn login(
     .await?;
     let tokens = session::issue(&state, user, org, profile.role, family, refresh).await?;
     tx.commit().await?;
-    Ok(session::respond(&state, &tokens, delivery, Some(&profile)))
+    let (headers, tokens) = session::deliver(&state, tokens, delivery);
+    Ok((
+        headers,
+        AppJson(LoginResponse {
+            tokens,
+            user: profile,
+        }),
+    ))
 }

@@ -12,7 +12,17 @@ use crate::http::error::AppError;
 use crate::http::meta::Meta;
 use crate::store::sessions::{self, RevokeReason};
 
-/// `POST /api/auth/logout` → 204.
+/// Sign out
+///
+/// Ends the caller's session: its refresh token (and every token rotated from it) stops
+/// working and the session cookies are cleared. The current access token stays valid until it
+/// expires (at most 15 minutes by default), so clients should discard it.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "auth",
+    responses((status = 204, description = "Signed out; the session cookies are cleared")),
+)]
 pub async fn logout(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,16 +1,27 @@
 //! `GET /api/auth/me`.
 
 use axum::extract::State;
-use serde_json::{Value, json};
 
+use crate::api::users::UserResponse;
 use crate::app::AppState;
 use crate::auth::caller::Caller;
 use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::store::users;
 
-/// `GET /api/auth/me` → `{user}`.
-pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<AppJson<Value>, AppError> {
+/// The signed-in user
+///
+/// The caller's own account. A token whose account was disabled or removed answers 401.
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "auth",
+    responses((status = 200, description = "The caller's account", body = UserResponse)),
+)]
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<AppJson<UserResponse>, AppError> {
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
@@ -24,5 +35,5 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<AppJson
             ErrorCode::Unauthenticated.default_message(),
         )
     })?;
-    Ok(AppJson(json!({ "user": user })))
+    Ok(AppJson(UserResponse { user }))
 }

@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::SecretString;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::mfa_check::{MfaCheck, check_second_factor, secret_aad};
 use crate::app::AppState;
@@ -41,11 +41,39 @@ async fn account(
     Ok((tx, user, credentials))
 }
 
-/// `POST /api/auth/mfa/setup` → `{secret, otpauthUrl}`; the secret waits for confirmation.
+/// A new TOTP secret, to be confirmed with a code before it counts.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaSetup {
+    /// The shared secret in base32 (RFC 4648, no padding), for typing into an authenticator
+    /// app by hand.
+    #[schema(example = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")]
+    secret: String,
+    /// The same secret as an `otpauth://totp/...` URL, to show as a QR code.
+    #[schema(
+        example = "otpauth://totp/Haven:dana%40practice.example?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Haven"
+    )]
+    otpauth_url: String,
+}
+
+/// Start MFA enrolment
+///
+/// Generates a TOTP secret (RFC 6238: SHA-1, 6 digits, 30 seconds) for the caller's account.
+/// It takes effect only once `POST /api/auth/mfa/confirm` receives a current code; calling this
+/// again replaces a secret not yet confirmed. The secret is shown only here.
+#[utoipa::path(
+    post,
+    path = "/mfa/setup",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The secret, waiting for confirmation", body = MfaSetup),
+        (status = 409, description = "MFA is already enabled (`INVALID_STATE`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn setup_mfa(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<MfaSetup>, AppError> {
     let (mut tx, user, credentials) = account(&state, &caller).await?;
     if credentials.mfa_enabled {
         return Err(AppError::new(
@@ -61,25 +89,52 @@ pub async fn setup_mfa(
     let url = mfa::otpauth_url(&secret, &user.email, "Haven")
         .map_err(|e| AppError::Internal(anyhow::anyhow!("building the otpauth URL: {e}")))?;
     tx.commit().await?;
-    Ok(AppJson(
-        json!({ "secret": secret.to_base32(), "otpauthUrl": url }),
-    ))
+    Ok(AppJson(MfaSetup {
+        secret: secret.to_base32(),
+        otpauth_url: url,
+    }))
 }
 
 /// The confirm request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ConfirmRequest {
+pub struct MfaConfirmRequest {
+    /// The code the authenticator app shows now for the new secret.
+    #[schema(example = "123456")]
     code: String,
 }
 
-/// `POST /api/auth/mfa/confirm` `{code}` → `{backupCodes}` (shown once, stored as hashes).
+/// The backup codes of a new enrolment.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MfaBackupCodes {
+    /// Ten single-use codes (two groups of five characters) that stand in for the authenticator
+    /// app at login. Shown only here: Haven keeps only their hashes.
+    #[schema(min_items = 10, max_items = 10, example = json!(["7k2mq-x9d4r", "..."]))]
+    backup_codes: Vec<String>,
+}
+
+/// Confirm MFA enrolment
+///
+/// Checks a current code for the secret from `POST /api/auth/mfa/setup` and, when it is right,
+/// turns MFA on: from now on login needs `mfaCode`. Answers ten backup codes, shown only once.
+#[utoipa::path(
+    post,
+    path = "/mfa/confirm",
+    tag = "auth",
+    request_body = MfaConfirmRequest,
+    responses(
+        (status = 200, description = "MFA is enabled; keep the backup codes somewhere safe", body = MfaBackupCodes),
+        (status = 400, description = "`code` is not the authenticator's current code (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "MFA is already enabled, or no setup was started (`INVALID_STATE`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn confirm_mfa(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppJson(request): AppJson<ConfirmRequest>,
-) -> Result<AppJson<Value>, AppError> {
+    AppJson(request): AppJson<MfaConfirmRequest>,
+) -> Result<AppJson<MfaBackupCodes>, AppError> {
     let (mut tx, _, credentials) = account(&state, &caller).await?;
     if credentials.mfa_enabled {
         return Err(AppError::new(
@@ -111,23 +166,44 @@ pub async fn confirm_mfa(
     )
     .await?;
     tx.commit().await?;
-    Ok(AppJson(json!({ "backupCodes": codes })))
+    Ok(AppJson(MfaBackupCodes {
+        backup_codes: codes,
+    }))
 }
 
 /// The disable request: the password and a current code (or a backup code).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct DisableRequest {
+pub struct MfaDisableRequest {
+    /// The account's password.
+    #[schema(value_type = String, format = Password)]
     password: SecretString,
+    /// A current code of the authenticator app, or an unused backup code.
+    #[schema(max_length = 32, example = "123456")]
     code: String,
 }
 
-/// `POST /api/auth/mfa/disable` → 204.
+/// Turn MFA off
+///
+/// Needs the account's password and a current code (or an unused backup code). The secret and
+/// the remaining backup codes are deleted. Where the organization requires MFA for
+/// administrators, an ADMIN or SUPER_ADMIN without it can then use only the `/api/auth` routes.
+#[utoipa::path(
+    post,
+    path = "/mfa/disable",
+    tag = "auth",
+    request_body = MfaDisableRequest,
+    responses(
+        (status = 204, description = "MFA is disabled"),
+        (status = 400, description = "`password` is incorrect or `code` is not valid (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "MFA is not enabled (`INVALID_STATE`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn disable_mfa(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppJson(request): AppJson<DisableRequest>,
+    AppJson(request): AppJson<MfaDisableRequest>,
 ) -> Result<StatusCode, AppError> {
     let (mut tx, _, credentials) = account(&state, &caller).await?;
     if !credentials.mfa_enabled {

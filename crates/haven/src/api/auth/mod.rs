@@ -10,20 +10,20 @@ mod password;
 mod refresh;
 pub(crate) mod session;
 
-use axum::Router;
-use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
 /// The routes, relative to `/api/auth`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/login", post(login::login))
-        .route("/refresh", post(refresh::refresh))
-        .route("/logout", post(logout::logout))
-        .route("/me", get(me::me))
-        .route("/password", post(password::change_password))
-        .route("/mfa/setup", post(mfa::setup_mfa))
-        .route("/mfa/confirm", post(mfa::confirm_mfa))
-        .route("/mfa/disable", post(mfa::disable_mfa))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login::login))
+        .routes(routes!(refresh::refresh))
+        .routes(routes!(logout::logout))
+        .routes(routes!(me::me))
+        .routes(routes!(password::change_password))
+        .routes(routes!(mfa::setup_mfa))
+        .routes(routes!(mfa::confirm_mfa))
+        .routes(routes!(mfa::disable_mfa))
 }

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -17,14 +18,32 @@ use crate::store::sessions::{self, RevokeReason};
 use crate::store::users;
 
 /// The change request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PasswordChange {
+    /// The password in use now.
+    #[schema(value_type = String, format = Password)]
     current_password: SecretString,
+    /// The new password: 12–128 characters, not guessable (a zxcvbn score of at least 3), and
+    /// not containing the account's email or names. No composition rules.
+    #[schema(value_type = String, format = Password, min_length = 12, max_length = 128)]
     new_password: SecretString,
 }
 
-/// `POST /api/auth/password` → 204. Other sessions of the account end; this one stays.
+/// Change one's own password
+///
+/// Needs the current password. Every other session of the account ends (their refresh tokens
+/// stop working); the caller's own session stays signed in.
+#[utoipa::path(
+    post,
+    path = "/password",
+    tag = "auth",
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; the account's other sessions are ended"),
+        (status = 400, description = "`currentPassword` is incorrect, or `newPassword` does not meet the policy (`VALIDATION_ERROR`, `details` says which)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,

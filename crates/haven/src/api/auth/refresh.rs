@@ -7,24 +7,29 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
-use super::session::{self, Delivery};
+use super::session::{self, Delivery, SessionTokens};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, Outcome};
 use crate::auth::cookies;
 use crate::http::error::{AppError, ErrorCode};
+use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::store::sessions::{self, RevokeReason};
 use crate::store::users;
 
-/// The refresh request (the token may come in the cookie instead).
-#[derive(Debug, Default, Deserialize)]
+/// The refresh request. Cookie sessions send `{}` (or no body): the refresh token then comes
+/// from the `haven_refresh` cookie.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh (`hvn_rt_...`). Without it, the cookie
+    /// is used.
+    #[schema(example = "hvn_rt_...")]
     refresh_token: Option<String>,
 }
 
@@ -35,13 +40,35 @@ fn unauthenticated() -> AppError {
     )
 }
 
-/// `POST /api/auth/refresh`.
+/// Trade a refresh token for a new token pair
+///
+/// Send `{"refreshToken": "..."}`; cookie sessions send `{}` or no body, and the
+/// `haven_refresh` cookie is used. The answer has the shape of the login answer without `user`, delivered the same way
+/// as the token came (body or cookies). The presented refresh token stops working; presenting
+/// it again revokes the whole session (`REFRESH_TOKEN_REUSE`, a security alert). A session also
+/// ends after 30 idle minutes and 12 hours in all (configurable), and when its account is
+/// disabled.
+#[utoipa::path(
+    post,
+    path = "/refresh",
+    tag = "auth",
+    security(()),
+    request_body(
+        content = RefreshRequest,
+        description = "The refresh token. Cookie sessions send `{}` (or no body at all): the `haven_refresh` cookie is used",
+    ),
+    responses(
+        (status = 200, description = "A new token pair (in the body, or in cookies with a new `csrfToken`)", body = SessionTokens),
+        (status = 400, description = "The body is not `{\"refreshToken\": \"...\"}` (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 401, description = "No refresh token, or one that is unknown, expired, revoked or already used (`UNAUTHENTICATED`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     Meta(meta): Meta,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, AppError> {
+) -> Result<(HeaderMap, AppJson<SessionTokens>), AppError> {
     // The body is optional (cookie clients send none), so it is parsed here rather than by
     // the JSON extractor.
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
@@ -128,5 +155,6 @@ pub async fn refresh(
     .await?;
     let tokens = session::issue(&state, user.id, org, user.role, family, next).await?;
     tx.commit().await?;
-    Ok(session::respond(&state, &tokens, delivery, None))
+    let (headers, body) = session::deliver(&state, tokens, delivery);
+    Ok((headers, AppJson(body)))
 }

@@ -1,12 +1,11 @@
 //! Issuing a session's tokens and shaping the response, shared by login and refresh.
 
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
@@ -14,9 +13,7 @@ use crate::auth::cookies;
 use crate::auth::token::AccessClaims;
 use crate::domain::Role;
 use crate::http::error::AppError;
-use crate::http::json::AppJson;
 use crate::ids::{OrganizationId, UserId};
-use crate::store::users::User;
 
 /// Prefix that makes a leaked refresh token recognisable (to secret scanners, to people).
 pub const REFRESH_PREFIX: &str = "hvn_rt_";
@@ -77,38 +74,49 @@ pub async fn issue(
     })
 }
 
-#[derive(Serialize)]
+/// The token fields of a login or refresh answer. Bearer sessions get `token` and
+/// `refreshToken`; cookie sessions get the tokens in httpOnly cookies instead, and `csrfToken`.
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TokenBody<'a> {
+pub struct SessionTokens {
+    /// The access token (a JWT, RS256) to send as `Authorization: Bearer <token>`. Absent for
+    /// cookie sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    token: Option<&'a str>,
+    #[schema(nullable = false)]
+    token: Option<String>,
+    /// Seconds until the access token expires (refresh before then).
+    #[schema(example = 900)]
     expires_in: u64,
+    /// The opaque refresh token for `POST /api/auth/refresh`; it works once and is replaced by
+    /// the one in the answer. Absent for cookie sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    refresh_token: Option<&'a str>,
+    #[schema(nullable = false, example = "hvn_rt_...")]
+    refresh_token: Option<String>,
+    /// For cookie sessions: the value to send in `X-CSRF-Token` with every unsafe
+    /// (POST/PUT/PATCH/DELETE) request. Absent for bearer sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     csrf_token: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a User>,
 }
 
-/// The login/refresh response: tokens in the body, or in cookies with a CSRF token.
-pub fn respond(
+/// Puts a session's tokens where the client asked for them: the headers to answer with (never
+/// cached; for cookie sessions the two cookies) and the token fields of the body.
+#[must_use]
+pub fn deliver(
     state: &AppState,
-    tokens: &IssuedTokens,
+    tokens: IssuedTokens,
     delivery: Delivery,
-    user: Option<&User>,
-) -> Response {
+) -> (HeaderMap, SessionTokens) {
     let config = state.auth_config();
     let expires_in = config.access_token_ttl.as_secs();
     let mut headers = HeaderMap::new();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let body = match delivery {
-        Delivery::Body => TokenBody {
-            token: Some(&tokens.access),
+        Delivery::Body => SessionTokens {
+            token: Some(tokens.access),
             expires_in,
-            refresh_token: Some(&tokens.refresh),
+            refresh_token: Some(tokens.refresh),
             csrf_token: None,
-            user,
         },
         Delivery::Cookie => {
             headers.append(
@@ -131,14 +139,13 @@ pub fn respond(
                     config.secure_cookies,
                 ),
             );
-            TokenBody {
+            SessionTokens {
                 token: None,
                 expires_in,
                 refresh_token: None,
                 csrf_token: Some(state.csrf().token(tokens.session)),
-                user,
             }
         }
     };
-    (headers, AppJson(json!(body))).into_response()
+    (headers, body)
 }

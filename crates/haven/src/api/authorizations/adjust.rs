@@ -1,11 +1,12 @@
 //! `POST /api/authorizations/{id}/adjust` (ADMIN, BILLING).
 
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::codec::to_json;
+use super::codec::{Authorization, to_authorization};
 use super::lookup::{find_visible, may_manage_authorizations, refuse};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -18,22 +19,57 @@ use crate::store::authorizations;
 use crate::units::ledger::{self, EXCESSIVE_ADJUSTMENT, NEGATIVE_ADJUSTMENT, Refusal};
 
 /// The request body: a whole number of units to add to `usedUnits` (negative gives units back).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = AdjustAuthorization)]
 pub struct Adjust {
+    /// Units to add to `usedUnits`; negative gives units back. Not 0.
+    #[schema(example = -2)]
     adjustment: i64,
+    /// Why (kept in the unit ledger): 1–300 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     reason: String,
 }
 
-/// `POST /api/authorizations/{id}/adjust` → `{success, authorization}`; 422 `INVALID_ADJUSTMENT`
-/// when `usedUnits` would leave `0..=totalUnits`.
+/// `{"success": true, "authorization": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizationAdjusted {
+    /// Always `true`.
+    success: bool,
+    /// The authorization after the adjustment.
+    authorization: Authorization,
+}
+
+/// Adjust an authorization's used units by hand.
+///
+/// ADMIN or BILLING (a CLINICIAN or COMPLIANCE gets 403). The adjustment is one append-only
+/// `ADJUST` row of the unit ledger, with the caller and the reason. It is refused with 422
+/// `INVALID_ADJUSTMENT` when `usedUnits` would exceed `totalUnits`, or fall below 0 or below
+/// the units still held by scheduled and in-progress sessions. Audited as
+/// `AUTHORIZATION_ADJUST`, and `AUTHORIZATION_LOW_UNITS` when the available units fall below
+/// the low-units threshold.
+#[utoipa::path(
+    post,
+    path = "/{id}/adjust",
+    tag = "authorizations",
+    params(("id" = Uuid, Path, description = "The authorization's id")),
+    request_body = Adjust,
+    responses(
+        (status = 200, description = "Adjusted", body = AuthorizationAdjusted),
+        (status = 422, description = "`usedUnits` would exceed `totalUnits` or fall below what sessions hold (`INVALID_ADJUSTMENT`: \"Adjustment would result in negative used units\" or \"Adjustment would exceed total units\")", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn adjust_authorization(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<Adjust>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<AuthorizationAdjusted>, AppError> {
     if !may_manage_authorizations(&caller) {
         return Err(refuse(
             &state,
@@ -59,8 +95,10 @@ pub async fn adjust_authorization(
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
     let (row, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
-    // Beyond i32 it is beyond any total (at most 100,000 units): out of bounds either way.
-    let Ok(adjustment) = i32::try_from(body.adjustment) else {
+    // Beyond the largest total (100,000 units) it is out of bounds whatever the balance; the
+    // bound also keeps `used_units + adjustment` far from int4's range in the database.
+    let in_reach = body.adjustment.abs() <= super::create::MAX_TOTAL_UNITS;
+    let Some(adjustment) = i32::try_from(body.adjustment).ok().filter(|_| in_reach) else {
         let message = if body.adjustment < 0 {
             NEGATIVE_ADJUSTMENT
         } else {
@@ -98,9 +136,10 @@ pub async fn adjust_authorization(
     let row = authorizations::find(&mut tx, id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let authorization = to_json(&state, &mut tx, &row).await?;
+    let authorization = to_authorization(&state, &mut tx, &row).await?;
     tx.commit().await?;
-    Ok(AppJson(
-        json!({ "success": true, "authorization": authorization }),
-    ))
+    Ok(AppJson(AuthorizationAdjusted {
+        success: true,
+        authorization,
+    }))
 }

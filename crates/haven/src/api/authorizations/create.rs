@@ -4,10 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::codec::{seal_member_id, to_json};
+use super::codec::{AuthorizationResponse, seal_member_id, to_authorization};
 use super::lookup::{access_to, may_manage_authorizations, refuse};
 use crate::api::access::not_found;
 use crate::app::AppState;
@@ -25,18 +26,46 @@ pub const MAX_TOTAL_UNITS: i64 = 100_000;
 /// The longest period one authorization may cover, in days (about five years).
 const MAX_PERIOD_DAYS: i64 = 5 * 366;
 
-/// The request body.
-#[derive(Debug, Deserialize)]
+/// The request body. Text is trimmed before it is checked.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateAuthorization {
+    /// The patient it covers (one the caller may see).
     patient_id: Uuid,
+    /// The insurer: 1–200 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     payer_name: String,
+    /// The patient's member id with the payer (PHI, stored encrypted): 1–64 letters, digits or
+    /// dashes.
+    #[schema(pattern = r"^\s*[A-Za-z0-9-]{1,64}\s*$")]
     member_id: Option<String>,
+    /// A CPT/HCPCS-like code: 4–10 letters or digits, optionally a dash and a modifier of 1–4
+    /// (`97153`, `H2019-HO`); lower case is accepted and upper-cased.
+    #[schema(
+        pattern = r"^\s*[A-Za-z0-9]{4,10}(-[A-Za-z0-9]{1,4})?\s*$",
+        example = "97153"
+    )]
     service_code: String,
+    /// Minutes per unit, 1–240 (default 15).
+    #[schema(minimum = 1, maximum = 240, default = 15)]
     unit_minutes: Option<i64>,
+    /// Units allowed, 1–100000.
+    #[schema(minimum = 1, maximum = 100_000)]
     total_units: i64,
+    /// First day covered, `YYYY-MM-DD`, between 2000-01-01 and 2100-12-31.
+    #[schema(format = Date, example = "2026-01-01")]
     start_date: String,
+    /// Last day covered, `YYYY-MM-DD`: not before `startDate`, at most five years (1830 days)
+    /// after it, and no later than 2100-12-31.
+    #[schema(format = Date, example = "2026-06-30")]
     end_date: String,
+    /// Below this many available units the authorization counts as low: 0 to `totalUnits`
+    /// (default 10% of `totalUnits`, rounded up).
+    #[schema(minimum = 0, maximum = 100_000)]
     low_units_threshold: Option<i64>,
 }
 
@@ -172,13 +201,27 @@ fn check(body: &CreateAuthorization) -> Result<Checked, AppError> {
     }
 }
 
-/// `POST /api/authorizations` → 201 `{authorization}`.
+/// Create an insurance authorization.
+///
+/// ADMIN or BILLING, for a patient they may see (a CLINICIAN or COMPLIANCE gets 403). The
+/// authorization starts `ACTIVE` with no units used; its member id is stored encrypted. Audited
+/// as `AUTHORIZATION_CREATE` with the patient's id (never the member id).
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "authorizations",
+    request_body = CreateAuthorization,
+    responses(
+        (status = 201, description = "The new authorization", body = AuthorizationResponse),
+        (status = 404, description = "No such patient in the caller's practice, or one they may not see (`NOT_FOUND`; audited)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn create_authorization(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppJson(body): AppJson<CreateAuthorization>,
-) -> Result<(StatusCode, AppJson<Value>), AppError> {
+) -> Result<(StatusCode, AppJson<AuthorizationResponse>), AppError> {
     if !may_manage_authorizations(&caller) {
         return Err(refuse(&state, &caller, &meta, "create_authorization", None).await);
     }
@@ -239,10 +282,10 @@ pub async fn create_authorization(
             .with_request(&meta),
     )
     .await?;
-    let authorization = to_json(&state, &mut tx, &row).await?;
+    let authorization = to_authorization(&state, &mut tx, &row).await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
-        AppJson(json!({ "authorization": authorization })),
+        AppJson(AuthorizationResponse { authorization }),
     ))
 }

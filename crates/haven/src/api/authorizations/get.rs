@@ -1,10 +1,9 @@
 //! `GET /api/authorizations/{id}`.
 
 use axum::extract::State;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::codec::to_json;
+use super::codec::{AuthorizationResponse, to_authorization};
 use super::lookup::{find_visible, may_use_units, refuse};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -14,15 +13,27 @@ use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
 
-/// `GET /api/authorizations/{id}` → `{authorization}`. An authorization is part of the patient's
-/// record (its member id is PHI): the read is audited as `PATIENT_READ` of the authorization,
-/// committed before the response leaves.
+/// Read one authorization.
+///
+/// ADMIN and BILLING for every patient of the practice, a CLINICIAN for the patients on their
+/// care team, anyone with an active emergency (break-the-glass) grant for the patient;
+/// COMPLIANCE may not (403). One of another practice, or of a patient the caller may not see,
+/// answers 404 and is audited (`CROSS_TENANT_ACCESS_ATTEMPT` or `ACCESS_DENIED`). An
+/// authorization is part of the patient's record (its member id is PHI): the read is audited
+/// as `PATIENT_READ` of the authorization, committed before the response leaves.
+#[utoipa::path(
+    get,
+    path = "/{id}",
+    tag = "authorizations",
+    params(("id" = Uuid, Path, description = "The authorization's id")),
+    responses((status = 200, description = "The authorization", body = AuthorizationResponse)),
+)]
 pub async fn get_authorization(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<AuthorizationResponse>, AppError> {
     if !may_use_units(&caller) {
         return Err(refuse(
             &state,
@@ -38,7 +49,7 @@ pub async fn get_authorization(
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
     let (row, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
-    let authorization = to_json(&state, &mut tx, &row).await?;
+    let authorization = to_authorization(&state, &mut tx, &row).await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientRead)
@@ -50,5 +61,5 @@ pub async fn get_authorization(
     )
     .await?;
     tx.commit().await?;
-    Ok(AppJson(json!({ "authorization": authorization })))
+    Ok(AppJson(AuthorizationResponse { authorization }))
 }

@@ -1,13 +1,14 @@
 //! `GET /api/authorizations`.
 
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::codec::to_json;
+use super::codec::{Authorization, AuthorizationStatus, to_authorization};
 use super::lookup::refuse;
-use crate::api::pagination::Page;
+use crate::api::pagination::{Page, Pagination};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -20,15 +21,36 @@ use crate::store::authorizations::{self, Filter};
 use crate::units::AUTHORIZATION_STATUSES;
 
 /// `?page&limit&patientId&status&expiringWithinDays&lowUnits`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct AuthorizationQuery {
+    /// The page, from 1 (default 1).
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
+    /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// Only this patient's authorizations.
     patient_id: Option<Uuid>,
+    /// Only those with this effective status (case-insensitive).
+    #[param(value_type = Option<AuthorizationStatus>)]
     status: Option<String>,
+    /// Only current ones (`ACTIVE` or `EXHAUSTED`) whose end date is within this many days
+    /// from today (UTC), for renewals: 0–3660.
+    #[param(minimum = 0, maximum = 3660)]
     expiring_within_days: Option<i64>,
+    /// `true`: only those whose available units are below their low-units threshold.
     low_units: Option<bool>,
+}
+
+/// A page of authorizations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizationList {
+    /// The authorizations on this page, soonest-ending first.
+    authorizations: Vec<Authorization>,
+    /// Where this page is.
+    pagination: Pagination,
 }
 
 fn filter(query: &AuthorizationQuery) -> Result<Filter, AppError> {
@@ -69,16 +91,26 @@ fn filter(query: &AuthorizationQuery) -> Result<Filter, AppError> {
     })
 }
 
-/// `GET /api/authorizations` → `{authorizations, pagination}`, soonest-ending first: only those
-/// of patients the caller may see. `expiringWithinDays=N` lists the current ones ending within
-/// N days (renewals), `lowUnits=true` those below their low-units threshold. Each one returned
-/// is audited (`PATIENT_LIST`).
+/// List authorizations.
+///
+/// Soonest-ending first, only those of patients the caller may see: ADMIN and BILLING every
+/// patient of the practice, a CLINICIAN those on their care team; COMPLIANCE may not (403).
+/// `expiringWithinDays=N` lists the current ones ending within N days (renewals),
+/// `lowUnits=true` those below their low-units threshold. Each one returned is audited
+/// (`PATIENT_LIST`, with its patient's id) before the response leaves.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "authorizations",
+    params(AuthorizationQuery),
+    responses((status = 200, description = "A page of authorizations", body = AuthorizationList)),
+)]
 pub async fn list_authorizations(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppQuery(query): AppQuery<AuthorizationQuery>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<AuthorizationList>, AppError> {
     let Some((scope, _)) = policy::list_scope(&caller) else {
         return Err(refuse(&state, &caller, &meta, "list_authorizations", None).await);
     };
@@ -92,7 +124,7 @@ pub async fn list_authorizations(
         authorizations::list(&mut tx, scope, &filter, page.limit, page.offset()).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
-        items.push(to_json(&state, &mut tx, row).await?);
+        items.push(to_authorization(&state, &mut tx, row).await?);
     }
     let events: Vec<AuditEvent> = rows
         .iter()
@@ -108,7 +140,8 @@ pub async fn list_authorizations(
         .collect();
     audit::record_many(&mut tx, &events).await?;
     tx.commit().await?;
-    Ok(AppJson(
-        json!({ "authorizations": items, "pagination": page.info(total) }),
-    ))
+    Ok(AppJson(AuthorizationList {
+        authorizations: items,
+        pagination: page.info(total),
+    }))
 }

@@ -10,18 +10,19 @@ pub(crate) mod lookup;
 
 pub(crate) use create::parse_date;
 
-use axum::Router;
-use axum::routing::{get as get_route, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-/// The routes, relative to `/api/authorizations`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/",
-            get_route(list::list_authorizations).post(create::create_authorization),
-        )
-        .route("/{id}", get_route(get::get_authorization))
-        .route("/{id}/adjust", post(adjust::adjust_authorization))
+/// The routes, relative to `/api/authorizations`. (A GET route answers HEAD too, as with axum's
+/// `get`.)
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            list::list_authorizations,
+            create::create_authorization
+        ))
+        .routes(routes!(get::get_authorization))
+        .routes(routes!(adjust::adjust_authorization))
 }

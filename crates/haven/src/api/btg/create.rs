@@ -2,8 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use uuid::Uuid;
 
 use super::{GRANTORS, text};
@@ -23,14 +27,55 @@ use crate::ids::UserId;
 use crate::store::btg::{self as store, NewGrant};
 use crate::store::{patients, users};
 
-/// The request body.
-#[derive(Debug, Deserialize)]
+/// The request body: who gets emergency access to which patient, why, and for how long.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateGrant {
+    /// The account to give access: an active user of the practice, not COMPLIANCE. It may be
+    /// the granting admin (recorded as a self-grant).
     granted_to_user_id: UserId,
+    /// The patient (of the practice, not deleted).
     patient_id: Uuid,
+    /// Why emergency access is needed: 50–2000 characters once trimmed; no control characters
+    /// but line breaks and tabs.
+    #[schema(min_length = 50, max_length = 2000)]
     justification: String,
+    /// How long the grant lasts.
+    #[schema(schema_with = duration_schema)]
     duration_minutes: Option<i64>,
+}
+
+/// `durationMinutes`: one of the allowed durations; absent or `null` means the default.
+fn duration_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+        .enum_values(Some(
+            ALLOWED_DURATIONS_MINUTES
+                .iter()
+                .map(|minutes| json!(minutes))
+                .chain([serde_json::Value::Null]),
+        ))
+        .default(Some(json!(DEFAULT_DURATION_MINUTES)))
+        .description(Some(format!(
+            "How long the grant lasts, in minutes (default {DEFAULT_DURATION_MINUTES}); absent or \
+             `null` means the default"
+        )))
+}
+
+/// `{success: true, grantId, expiresAt, message}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BtgGrantCreated {
+    /// Always `true`.
+    success: bool,
+    /// The new grant's id (to revoke or review it).
+    grant_id: Uuid,
+    /// When the grant stops working.
+    expires_at: DateTime<Utc>,
+    /// For display, e.g. "Emergency access granted for 60 minutes".
+    #[schema(example = "Emergency access granted for 60 minutes")]
+    message: String,
 }
 
 fn check(body: &CreateGrant) -> Result<(String, i32), AppError> {
@@ -72,15 +117,32 @@ fn check(body: &CreateGrant) -> Result<(String, i32), AppError> {
     }
 }
 
+/// Grant emergency (break-the-glass) access to a patient.
+///
 /// `POST /api/admin/btg/grants` `{grantedToUserId, patientId, justification, durationMinutes}`
-/// → 201 `{success, grantId, expiresAt, message}`. The grant and its `BTG_GRANT_ACCESS` audit
-/// row commit together; the CRITICAL signal goes out after the commit.
+/// → 201 `{success, grantId, expiresAt, message}`. ADMIN only. Until it expires or is revoked,
+/// the grantee may do with the patient what a care-team clinician may, each use audited as
+/// `BTG_USE_ACCESS`. The grant is audited as `BTG_GRANT_ACCESS` and raises a CRITICAL security
+/// signal (a log line, the `haven_btg_events_total` metric and, when configured, the security
+/// webhook). A grantee or patient not in the caller's practice answers 404.
+#[utoipa::path(
+    post,
+    path = "/grants",
+    tag = "btg",
+    request_body = CreateGrant,
+    responses(
+        (status = 201, description = "The grant is active", body = BtgGrantCreated),
+        (status = 400, description = "Invalid input (`VALIDATION_ERROR`, `details` names the fields): a justification too short or too long, a duration not allowed, or a grantee that is disabled or COMPLIANCE", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "No such user or patient in the caller's practice (`NOT_FOUND`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The grantee already holds active emergency access to this patient (`CONFLICT`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn create_grant(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppJson(body): AppJson<CreateGrant>,
-) -> Result<(StatusCode, AppJson<Value>), AppError> {
+) -> Result<(StatusCode, AppJson<BtgGrantCreated>), AppError> {
     require_role(&state, &caller, &meta, GRANTORS, "create_btg_grant").await?;
     let (justification, duration) = check(&body)?;
     let mut tx = state
@@ -164,11 +226,11 @@ pub async fn create_grant(
     ));
     Ok((
         StatusCode::CREATED,
-        AppJson(json!({
-            "success": true,
-            "grantId": grant.id,
-            "expiresAt": grant.expires_at,
-            "message": format!("Emergency access granted for {duration} minutes"),
-        })),
+        AppJson(BtgGrantCreated {
+            success: true,
+            grant_id: grant.id,
+            expires_at: grant.expires_at,
+            message: format!("Emergency access granted for {duration} minutes"),
+        }),
     ))
 }

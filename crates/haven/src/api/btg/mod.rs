@@ -21,8 +21,10 @@ mod list;
 mod review;
 mod revoke;
 
-use axum::Router;
-use axum::routing::{get, post};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::api::access::not_found;
@@ -40,12 +42,31 @@ pub(crate) const GRANTORS: &[Role] = &[Role::Admin];
 pub(crate) const OVERSEERS: &[Role] = &[Role::Admin, Role::Compliance];
 
 /// The routes, relative to `/api/admin/btg`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/config", get(config::get_btg_config))
-        .route("/grants", get(list::list_grants).post(create::create_grant))
-        .route("/grants/{id}/revoke", post(revoke::revoke_grant))
-        .route("/grants/{id}/review", post(review::review_grant))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(config::get_btg_config))
+        .routes(routes!(list::list_grants, create::create_grant))
+        .routes(routes!(revoke::revoke_grant))
+        .routes(routes!(review::review_grant))
+}
+
+/// `{success: true, message}`: a revocation or review that took effect.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BtgMessage {
+    /// Always `true`.
+    success: bool,
+    /// What happened, for display.
+    message: &'static str,
+}
+
+impl BtgMessage {
+    /// A success with `message`.
+    const fn new(message: &'static str) -> Self {
+        Self {
+            success: true,
+            message,
+        }
+    }
 }
 
 /// Grant `id` of the caller's organization, row-locked for a change, or the 404 the caller gets

@@ -1,11 +1,12 @@
 //! `POST /api/admin/btg/grants/{id}/review` (COMPLIANCE, or an ADMIN outside the grant).
 
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{OVERSEERS, find_for_change, text};
+use super::{BtgMessage, OVERSEERS, find_for_change, text};
 use crate::api::access::require_role;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, Outcome};
@@ -21,8 +22,13 @@ use crate::store::btg as store;
 /// The longest review notes, in characters.
 const MAX_NOTES_LENGTH: usize = 2000;
 
-/// The verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The answer's message.
+const REVIEWED: &str = "Emergency access review recorded";
+
+/// The verdict of a grant's review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = BtgReviewOutcome)]
 pub enum ReviewOutcome {
     /// The emergency justified the access.
     Appropriate,
@@ -31,15 +37,19 @@ pub enum ReviewOutcome {
 }
 
 impl ReviewOutcome {
-    fn parse(value: &str) -> Result<Self, AppError> {
+    /// The outcome named `value` (as requested and as stored), if any.
+    pub(super) fn from_name(value: &str) -> Option<Self> {
         match value {
-            "appropriate" => Ok(Self::Appropriate),
-            "inappropriate" => Ok(Self::Inappropriate),
-            _ => Err(AppError::invalid_field(
-                "outcome",
-                "must be appropriate or inappropriate",
-            )),
+            "appropriate" => Some(Self::Appropriate),
+            "inappropriate" => Some(Self::Inappropriate),
+            _ => None,
         }
+    }
+
+    fn parse(value: &str) -> Result<Self, AppError> {
+        Self::from_name(value).ok_or_else(|| {
+            AppError::invalid_field("outcome", "must be appropriate or inappropriate")
+        })
     }
 
     const fn as_str(self) -> &'static str {
@@ -51,23 +61,44 @@ impl ReviewOutcome {
 }
 
 /// The request body. Notes are required for an `inappropriate` verdict.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReviewGrant {
+    /// Whether the emergency justified the access (exact, lower case).
+    #[schema(value_type = ReviewOutcome)]
     outcome: String,
+    /// What the reviewer found: at most 2000 characters once trimmed, no control characters but
+    /// line breaks and tabs. Required (non-blank) for `inappropriate`; for `appropriate` it may
+    /// be absent, `null` or blank.
+    #[schema(max_length = 2000)]
     notes: Option<String>,
 }
 
-/// `POST /api/admin/btg/grants/{id}/review` `{outcome, notes}` → `{success, message}`. A grant
-/// is reviewed once (409 `INVALID_STATE` after); an ADMIN who granted or holds it may not review
-/// it (403, audited).
+/// Review an emergency access grant.
+///
+/// `POST /api/admin/btg/grants/{id}/review` `{outcome, notes}` → `{success, message}`.
+/// COMPLIANCE, or an ADMIN who neither granted nor holds the grant (an involved ADMIN gets 403,
+/// audited `ACCESS_DENIED`). A grant may be reviewed while active or after; once only. Audited
+/// as `BTG_REVIEW`.
+#[utoipa::path(
+    post,
+    path = "/grants/{id}/review",
+    tag = "btg",
+    params(("id" = Uuid, Path, description = "The grant's id")),
+    request_body = ReviewGrant,
+    responses(
+        (status = 200, description = "The review is recorded", body = BtgMessage, example = json!({"success": true, "message": REVIEWED})),
+        (status = 403, description = "The caller's role may not review grants, or is an ADMIN who granted or holds this one (`FORBIDDEN`); a cookie request without its CSRF token (`CSRF_FAILED`); an administrator without MFA", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The grant is already reviewed (`INVALID_STATE`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn review_grant(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<ReviewGrant>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<BtgMessage>, AppError> {
     require_role(&state, &caller, &meta, OVERSEERS, "review_btg_grant").await?;
     let outcome = ReviewOutcome::parse(&body.outcome)?;
     let notes = match body.notes.as_deref().map(str::trim) {
@@ -133,8 +164,5 @@ pub async fn review_grant(
     .await?;
     tx.commit().await?;
     metrics::record(AuditAction::BtgReview);
-    Ok(AppJson(json!({
-        "success": true,
-        "message": "Emergency access review recorded",
-    })))
+    Ok(AppJson(BtgMessage::new(REVIEWED)))
 }

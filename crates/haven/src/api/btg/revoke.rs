@@ -2,10 +2,11 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{OVERSEERS, find_for_change, text};
+use super::{BtgMessage, OVERSEERS, find_for_change, text};
 use crate::api::access::require_role;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -20,22 +21,44 @@ use crate::store::btg as store;
 /// The longest revocation reason, in characters.
 const MAX_REASON_LENGTH: usize = 1000;
 
+/// The answer's message (SPEC §5).
+const REVOKED: &str = "Emergency access revoked successfully";
+
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RevokeGrant {
+    /// Why the grant is revoked: 1–1000 characters once trimmed, no control characters but line
+    /// breaks and tabs.
+    #[schema(min_length = 1, max_length = 1000, example = "The emergency is over")]
     reason: String,
 }
 
-/// `POST /api/admin/btg/grants/{id}/revoke` `{reason}` → `{success, message}`. The grant stops
-/// working with the commit; a revoked or expired grant is 409 `INVALID_STATE`.
+/// Revoke an emergency access grant.
+///
+/// `POST /api/admin/btg/grants/{id}/revoke` `{reason}` → `{success, message}`. ADMIN and
+/// COMPLIANCE. The grant stops working when the revocation commits: the grantee's next request
+/// for the patient is refused. Audited as `BTG_REVOKE_ACCESS` and raises a MEDIUM security
+/// signal (a log line, the `haven_btg_events_total` metric and, when configured, the security
+/// webhook).
+#[utoipa::path(
+    post,
+    path = "/grants/{id}/revoke",
+    tag = "btg",
+    params(("id" = Uuid, Path, description = "The grant's id")),
+    request_body = RevokeGrant,
+    responses(
+        (status = 200, description = "The grant is revoked", body = BtgMessage, example = json!({"success": true, "message": REVOKED})),
+        (status = 409, description = "The grant is already revoked or has expired (`INVALID_STATE`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn revoke_grant(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<RevokeGrant>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<BtgMessage>, AppError> {
     require_role(&state, &caller, &meta, OVERSEERS, "revoke_btg_grant").await?;
     let reason =
         text(&body.reason, MAX_REASON_LENGTH).map_err(|e| AppError::invalid_field("reason", e))?;
@@ -78,8 +101,5 @@ pub async fn revoke_grant(
         caller.organization_id,
         &grant,
     ));
-    Ok(AppJson(json!({
-        "success": true,
-        "message": "Emergency access revoked successfully",
-    })))
+    Ok(AppJson(BtgMessage::new(REVOKED)))
 }

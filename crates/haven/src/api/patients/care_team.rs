@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::lookup::{open_visible, refuse};
@@ -17,37 +17,72 @@ use crate::http::meta::Meta;
 use crate::http::query::AppPath;
 use crate::ids::UserId;
 use crate::policy;
-use crate::store::{patients, users};
+use crate::store::patients::{self, CareTeamMember};
+use crate::store::users;
 
-/// `GET /api/patients/{id}/care-team` → `{careTeam}` (anyone who may see the patient).
+/// `{"careTeam": [...]}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CareTeam {
+    /// The members, in the order they joined.
+    care_team: Vec<CareTeamMember>,
+}
+
+/// Patient `id`'s care team.
+///
+/// Anyone who may see the patient (see `GET /api/patients/{id}`): ADMIN, BILLING, a CLINICIAN
+/// on the team, a user with an active emergency grant; COMPLIANCE may not (403). The members
+/// are staff; only refusals (and emergency-grant use) are audited.
+#[utoipa::path(
+    get,
+    path = "/{id}/care-team",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    responses((status = 200, description = "The patient's care team", body = CareTeam)),
+)]
 pub async fn get_care_team(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<CareTeam>, AppError> {
     let (mut tx, _, _) = open_visible(&state, &caller, &meta, id, "get_care_team").await?;
     let members = patients::care_team(&mut tx, id).await?;
     tx.commit().await?;
-    Ok(AppJson(json!({ "careTeam": members })))
+    Ok(AppJson(CareTeam { care_team: members }))
 }
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = AddCareTeamMember)]
 pub struct AddMember {
+    /// An active CLINICIAN of the same practice.
     user_id: UserId,
 }
 
-/// `POST /api/patients/{id}/care-team` `{userId}` (ADMIN) → 201 `{careTeam}`. The member must be
-/// a clinician of the organization.
+/// Add a clinician to a patient's care team.
+///
+/// ADMIN only. The user must be an active CLINICIAN of the practice (else 400 naming `userId`).
+/// Audited as `CARE_TEAM_ADD`. The clinician may then read and update the patient.
+#[utoipa::path(
+    post,
+    path = "/{id}/care-team",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    request_body = AddMember,
+    responses(
+        (status = 201, description = "The care team, with the new member", body = CareTeam),
+        (status = 409, description = "The clinician is already on the care team (`CONFLICT`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn add_care_team_member(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<AddMember>,
-) -> Result<(StatusCode, AppJson<Value>), AppError> {
+) -> Result<(StatusCode, AppJson<CareTeam>), AppError> {
     if !policy::may_manage_patients(&caller) {
         return Err(refuse(&state, &caller, &meta, "add_care_team_member", Some(id)).await);
     }
@@ -85,10 +120,26 @@ pub async fn add_care_team_member(
     .await?;
     let members = patients::care_team(&mut tx, id).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, AppJson(json!({ "careTeam": members }))))
+    Ok((
+        StatusCode::CREATED,
+        AppJson(CareTeam { care_team: members }),
+    ))
 }
 
-/// `DELETE /api/patients/{id}/care-team/{userId}` (ADMIN) → 204.
+/// Remove a member from a patient's care team.
+///
+/// ADMIN only. Answers 404 when the patient is not visible or the user is not on its care team.
+/// Audited as `CARE_TEAM_REMOVE`.
+#[utoipa::path(
+    delete,
+    path = "/{id}/care-team/{userId}",
+    tag = "patients",
+    params(
+        ("id" = Uuid, Path, description = "The patient's id"),
+        ("userId" = Uuid, Path, description = "The member's user id"),
+    ),
+    responses((status = 204, description = "Removed")),
+)]
 pub async fn remove_care_team_member(
     State(state): State<AppState>,
     caller: Caller,

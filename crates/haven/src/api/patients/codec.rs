@@ -1,11 +1,14 @@
 //! Between a patient's stored ciphertext and the API's JSON.
 
-use serde_json::{Map, Value, json};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::app::AppState;
 use crate::db::TenantTx;
 use crate::http::error::AppError;
+use crate::ids::UserId;
 use crate::phi::{DataKey, FieldRef};
 use crate::policy::View;
 use crate::store::patients::PatientRow;
@@ -52,40 +55,89 @@ async fn open(
     column: &'static str,
     row: Uuid,
     blob: &[u8],
-) -> Result<Value, AppError> {
+) -> Result<String, AppError> {
     let reference = field(tx, column, row);
     let plain = state
         .keyring()
         .decrypt(tx, &reference, blob)
         .await
         .map_err(|_| broken(column))?;
-    Ok(Value::String(plain.as_str().to_owned()))
+    Ok(plain.as_str().to_owned())
 }
 
-/// The patient as JSON, decrypting only the fields `view` shows.
-pub async fn to_json(
+async fn open_optional(
+    state: &AppState,
+    tx: &mut TenantTx,
+    column: &'static str,
+    row: Uuid,
+    blob: Option<&[u8]>,
+) -> Result<Option<String>, AppError> {
+    match blob {
+        Some(blob) => open(state, tx, column, row, blob).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// A patient as the API shows them. Who sees what: ADMIN, a CLINICIAN on the care team and
+/// anyone acting through an emergency (break-the-glass) grant see every field; BILLING sees the
+/// name, date of birth and MRN only, and the other fields are then *absent* (not `null`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Patient {
+    /// The patient's id.
+    id: Uuid,
+    /// Given name.
+    first_name: String,
+    /// Family name.
+    last_name: String,
+    /// Date of birth, `YYYY-MM-DD`.
+    #[schema(format = Date, example = "2015-04-30")]
+    date_of_birth: String,
+    /// Medical record number (unique within the practice).
+    #[schema(example = "MRN-0042")]
+    medical_record_number: String,
+    /// Phone number, `null` when none is on file. Absent from the BILLING view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    phone_number: Option<Option<String>>,
+    /// Email address, `null` when none is on file. Absent from the BILLING view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    /// The linked patient-portal user, `null` when none. Absent from the BILLING view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Uuid>)]
+    user_id: Option<Option<UserId>>,
+    /// When the record was created. Absent from the BILLING view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = DateTime<Utc>)]
+    created_at: Option<DateTime<Utc>>,
+    /// When the record last changed. Absent from the BILLING view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = DateTime<Utc>)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+/// `{"patient": {...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientResponse {
+    /// The patient.
+    pub patient: Patient,
+}
+
+/// The patient, decrypting only the fields `view` shows.
+pub async fn to_patient(
     state: &AppState,
     tx: &mut TenantTx,
     row: &PatientRow,
     view: View,
-) -> Result<Value, AppError> {
-    let mut out = Map::new();
-    out.insert("id".into(), json!(row.id));
-    out.insert(
-        "firstName".into(),
-        open(state, tx, "first_name", row.id, &row.first_name).await?,
-    );
-    out.insert(
-        "lastName".into(),
-        open(state, tx, "last_name", row.id, &row.last_name).await?,
-    );
-    out.insert(
-        "dateOfBirth".into(),
-        open(state, tx, "date_of_birth", row.id, &row.date_of_birth).await?,
-    );
-    out.insert(
-        "medicalRecordNumber".into(),
-        open(
+) -> Result<Patient, AppError> {
+    let mut patient = Patient {
+        id: row.id,
+        first_name: open(state, tx, "first_name", row.id, &row.first_name).await?,
+        last_name: open(state, tx, "last_name", row.id, &row.last_name).await?,
+        date_of_birth: open(state, tx, "date_of_birth", row.id, &row.date_of_birth).await?,
+        medical_record_number: open(
             state,
             tx,
             "medical_record_number",
@@ -93,21 +145,28 @@ pub async fn to_json(
             &row.medical_record_number,
         )
         .await?,
-    );
+        phone_number: None,
+        email: None,
+        user_id: None,
+        created_at: None,
+        updated_at: None,
+    };
     if view == View::Full {
-        let phone = match &row.phone_number {
-            Some(blob) => open(state, tx, "phone_number", row.id, blob).await?,
-            None => Value::Null,
-        };
-        let email = match &row.email {
-            Some(blob) => open(state, tx, "email", row.id, blob).await?,
-            None => Value::Null,
-        };
-        out.insert("phoneNumber".into(), phone);
-        out.insert("email".into(), email);
-        out.insert("userId".into(), json!(row.user_id));
-        out.insert("createdAt".into(), json!(row.created_at));
-        out.insert("updatedAt".into(), json!(row.updated_at));
+        patient.phone_number = Some(
+            open_optional(
+                state,
+                tx,
+                "phone_number",
+                row.id,
+                row.phone_number.as_deref(),
+            )
+            .await?,
+        );
+        patient.email =
+            Some(open_optional(state, tx, "email", row.id, row.email.as_deref()).await?);
+        patient.user_id = Some(row.user_id);
+        patient.created_at = Some(row.created_at);
+        patient.updated_at = Some(row.updated_at);
     }
-    Ok(Value::Object(out))
+    Ok(patient)
 }

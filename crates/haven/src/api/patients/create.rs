@@ -3,10 +3,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::codec::{mrn_conflict, seal, to_json};
+use super::codec::{PatientResponse, mrn_conflict, seal, to_patient};
 use super::lookup::refuse;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -20,16 +20,43 @@ use crate::policy::{self, View};
 use crate::store::patients::{self, EncryptedFields};
 use crate::store::users;
 
-/// The request body (the seed documents' shape).
-#[derive(Debug, Deserialize)]
+/// The request body (the seed documents' shape). Text is trimmed before it is checked.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreatePatient {
+    /// Given name: 1–100 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     first_name: String,
+    /// Family name: 1–100 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     last_name: String,
+    /// Date of birth, `YYYY-MM-DD`: a real date from 1900-01-01 up to today.
+    #[schema(format = Date, example = "2015-04-30")]
     date_of_birth: String,
+    /// Medical record number: 1–64 letters, digits, `-`, `_`, `.` or `/`; unique within the
+    /// practice.
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$", example = "MRN-0042")]
     medical_record_number: String,
+    /// Phone number: 7–15 digits, optionally with `+`, spaces, dashes, dots and parentheses (at
+    /// most 25 characters).
+    #[schema(
+        max_length = 25,
+        pattern = r"^\s*[+ ().-]*([0-9][+ ().-]*){7,15}\s*$",
+        example = "+1 555 010 2233"
+    )]
     phone_number: Option<String>,
+    /// Email address.
+    #[schema(format = Email, max_length = 254)]
     email: Option<String>,
+    /// A user of the same practice to link as the patient's portal account.
     user_id: Option<UserId>,
 }
 
@@ -87,13 +114,27 @@ fn check(body: &CreatePatient) -> Result<Demographics, AppError> {
     }
 }
 
-/// `POST /api/patients` → 201 `{patient}`.
+/// Create a patient.
+///
+/// ADMIN only. The demographics are encrypted per field; the MRN and last name are indexed for
+/// exact look-ups. Audited as `PATIENT_CREATE` (with the patient's id, never the values). The
+/// answer shows every field.
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "patients",
+    request_body = CreatePatient,
+    responses(
+        (status = 201, description = "The new patient", body = PatientResponse),
+        (status = 409, description = "A patient of the practice already has this medical record number (`CONFLICT`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn create_patient(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppJson(body): AppJson<CreatePatient>,
-) -> Result<(StatusCode, AppJson<Value>), AppError> {
+) -> Result<(StatusCode, AppJson<PatientResponse>), AppError> {
     if !policy::may_manage_patients(&caller) {
         return Err(refuse(&state, &caller, &meta, "create_patient", None).await);
     }
@@ -148,9 +189,9 @@ pub async fn create_patient(
             .with_request(&meta),
     )
     .await?;
-    let patient = to_json(&state, &mut tx, &row, View::Full).await?;
+    let patient = to_patient(&state, &mut tx, &row, View::Full).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, AppJson(json!({ "patient": patient }))))
+    Ok((StatusCode::CREATED, AppJson(PatientResponse { patient })))
 }
 
 /// A PHI key problem is an internal error: nothing is shown, the cause is logged.

@@ -14,7 +14,17 @@ use crate::http::query::AppPath;
 use crate::policy;
 use crate::store::patients;
 
-/// `DELETE /api/patients/{id}` → 204.
+/// Delete a patient (soft delete).
+///
+/// ADMIN only. The record stays in the database, hidden from every read and list; its MRN stays
+/// taken. Audited as `PATIENT_DELETE`.
+#[utoipa::path(
+    delete,
+    path = "/{id}",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    responses((status = 204, description = "Deleted")),
+)]
 pub async fn delete_patient(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,10 +1,9 @@
 //! `GET /api/patients/{id}`.
 
 use axum::extract::State;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::codec::to_json;
+use super::codec::{PatientResponse, to_patient};
 use super::lookup::open_visible;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -14,16 +13,29 @@ use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
 
-/// `GET /api/patients/{id}` → `{patient}` (billing sees name, date of birth and MRN only). The
-/// read's audit row commits before the PHI leaves.
+/// Read one patient.
+///
+/// ADMIN and BILLING for every patient of the practice, a CLINICIAN for the patients on their
+/// care team, anyone with an active emergency (break-the-glass) grant for the patient.
+/// BILLING sees the name, date of birth and MRN only (the other fields are absent). COMPLIANCE
+/// may not (403). A patient of another practice, or one the caller may not see, answers 404
+/// and is audited (`CROSS_TENANT_ACCESS_ATTEMPT` or `ACCESS_DENIED`). Every read is audited as
+/// `PATIENT_READ`, committed before the PHI leaves.
+#[utoipa::path(
+    get,
+    path = "/{id}",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    responses((status = 200, description = "The patient, as much as the caller may see", body = PatientResponse)),
+)]
 pub async fn get_patient(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<PatientResponse>, AppError> {
     let (mut tx, row, access) = open_visible(&state, &caller, &meta, id, "get_patient").await?;
-    let patient = to_json(&state, &mut tx, &row, access.view).await?;
+    let patient = to_patient(&state, &mut tx, &row, access.view).await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientRead)
@@ -35,5 +47,5 @@ pub async fn get_patient(
     )
     .await?;
     tx.commit().await?;
-    Ok(AppJson(json!({ "patient": patient })))
+    Ok(AppJson(PatientResponse { patient }))
 }

@@ -1,13 +1,14 @@
 //! `GET /api/patients`.
 
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
 
-use super::codec::to_json;
+use super::codec::{Patient, to_patient};
 use super::create::phi_error;
 use super::lookup::refuse;
-use crate::api::pagination::Page;
+use crate::api::pagination::{Page, Pagination};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -20,23 +21,57 @@ use crate::policy;
 use crate::store::patients::{self, Lookup};
 
 /// `?page&limit&mrn&lastName` (exact, case-insensitive matches).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct PatientQuery {
+    /// The page, from 1 (default 1).
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<i64>,
+    /// Items per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// Only the patient with this medical record number (exact, case-insensitive).
+    #[param(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$")]
     mrn: Option<String>,
+    /// Only patients with this last name (exact, case-insensitive).
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     last_name: Option<String>,
 }
 
-/// `GET /api/patients` → `{patients, pagination}`: only those the caller may see. Every
+/// A page of patients.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatientList {
+    /// The patients on this page, oldest first.
+    patients: Vec<Patient>,
+    /// Where this page is.
+    pagination: Pagination,
+}
+
+/// List patients.
+///
+/// Only the patients the caller may see: ADMIN and BILLING every patient of the practice, a
+/// CLINICIAN those on their care team; COMPLIANCE may not (403). BILLING sees the name, date of
+/// birth and MRN only (the other fields are absent). `mrn` and `lastName` are exact,
+/// case-insensitive matches (looked up by blind index; there is no partial search). Every
 /// patient returned is audited (`PATIENT_LIST`, one row each) before the response leaves.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "patients",
+    params(PatientQuery),
+    responses((status = 200, description = "A page of patients, oldest first", body = PatientList)),
+)]
 pub async fn list_patients(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppQuery(query): AppQuery<PatientQuery>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<PatientList>, AppError> {
     let Some((scope, view)) = policy::list_scope(&caller) else {
         return Err(refuse(&state, &caller, &meta, "list_patients", None).await);
     };
@@ -71,7 +106,7 @@ pub async fn list_patients(
     let (rows, total) = patients::list(&mut tx, scope, lookup, page.limit, page.offset()).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
-        items.push(to_json(&state, &mut tx, row, view).await?);
+        items.push(to_patient(&state, &mut tx, row, view).await?);
     }
     let events: Vec<AuditEvent> = rows
         .iter()
@@ -87,7 +122,8 @@ pub async fn list_patients(
         .collect();
     audit::record_many(&mut tx, &events).await?;
     tx.commit().await?;
-    Ok(AppJson(
-        json!({ "patients": items, "pagination": page.info(total) }),
-    ))
+    Ok(AppJson(PatientList {
+        patients: items,
+        pagination: page.info(total),
+    }))
 }

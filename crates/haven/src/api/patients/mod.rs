@@ -10,30 +10,24 @@ mod list;
 mod lookup;
 mod update;
 
-use axum::Router;
-use axum::routing::{delete as delete_route, get as get_route};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
-/// The routes, relative to `/api/patients`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/",
-            get_route(list::list_patients).post(create::create_patient),
-        )
-        .route(
-            "/{id}",
-            get_route(get::get_patient)
-                .patch(update::update_patient)
-                .delete(delete::delete_patient),
-        )
-        .route(
-            "/{id}/care-team",
-            get_route(care_team::get_care_team).post(care_team::add_care_team_member),
-        )
-        .route(
-            "/{id}/care-team/{user_id}",
-            delete_route(care_team::remove_care_team_member),
-        )
+/// The routes, relative to `/api/patients`. (A GET route answers HEAD too, as with axum's
+/// `get`.)
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list::list_patients, create::create_patient))
+        .routes(routes!(
+            get::get_patient,
+            update::update_patient,
+            delete::delete_patient
+        ))
+        .routes(routes!(
+            care_team::get_care_team,
+            care_team::add_care_team_member
+        ))
+        .routes(routes!(care_team::remove_care_team_member))
 }

@@ -2,10 +2,11 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Deserializer};
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::codec::{mrn_conflict, seal, to_json};
+use super::codec::{PatientResponse, mrn_conflict, seal, to_patient};
 use super::create::phi_error;
 use super::lookup::{find_visible, refuse};
 use crate::app::AppState;
@@ -26,17 +27,47 @@ fn nullable<'de, D: Deserializer<'de>>(
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
-/// The request body; absent fields stay as they are, `null` clears phone and email.
-#[derive(Debug, Deserialize)]
+/// The request body: the fields to change, at least one. Absent fields stay as they are;
+/// `null` clears the phone number or email (and changes nothing for the other fields). The same
+/// rules as for a new patient apply; text is trimmed before it is checked.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(min_properties = 1)]
 pub struct UpdatePatient {
+    /// Given name: 1–100 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     first_name: Option<String>,
+    /// Family name: 1–100 characters, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^\s*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*\s*$"
+    )]
     last_name: Option<String>,
+    /// Date of birth, `YYYY-MM-DD`: a real date from 1900-01-01 up to today.
+    #[schema(format = Date, example = "2015-04-30")]
     date_of_birth: Option<String>,
+    /// Medical record number: 1–64 letters, digits, `-`, `_`, `.` or `/`; unique within the
+    /// practice.
+    #[schema(pattern = r"^\s*[A-Za-z0-9._/-]{1,64}\s*$", example = "MRN-0042")]
     medical_record_number: Option<String>,
+    /// Phone number (7–15 digits, optionally with `+`, spaces, dashes, dots and parentheses; at
+    /// most 25 characters), or `null` to remove it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(
+        value_type = Option<String>,
+        max_length = 25,
+        pattern = r"^\s*[+ ().-]*([0-9][+ ().-]*){7,15}\s*$",
+        example = "+1 555 010 2233"
+    )]
     phone_number: Option<Option<String>>,
+    /// Email address, or `null` to remove it.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     email: Option<Option<String>>,
 }
 
@@ -112,14 +143,30 @@ fn check(body: UpdatePatient) -> Result<Checked, AppError> {
     })
 }
 
-/// `PATCH /api/patients/{id}` → `{patient}`.
+/// Change a patient's demographics.
+///
+/// ADMIN, a CLINICIAN on the patient's care team, or a user with an active emergency
+/// (break-the-glass) grant for the patient; BILLING may not (403). A patient the caller may not
+/// see answers 404. Audited as `PATIENT_UPDATE` with the names of the changed fields, never
+/// their values. The answer shows every field.
+#[utoipa::path(
+    patch,
+    path = "/{id}",
+    tag = "patients",
+    params(("id" = Uuid, Path, description = "The patient's id")),
+    request_body = UpdatePatient,
+    responses(
+        (status = 200, description = "The patient as changed", body = PatientResponse),
+        (status = 409, description = "Another patient of the practice already has this medical record number (`CONFLICT`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn update_patient(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
     AppJson(body): AppJson<UpdatePatient>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<PatientResponse>, AppError> {
     if !policy::may_use_patients(&caller) {
         return Err(refuse(&state, &caller, &meta, "update_patient", Some(id)).await);
     }
@@ -188,7 +235,7 @@ pub async fn update_patient(
             .with_request(&meta),
     )
     .await?;
-    let patient = to_json(&state, &mut tx, &row, View::Full).await?;
+    let patient = to_patient(&state, &mut tx, &row, View::Full).await?;
     tx.commit().await?;
-    Ok(AppJson(json!({ "patient": patient })))
+    Ok(AppJson(PatientResponse { patient }))
 }

@@ -1,10 +1,9 @@
 //! `GET /api/sessions/{id}`.
 
 use axum::extract::State;
-use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::codec::to_json;
+use super::codec::TherapySessionResponse;
 use super::lookup::find_visible;
 use crate::api::authorizations::lookup::{may_use_units, refuse};
 use crate::app::AppState;
@@ -15,14 +14,26 @@ use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
 
-/// `GET /api/sessions/{id}` → `{session}`; audited as `PATIENT_READ` of the session (dates of
-/// service are part of the patient's record).
+/// One therapy session.
+///
+/// `GET /api/sessions/{id}` → `{session}`. ADMIN, BILLING and SUPER_ADMIN acting in a practice
+/// see every session; a CLINICIAN only those of patients on their care team or under an active
+/// emergency (break-the-glass) grant. A session the caller may not see answers 404 like one that
+/// does not exist. Audited as `PATIENT_READ` of the session (dates of service are part of the
+/// patient's record); a use of an emergency grant also as `BTG_USE_ACCESS`.
+#[utoipa::path(
+    get,
+    path = "/{id}",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "The session's id")),
+    responses((status = 200, description = "The session", body = TherapySessionResponse)),
+)]
 pub async fn get_session(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<TherapySessionResponse>, AppError> {
     if !may_use_units(&caller) {
         return Err(refuse(&state, &caller, &meta, "get_session", Some(("session", id))).await);
     }
@@ -41,6 +52,7 @@ pub async fn get_session(
             .with_request(&meta),
     )
     .await?;
+    let body = TherapySessionResponse::new(&row)?;
     tx.commit().await?;
-    Ok(AppJson(json!({ "session": to_json(&row) })))
+    Ok(AppJson(body))
 }

@@ -3,10 +3,10 @@
 use axum::extract::State;
 use chrono::{DateTime, Days, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use uuid::Uuid;
 
-use super::codec::to_json;
+use super::codec::TherapySessionList;
 use super::reserve::parse_time;
 use crate::api::authorizations::lookup::refuse;
 use crate::api::authorizations::parse_date;
@@ -23,15 +23,30 @@ use crate::store::sessions_units::{self, Filter};
 use crate::units::SessionStatus;
 
 /// `?page&limit&patientId&authorizationId&status&from&to`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct SessionQuery {
+    /// The page, from 1 (default 1).
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
+    /// Sessions per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
+    /// Only this patient's sessions.
     patient_id: Option<Uuid>,
+    /// Only the sessions using this authorization's units.
     authorization_id: Option<Uuid>,
+    /// Only sessions with this status (case-insensitive).
+    #[param(value_type = Option<SessionStatus>, inline)]
     status: Option<String>,
+    /// Only sessions starting at or after this: an RFC 3339 timestamp, or a date (`YYYY-MM-DD`,
+    /// from its first instant, UTC). Years 2000–2100.
+    #[param(example = "2026-01-01")]
     from: Option<String>,
+    /// Only sessions starting before this: an RFC 3339 timestamp (exclusive), or a date
+    /// (`YYYY-MM-DD`, through its last instant, UTC). Not before `from`. Years 2000–2100.
+    #[param(example = "2026-01-31")]
     to: Option<String>,
 }
 
@@ -93,14 +108,26 @@ fn filter(query: &SessionQuery) -> Result<Filter, AppError> {
     })
 }
 
-/// `GET /api/sessions` → `{sessions, pagination}` by start time: only those of patients the
-/// caller may see. Each one returned is audited (`PATIENT_LIST`).
+/// Therapy sessions, by start time.
+///
+/// `GET /api/sessions` → `{sessions, pagination}`, earliest start first, filtered by the query.
+/// ADMIN, BILLING and SUPER_ADMIN acting in a practice see every session of the practice; a
+/// CLINICIAN only those of patients on their care team (an emergency grant opens a patient by
+/// id, it does not add its sessions here); COMPLIANCE gets 403. Each session returned is audited
+/// as `PATIENT_LIST` of its patient.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "sessions",
+    params(SessionQuery),
+    responses((status = 200, description = "A page of the sessions the caller may see", body = TherapySessionList)),
+)]
 pub async fn list_sessions(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppQuery(query): AppQuery<SessionQuery>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<TherapySessionList>, AppError> {
     let Some((scope, _)) = policy::list_scope(&caller) else {
         return Err(refuse(&state, &caller, &meta, "list_sessions", None).await);
     };
@@ -125,9 +152,7 @@ pub async fn list_sessions(
         })
         .collect();
     audit::record_many(&mut tx, &events).await?;
+    let body = TherapySessionList::new(&rows, page.info(total))?;
     tx.commit().await?;
-    let items: Vec<Value> = rows.iter().map(to_json).collect();
-    Ok(AppJson(
-        json!({ "sessions": items, "pagination": page.info(total) }),
-    ))
+    Ok(AppJson(body))
 }

@@ -8,20 +8,17 @@ mod lookup;
 mod reserve;
 mod transition;
 
-use axum::Router;
-use axum::routing::{get as get_route, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 
 /// The routes, relative to `/api/sessions`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/",
-            get_route(list::list_sessions).post(reserve::reserve_session),
-        )
-        .route("/{id}", get_route(get::get_session))
-        .route("/{id}/start", post(transition::start_session))
-        .route("/{id}/complete", post(transition::complete_session))
-        .route("/{id}/cancel", post(transition::cancel_session))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list::list_sessions, reserve::reserve_session))
+        .routes(routes!(get::get_session))
+        .routes(routes!(transition::start_session))
+        .routes(routes!(transition::complete_session))
+        .routes(routes!(transition::cancel_session))
 }

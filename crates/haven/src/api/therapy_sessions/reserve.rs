@@ -4,10 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::codec::outcome_json;
+use super::codec::TherapySessionOutcome;
 use crate::api::authorizations::lookup::{access_to, may_use_units, missing, refuse};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -21,13 +22,22 @@ use crate::store::users;
 use crate::units::ledger::{self, Hold};
 use crate::units::minutes::MAX_SESSION_MINUTES;
 
-/// The request body.
-#[derive(Debug, Deserialize)]
+/// The request body: the session to reserve units for.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReserveSession {
+    /// The authorization to take the units from: ACTIVE, with units left, its period covering
+    /// the session's date.
     authorization_id: Uuid,
+    /// The treating clinician: an active CLINICIAN of the practice. When absent or `null`, a
+    /// CLINICIAN caller is the clinician; for other callers the session has none.
     clinician_id: Option<UserId>,
+    /// When the session starts: an RFC 3339 timestamp, years 2000–2100.
+    #[schema(format = DateTime, example = "2026-01-31T09:00:00Z")]
     start_time: String,
+    /// The units to reserve: 1–1440, and at most a day's worth of the authorization's
+    /// `unitMinutes` (1440 minutes).
+    #[schema(minimum = 1, maximum = 1440)]
     expected_units: i64,
 }
 
@@ -62,14 +72,32 @@ fn check(body: &ReserveSession) -> Result<(DateTime<Utc>, i32), AppError> {
     }
 }
 
-/// `POST /api/sessions` → 201 `{success, session, remainingUnits}`. The units are taken with
-/// one conditional UPDATE (see `crate::units::ledger`); a refusal changes nothing.
+/// Reserve units for a therapy session.
+///
+/// `POST /api/sessions` → 201 `{success, session, remainingUnits}` with the session SCHEDULED.
+/// ADMIN, BILLING, CLINICIAN (for patients on their care team or under an active emergency
+/// grant) and SUPER_ADMIN acting in a practice; COMPLIANCE gets 403. The units are taken
+/// atomically, so concurrent reservations never over-allocate; a refusal changes nothing.
+/// Audited as `SESSION_RESERVE` (and `AUTHORIZATION_LOW_UNITS` when the authorization falls
+/// below its low-units threshold). An authorization of another practice, or of a patient the
+/// caller may not see, answers 404 (audited).
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "sessions",
+    request_body = ReserveSession,
+    responses(
+        (status = 201, description = "The units are reserved; the session is SCHEDULED", body = TherapySessionOutcome),
+        (status = 404, description = "No such authorization in the caller's practice, or one of a patient the caller may not see (`NOT_FOUND`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The authorization cannot cover the session: fewer units left than asked (`INSUFFICIENT_UNITS`), none left (`AUTHORIZATION_EXHAUSTED`), the session's date outside its period (`AUTHORIZATION_EXPIRED`), or it is cancelled (`AUTHORIZATION_NOT_ACTIVE`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn reserve_session(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppJson(body): AppJson<ReserveSession>,
-) -> Result<(StatusCode, AppJson<Value>), AppError> {
+) -> Result<(StatusCode, AppJson<TherapySessionOutcome>), AppError> {
     let id = body.authorization_id;
     if !may_use_units(&caller) {
         return Err(refuse(
@@ -166,9 +194,7 @@ pub async fn reserve_session(
         )
         .await?;
     }
+    let body = TherapySessionOutcome::new(&outcome.session, remaining)?;
     tx.commit().await?;
-    Ok((
-        StatusCode::CREATED,
-        AppJson(outcome_json(&outcome.session, remaining)),
-    ))
+    Ok((StatusCode::CREATED, AppJson(body)))
 }

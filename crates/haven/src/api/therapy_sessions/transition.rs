@@ -5,9 +5,15 @@
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, AllOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema,
+    SchemaFormat, SchemaType, Type,
+};
 use uuid::Uuid;
 
-use super::codec::outcome_json;
+use super::codec::TherapySessionOutcome;
 use super::lookup::find_visible;
 use crate::api::authorizations::lookup::{may_use_units, refuse};
 use crate::app::AppState;
@@ -30,7 +36,7 @@ async fn finish(
     action: AuditAction,
     outcome: &Outcome,
     details: Value,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<TherapySessionOutcome>, AppError> {
     audit::record(
         &mut tx,
         &AuditEvent::new(action)
@@ -52,21 +58,32 @@ async fn finish(
         )
         .await?;
     }
+    let body = TherapySessionOutcome::new(&outcome.session, outcome.balance.available_units())?;
     tx.commit().await?;
-    Ok(AppJson(outcome_json(
-        &outcome.session,
-        outcome.balance.available_units(),
-    )))
+    Ok(AppJson(body))
 }
 
+/// Start a therapy session.
+///
 /// `POST /api/sessions/{id}/start` → `{success, session, remainingUnits}`: SCHEDULED →
-/// IN_PROGRESS.
+/// IN_PROGRESS; the units stay reserved. Whoever may see the session's patient, except
+/// COMPLIANCE (403). Audited as `SESSION_START`.
+#[utoipa::path(
+    post,
+    path = "/{id}/start",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "The session's id")),
+    responses(
+        (status = 200, description = "The session is IN_PROGRESS", body = TherapySessionOutcome),
+        (status = 409, description = "The session is not SCHEDULED (`INVALID_STATE`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn start_session(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<TherapySessionOutcome>, AppError> {
     if !may_use_units(&caller) {
         return Err(refuse(
             &state,
@@ -96,13 +113,63 @@ pub async fn start_session(
     .await
 }
 
-/// The request body: exactly one of the two.
+/// The request body: exactly one of `actualUnits` and `actualMinutes` (documented by hand, see
+/// the [`utoipa::PartialSchema`] impl, since a derived schema cannot say "exactly one").
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Complete {
+pub struct CompleteSession {
     actual_units: Option<i64>,
     actual_minutes: Option<i64>,
 }
+
+impl utoipa::PartialSchema for CompleteSession {
+    fn schema() -> RefOr<Schema> {
+        let max = MAX_SESSION_MINUTES;
+        let count = |description: String| {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(0))
+                .maximum(Some(max))
+                .description(Some(description))
+        };
+        let fields = ObjectBuilder::new()
+            .property(
+                "actualUnits",
+                count(format!(
+                    "The units delivered, 0–{max}, and at most a day's worth of the session's \
+                     `unitMinutes` ({max} minutes)"
+                )),
+            )
+            .property(
+                "actualMinutes",
+                count(format!(
+                    "The minutes delivered, 0–{max}: converted to units by the session's \
+                     `unitMinutes` and the CMS 8-minute rule"
+                )),
+            )
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let given = |field: &str| {
+            ObjectBuilder::new()
+                .property(field, ObjectBuilder::new().schema_type(Type::Integer))
+                .required(field)
+        };
+        AllOfBuilder::new()
+            .description(Some(
+                "What was delivered: exactly one of `actualUnits` and `actualMinutes` (the other \
+                 absent or `null`)",
+            ))
+            .item(fields)
+            .item(
+                OneOfBuilder::new()
+                    .item(given("actualUnits"))
+                    .item(given("actualMinutes")),
+            )
+            .into()
+    }
+}
+
+impl ToSchema for CompleteSession {}
 
 fn whole(field: &str, value: i64) -> Result<i32, AppError> {
     i32::try_from(value)
@@ -116,17 +183,33 @@ fn whole(field: &str, value: i64) -> Result<i32, AppError> {
         })
 }
 
+/// Complete a therapy session.
+///
 /// `POST /api/sessions/{id}/complete` `{actualUnits}` or `{actualMinutes}` →
-/// `{success, session, remainingUnits}`. Minutes become units by the authorization's
-/// `unitMinutes` and the CMS 8-minute rule (`crate::units::minutes`). Unused units are released;
-/// more than reserved takes the extra atomically or fails with `INSUFFICIENT_UNITS`.
+/// `{success, session, remainingUnits}`: SCHEDULED or IN_PROGRESS → COMPLETED. Minutes become
+/// units by the session's `unitMinutes` and the CMS 8-minute rule. Reserved units not used are
+/// released; using more than reserved takes the extra atomically or fails with
+/// `INSUFFICIENT_UNITS`, changing nothing. Whoever may see the session's patient, except
+/// COMPLIANCE (403). Audited as `SESSION_COMPLETE` (and `AUTHORIZATION_LOW_UNITS` when the
+/// authorization falls below its low-units threshold).
+#[utoipa::path(
+    post,
+    path = "/{id}/complete",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "The session's id")),
+    request_body = CompleteSession,
+    responses(
+        (status = 200, description = "The session is COMPLETED and its actual units consumed", body = TherapySessionOutcome),
+        (status = 409, description = "The session is not open (`INVALID_STATE`); the authorization cannot cover units beyond the reservation (`INSUFFICIENT_UNITS`), or is cancelled (`AUTHORIZATION_NOT_ACTIVE`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn complete_session(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<Complete>,
-) -> Result<AppJson<Value>, AppError> {
+    AppJson(body): AppJson<CompleteSession>,
+) -> Result<AppJson<TherapySessionOutcome>, AppError> {
     if !may_use_units(&caller) {
         return Err(refuse(
             &state,
@@ -184,21 +267,38 @@ pub async fn complete_session(
 }
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Cancel {
+pub struct CancelSession {
+    /// Why the session is cancelled: 1–300 characters once trimmed, no control characters
+    /// (line breaks included).
+    #[schema(min_length = 1, max_length = 300, example = "Patient called in sick")]
     reason: String,
 }
 
-/// `POST /api/sessions/{id}/cancel` `{reason}` → `{success, session, remainingUnits}`: the
-/// reserved units are released.
+/// Cancel a therapy session.
+///
+/// `POST /api/sessions/{id}/cancel` `{reason}` → `{success, session, remainingUnits}`:
+/// SCHEDULED or IN_PROGRESS → CANCELLED; the reserved units go back to the authorization.
+/// Whoever may see the session's patient, except COMPLIANCE (403). Audited as `SESSION_CANCEL`.
+#[utoipa::path(
+    post,
+    path = "/{id}/cancel",
+    tag = "sessions",
+    params(("id" = Uuid, Path, description = "The session's id")),
+    request_body = CancelSession,
+    responses(
+        (status = 200, description = "The session is CANCELLED and its units released", body = TherapySessionOutcome),
+        (status = 409, description = "The session is already COMPLETED or CANCELLED (`INVALID_STATE`)", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn cancel_session(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
-    AppJson(body): AppJson<Cancel>,
-) -> Result<AppJson<Value>, AppError> {
+    AppJson(body): AppJson<CancelSession>,
+) -> Result<AppJson<TherapySessionOutcome>, AppError> {
     if !may_use_units(&caller) {
         return Err(refuse(
             &state,

@@ -1,9 +1,8 @@
 //! `GET /api/users/{id}` (ADMIN).
 
 use axum::extract::State;
-use serde_json::{Value, json};
 
-use super::MANAGERS;
+use super::{MANAGERS, UserResponse};
 use crate::api::access::{not_found, require_role};
 use crate::app::AppState;
 use crate::auth::caller::Caller;
@@ -14,13 +13,23 @@ use crate::http::query::AppPath;
 use crate::ids::UserId;
 use crate::store::users;
 
-/// `GET /api/users/{id}` → `{user}`; another organization's user is a 404 (audited).
+/// Get a user
+///
+/// One account of the caller's organization (ADMIN). An account of another organization is a
+/// 404, like one that does not exist, and the attempt is audited.
+#[utoipa::path(
+    get,
+    path = "/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    responses((status = 200, description = "The account", body = UserResponse)),
+)]
 pub async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<UserId>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<UserResponse>, AppError> {
     require_role(&state, &caller, &meta, MANAGERS, "get_user").await?;
     let mut tx = state
         .db()
@@ -33,5 +42,5 @@ pub async fn get_user(
         return Err(not_found(&state, &caller, &meta, "user", id, owner).await);
     };
     tx.commit().await?;
-    Ok(AppJson(json!({ "user": user })))
+    Ok(AppJson(UserResponse { user }))
 }

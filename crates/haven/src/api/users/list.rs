@@ -1,26 +1,46 @@
 //! `GET /api/users` (ADMIN).
 
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::MANAGERS;
 use crate::api::access::require_role;
-use crate::api::pagination::{Page, PageQuery};
+use crate::api::pagination::{Page, PageQuery, Pagination};
 use crate::app::AppState;
 use crate::auth::caller::Caller;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
-use crate::store::users;
+use crate::store::users::{self, User};
 
-/// `GET /api/users?page&limit` → `{users, pagination}`.
+/// A page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    /// The accounts of this page.
+    users: Vec<User>,
+    /// Where the page is in the whole list.
+    pagination: Pagination,
+}
+
+/// List the organization's users
+///
+/// The accounts of the caller's organization, oldest first, a page at a time (ADMIN; a
+/// SUPER_ADMIN sees the platform operators, or a practice's accounts when acting in it).
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "users",
+    params(PageQuery),
+    responses((status = 200, description = "A page of the organization's accounts", body = UserList)),
+)]
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppQuery(query): AppQuery<PageQuery>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<UserList>, AppError> {
     require_role(&state, &caller, &meta, MANAGERS, "list_users").await?;
     let page = Page::try_from(query)?;
     let mut tx = state
@@ -29,7 +49,8 @@ pub async fn list_users(
         .await?;
     let (items, total) = users::list(&mut tx, page.limit, page.offset()).await?;
     tx.commit().await?;
-    Ok(AppJson(
-        json!({ "users": items, "pagination": page.info(total) }),
-    ))
+    Ok(AppJson(UserList {
+        users: items,
+        pagination: page.info(total),
+    }))
 }

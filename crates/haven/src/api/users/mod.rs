@@ -5,29 +5,42 @@ mod get;
 mod list;
 mod update;
 
-use axum::Router;
-use axum::routing::get;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::domain::Role;
+use crate::ids::OrganizationId;
+use crate::store::users::User;
 
 /// Who may manage users: a practice's admins (and platform operators, for the platform's own
 /// operators).
 pub(crate) const MANAGERS: &[Role] = &[Role::Admin, Role::SuperAdmin];
 
-/// The roles `manager` may give: a practice's admin any practice role, a platform operator only
-/// platform operators.
-pub(crate) fn assignable(manager: Role, role: Role) -> bool {
+/// The roles `manager` may give in `organization`: a practice's admin (or a platform operator
+/// acting in a practice) any practice role; a platform operator in the platform organization only
+/// platform operators. SUPER_ADMIN never goes into a practice.
+pub(crate) fn assignable(manager: Role, organization: OrganizationId, role: Role) -> bool {
+    let in_platform = organization == OrganizationId::PLATFORM;
     match manager {
-        Role::SuperAdmin => role == Role::SuperAdmin,
-        Role::Admin => role != Role::SuperAdmin,
+        Role::SuperAdmin if in_platform => role == Role::SuperAdmin,
+        Role::SuperAdmin | Role::Admin => role != Role::SuperAdmin && !in_platform,
         _ => false,
     }
 }
 
+/// `{"user": {...}}`: one account, as `/api/users` and `GET /api/auth/me` answer it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserResponse {
+    /// The account.
+    pub user: User,
+}
+
 /// The routes, relative to `/api/users`.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(list::list_users).post(create::create_user))
-        .route("/{id}", get(get::get_user).patch(update::update_user))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list::list_users, create::create_user))
+        .routes(routes!(get::get_user, update::update_user))
 }

@@ -2,9 +2,10 @@
 
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
+use utoipa::ToSchema;
 
-use super::{MANAGERS, assignable};
+use super::{MANAGERS, UserResponse, assignable};
 use crate::api::access::{not_found, require_role};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, Outcome};
@@ -18,24 +19,49 @@ use crate::ids::UserId;
 use crate::store::sessions::{self, RevokeReason};
 use crate::store::users::{self, UserChanges};
 
-/// The request body; absent fields stay as they are.
-#[derive(Debug, Deserialize)]
+/// The request body; absent (or null) fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct UpdateUser {
+    /// A new role. Nobody changes their own; an ADMIN may give any role but SUPER_ADMIN, a
+    /// SUPER_ADMIN only SUPER_ADMIN.
     role: Option<Role>,
+    /// `true` disables the account (it can no longer log in and its sessions end); `false`
+    /// enables it again. Nobody disables their own account.
     disabled: Option<bool>,
+    /// A new given name (trimmed; no control characters).
+    #[schema(min_length = 1, max_length = 100)]
     first_name: Option<String>,
+    /// A new family name (trimmed; no control characters).
+    #[schema(min_length = 1, max_length = 100)]
     last_name: Option<String>,
 }
 
-/// `PATCH /api/users/{id}` → `{user}`.
+/// Update a user
+///
+/// Changes an account's role, disabled flag or names (ADMIN). Changing one's own role, or
+/// giving a role the caller may not give, is refused with 403 and audited as
+/// `ROLE_ESCALATION_ATTEMPT`; a role change is audited as `ROLE_CHANGE`. Disabling an account
+/// ends all its sessions.
+#[utoipa::path(
+    patch,
+    path = "/{id}",
+    tag = "users",
+    params(("id" = Uuid, Path, description = "The user's id")),
+    request_body = UpdateUser,
+    responses(
+        (status = 200, description = "The account as changed", body = UserResponse),
+        (status = 400, description = "A name is not valid, or the caller tried to disable their own account (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 403, description = "Not an ADMIN, the caller's own role, or a role the caller may not give (`FORBIDDEN`); a cookie request without its CSRF token (`CSRF_FAILED`); an administrator without the MFA their organization requires", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
 pub async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
     AppPath(id): AppPath<UserId>,
     AppJson(body): AppJson<UpdateUser>,
-) -> Result<AppJson<Value>, AppError> {
+) -> Result<AppJson<UserResponse>, AppError> {
     require_role(&state, &caller, &meta, MANAGERS, "update_user").await?;
     let escalation = |requested: Role| {
         AuditEvent::new(AuditAction::RoleEscalationAttempt)
@@ -46,7 +72,7 @@ pub async fn update_user(
             .with_request(&meta)
     };
     if let Some(role) = body.role
-        && (id == caller.user_id || !assignable(caller.role, role))
+        && (id == caller.user_id || !assignable(caller.role, caller.organization_id, role))
     {
         audit::record_alone(state.db(), caller.organization_id, &escalation(role)).await?;
         let message = if id == caller.user_id {
@@ -129,5 +155,5 @@ pub async fn update_user(
     )
     .await?;
     tx.commit().await?;
-    Ok(AppJson(json!({ "user": after })))
+    Ok(AppJson(UserResponse { user: after }))
 }

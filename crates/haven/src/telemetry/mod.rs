@@ -2,6 +2,11 @@
 //!
 //! Nothing logs request bodies, headers or query strings; handlers record ids, never values.
 //! Panics are logged with their location only: a panic message can quote data.
+//!
+//! Metrics (SPEC §9) are in [`metrics`], served on their own listener by [`metrics_server`].
+
+pub mod metrics;
+pub mod metrics_server;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;

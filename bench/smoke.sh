@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# A smoke run of every haven-bench scenario, in seconds and with tiny sizes, so the tool cannot
+# rot: CI runs it after the tests. It asserts that each scenario ran, answered requests and, for
+# the unit scenarios, that the ledger invariant held (haven-bench itself fails loudly when it
+# breaks). It asserts no speed: the figures of a smoke run mean nothing.
+#
+#   bench/smoke.sh            # uses target/debug (built by `cargo build -p haven -p haven-bench`)
+#   BIN=target/release bench/smoke.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=${BIN:-target/debug}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+run() {
+    local name=$1
+    shift
+    echo "--- haven-bench smoke: $name"
+    "$BIN/haven-bench" --start --haven-bin "$BIN/haven" --json "$@" >"$out/$name.json"
+    python3 - "$out/$name.json" "$name" <<'PY'
+import json, sys
+path, name = sys.argv[1], sys.argv[2]
+with open(path) as f:
+    result = json.load(f)
+def find(obj, key):
+    """Every value of `key` anywhere in the result."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                yield v
+            yield from find(v, key)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from find(v, key)
+ledgers = list(find(result, "ledger"))
+for ledger in ledgers:
+    assert ledger.get("inconsistent") == 0, f"{name}: ledger broken: {ledger}"
+if name.startswith("reserve"):
+    assert ledgers, f"{name}: no ledger check in the result"
+ok = [v for v in find(result, "ok") if isinstance(v, int)]
+print(f"{name}: ran ({len(ledgers)} ledger checks held, successes {ok[:3]})")
+PY
+}
+
+run login login --concurrency 2 --duration 2s --hash-samples 2
+run patient-create patient-create --concurrency 2 --duration 2s --pgbench bench/pgbench
+run patient-read patient-read --concurrency 2 --duration 2s --patients 5 --pgbench bench/pgbench
+run reserve reserve --concurrency 4 --duration 2s --authorizations 5 --patients 2 --pgbench bench/pgbench
+run reserve-hot reserve-hot --concurrency 4 --duration 2s --pgbench bench/pgbench
+run cleanup-stale cleanup-stale --sessions 200 --stale 20 --authorizations 5
+run audit-verify audit-verify --rows 2000 --seal-timeout 2m
+run audit-writes audit-writes --concurrency 2 --duration 2s --pool 4
+echo "--- haven-bench smoke: every scenario ran"

@@ -1,0 +1,299 @@
+//! The Prometheus metrics of SPEC §9, recorded through the `metrics` facade into one
+//! process-wide Prometheus recorder, rendered by [`super::metrics_server`].
+//!
+//! Labels are low-cardinality by construction: HTTP series carry the *matched* route
+//! (`/api/patients/{id}`, never the raw path), methods and statuses come from fixed sets, and
+//! every other label is a `&'static str` chosen in code. No label ever holds an id, a name or
+//! anything a client typed.
+//!
+//! Most domain counters follow the audit trail: [`audited`] is called by the audit writer for
+//! every event it stores, so "every security-relevant event is audited" and "every audited
+//! security event is counted" are one fact. An event is counted when its row is written in its
+//! transaction (break-the-glass events are counted where they are signalled, see
+//! `crate::btg::metrics`); in the rare case that transaction then rolls back (the request fails with a 5xx)
+//! the counter is one ahead, which errs on the side of alerting.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use ::metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::audit::{AuditAction, AuditEvent};
+use crate::http::error::ErrorCode;
+
+/// Requests answered, by method, matched route and status.
+pub const HTTP_REQUESTS: &str = "haven_http_requests_total";
+/// Request latency, by method and matched route.
+pub const HTTP_DURATION: &str = "haven_http_request_duration_seconds";
+/// Login attempts by outcome.
+pub const LOGINS: &str = "haven_auth_logins_total";
+/// Users per password hash algorithm (the Argon2id adoption share).
+pub const PASSWORD_HASHES: &str = "haven_password_hashes";
+/// Signing and data key rotations.
+pub const KEY_ROTATIONS: &str = "haven_key_rotations_total";
+/// Statements PostgreSQL refused for row-level security (a bug if ever non-zero).
+pub const RLS_VIOLATIONS: &str = "haven_rls_violations_total";
+/// Break-the-glass events by action.
+pub const BTG_EVENTS: &str = "haven_btg_events_total";
+/// Unit reservations by outcome.
+pub const UNIT_RESERVATIONS: &str = "haven_unit_reservations_total";
+/// Time to write audit rows into the outbox.
+pub const AUDIT_WRITE_DURATION: &str = "haven_audit_write_duration_seconds";
+/// Runtime pool connections by state.
+pub const DB_POOL_CONNECTIONS: &str = "haven_db_pool_connections";
+/// Security events by type.
+pub const SECURITY_EVENTS: &str = "haven_security_events_total";
+
+/// Request latencies: 1 ms to 10 s.
+const HTTP_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Audit writes: one INSERT in an open transaction, 0.1 ms to 1 s.
+const AUDIT_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Outcomes of a reservation, as labelled.
+pub const RESERVATION_OUTCOMES: &[&str] = &[
+    "reserved",
+    "insufficient_units",
+    "exhausted",
+    "expired",
+    "not_active",
+    "too_long",
+    "not_found",
+];
+
+/// The audited actions counted as security events (`type` is the action in lower case).
+const SECURITY_ACTIONS: &[AuditAction] = &[
+    AuditAction::AccessDenied,
+    AuditAction::CrossTenantAccessAttempt,
+    AuditAction::RoleEscalationAttempt,
+    AuditAction::RefreshTokenReuse,
+    AuditAction::SuperAdminBypass,
+];
+
+/// Security events that are refusals of the HTTP layer rather than audited actions.
+const SECURITY_RESPONSES: &[(ErrorCode, &str)] = &[
+    (ErrorCode::RateLimited, "rate_limited"),
+    (ErrorCode::CsrfFailed, "csrf_failed"),
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls return the same handle).
+///
+/// Until this runs, recording is a no-op. [`crate::App::start`] calls it, so every server and
+/// every test app records.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.to_owned()), HTTP_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(AUDIT_WRITE_DURATION.to_owned()),
+                        AUDIT_BUCKETS,
+                    )
+                });
+            // The bucket lists are constant and non-empty, so this does not fail; if it did,
+            // histograms would be summaries, which is still a working exporter.
+            let recorder = builder
+                .unwrap_or_else(|_| PrometheusBuilder::new())
+                .build_recorder();
+            let handle = recorder.handle();
+            if ::metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+            }
+            describe();
+            start_series();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by method, matched route and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "HTTP request latency, by method and matched route"
+    );
+    describe_counter!(LOGINS, "Login attempts by outcome");
+    describe_gauge!(
+        PASSWORD_HASHES,
+        "Users per password hash algorithm (argon2id, bcrypt awaiting rehash, other)"
+    );
+    describe_counter!(KEY_ROTATIONS, "Signing and data key rotations");
+    describe_counter!(
+        RLS_VIOLATIONS,
+        "Statements refused by row-level security (the application's checks come first: any \
+         increase is a bug)"
+    );
+    describe_counter!(BTG_EVENTS, "Break-the-glass events by action");
+    describe_counter!(UNIT_RESERVATIONS, "Unit reservations by outcome");
+    describe_histogram!(
+        AUDIT_WRITE_DURATION,
+        Unit::Seconds,
+        "Time to write audit events in the request's transaction"
+    );
+    describe_gauge!(
+        DB_POOL_CONNECTIONS,
+        "Runtime pool connections: idle, in_use, max"
+    );
+    describe_counter!(SECURITY_EVENTS, "Security events by type");
+}
+
+/// Every labelled series a dashboard alerts on starts at 0, so an alert on "increase" works
+/// from the first event and a scrape shows the series before anything happened.
+fn start_series() {
+    for outcome in ["success", "failure"] {
+        counter!(LOGINS, "outcome" => outcome).increment(0);
+    }
+    for action in crate::btg::metrics::ACTIONS {
+        counter!(BTG_EVENTS, "action" => action.as_str()).increment(0);
+    }
+    for outcome in RESERVATION_OUTCOMES {
+        counter!(UNIT_RESERVATIONS, "outcome" => *outcome).increment(0);
+    }
+    for action in SECURITY_ACTIONS {
+        counter!(SECURITY_EVENTS, "type" => security_type(*action)).increment(0);
+    }
+    for (_, kind) in SECURITY_RESPONSES {
+        counter!(SECURITY_EVENTS, "type" => *kind).increment(0);
+    }
+    counter!(KEY_ROTATIONS).increment(0);
+    counter!(RLS_VIOLATIONS).increment(0);
+}
+
+/// One answered request. `route` is the matched route template (or `unmatched`).
+pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let method = known_method(method);
+    counter!(
+        HTTP_REQUESTS,
+        "method" => method,
+        "route" => route.to_owned(),
+        "status" => status.to_string(),
+    )
+    .increment(1);
+    histogram!(HTTP_DURATION, "method" => method, "route" => route.to_owned())
+        .record(elapsed.as_secs_f64());
+}
+
+/// A method label from a fixed set: anything unusual is `other`.
+fn known_method(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// An error response with `code`: the HTTP layer's security refusals are counted.
+pub fn error_response(code: ErrorCode) {
+    if let Some((_, kind)) = SECURITY_RESPONSES.iter().find(|(c, _)| *c == code) {
+        counter!(SECURITY_EVENTS, "type" => *kind).increment(1);
+    }
+}
+
+/// Audit events just written, and how long the write took.
+pub fn audited(events: &[AuditEvent], elapsed: Duration) {
+    histogram!(AUDIT_WRITE_DURATION).record(elapsed.as_secs_f64());
+    for event in events {
+        count_audited(event);
+    }
+}
+
+fn count_audited(event: &AuditEvent) {
+    let action = event.action();
+    match action {
+        AuditAction::LoginSuccess => counter!(LOGINS, "outcome" => "success").increment(1),
+        AuditAction::LoginFailure => counter!(LOGINS, "outcome" => "failure").increment(1),
+        AuditAction::KeyRotated => counter!(KEY_ROTATIONS).increment(1),
+        _ if SECURITY_ACTIONS.contains(&action) => {
+            counter!(SECURITY_EVENTS, "type" => security_type(action)).increment(1);
+        }
+        _ => {}
+    }
+}
+
+/// `CROSS_TENANT_ACCESS_ATTEMPT` → `cross_tenant_access_attempt`.
+fn security_type(action: AuditAction) -> String {
+    action.as_str().to_ascii_lowercase()
+}
+
+/// `n` break-the-glass events of `action` (counted by `crate::btg::metrics`, which sees every
+/// grant, use, revoke, expiry and review).
+pub fn btg_events(action: AuditAction, n: u64) {
+    counter!(BTG_EVENTS, "action" => action.as_str()).increment(n);
+}
+
+/// One reservation attempt; `outcome` is one of [`RESERVATION_OUTCOMES`].
+pub fn unit_reservation(outcome: &'static str) {
+    debug_assert!(RESERVATION_OUTCOMES.contains(&outcome));
+    counter!(UNIT_RESERVATIONS, "outcome" => outcome).increment(1);
+}
+
+/// A statement refused by row-level security.
+pub fn rls_violation() {
+    counter!(RLS_VIOLATIONS).increment(1);
+}
+
+/// The runtime pool's connections, read at scrape time.
+pub fn db_pool(idle: u32, in_use: u32, max: u32) {
+    gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+    gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
+    gauge!(DB_POOL_CONNECTIONS, "state" => "max").set(f64::from(max));
+}
+
+/// Users per hash algorithm, read at scrape time.
+pub fn password_hashes(counts: &[(String, i64)]) {
+    for algorithm in ["argon2id", "bcrypt", "other"] {
+        let users = counts
+            .iter()
+            .find(|(name, _)| name == algorithm)
+            .map_or(0, |(_, n)| *n);
+        #[expect(clippy::cast_precision_loss, reason = "a user count fits a gauge")]
+        gauge!(PASSWORD_HASHES, "algorithm" => algorithm).set(users as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_fixed_sets() {
+        assert_eq!(known_method("GET"), "GET");
+        assert_eq!(known_method("BREW"), "other");
+        assert_eq!(
+            security_type(AuditAction::CrossTenantAccessAttempt),
+            "cross_tenant_access_attempt"
+        );
+    }
+
+    #[test]
+    fn the_recorder_renders_what_was_recorded() {
+        let handle = install();
+        http_request("GET", "/api/patients/{id}", 200, Duration::from_millis(3));
+        unit_reservation("exhausted");
+        let text = handle.render();
+        assert!(text.contains(
+            "haven_http_requests_total{method=\"GET\",route=\"/api/patients/{id}\",status=\"200\"}"
+        ));
+        assert!(text.contains("haven_http_request_duration_seconds_bucket{"));
+        assert!(text.contains("haven_unit_reservations_total{outcome=\"exhausted\"}"));
+        assert!(text.contains("# TYPE haven_key_rotations_total counter"));
+    }
+}
