@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=${BIN:-target/debug}
-MAX_EXAMPLES=${MAX_EXAMPLES:-15}
+MAX_EXAMPLES=${MAX_EXAMPLES:-25}
 venv=${FUZZ_VENV:-target/fuzz-venv}
 
 if [ ! -x "$venv/bin/schemathesis" ]; then
@@ -43,7 +43,7 @@ trap stop EXIT
 
 # Seed a practice, its ADMIN and one patient with an authorization; print the ADMIN's token.
 token=$(python3 - "$base" "$operator_password" <<'PY'
-import json, sys, time, urllib.error, urllib.request
+import datetime, json, sys, time, urllib.error, urllib.request
 base, operator_password = sys.argv[1], sys.argv[2]
 
 def call(method, path, body=None, token=None):
@@ -52,8 +52,13 @@ def call(method, path, body=None, token=None):
     request.add_header("Content-Type", "application/json")
     if token:
         request.add_header("Authorization", "Bearer " + token)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        if path == "/ready":
+            raise
+        sys.exit(f"seeding: {method} {path} answered {error.code}: {error.read()[:300]!r}")
 
 for _ in range(240):
     try:
@@ -66,7 +71,7 @@ else:
 
 operator = call("POST", "/api/auth/login",
                 {"email": "fuzz-operator@haven.test", "password": operator_password})["token"]
-admin_password = "fuzzing-admin-" + operator_password[-12:]
+admin_password = "copper-meadow-lantern-" + operator_password[-12:]
 call("POST", "/api/admin/organizations", {
     "name": "Fuzz Practice", "adminEmail": "fuzz-admin@haven.test",
     "adminPassword": admin_password, "adminFirstName": "Fuzz", "adminLastName": "Admin",
@@ -77,9 +82,11 @@ patient = call("POST", "/api/patients", {
     "firstName": "Avery", "lastName": "Fuzz", "dateOfBirth": "2015-04-03",
     "medicalRecordNumber": "FUZZ-1",
 }, admin)["patient"]["id"]
+today = datetime.date.today()
 call("POST", "/api/authorizations", {
     "patientId": patient, "payerName": "Fuzz Health", "serviceCode": "97153",
-    "totalUnits": 1000, "startDate": "2020-01-01", "endDate": "2099-12-31",
+    "totalUnits": 1000, "startDate": today.isoformat(),
+    "endDate": (today + datetime.timedelta(days=365)).isoformat(),
 }, admin)
 print(admin)
 PY

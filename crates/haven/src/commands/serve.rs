@@ -5,6 +5,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
+use std::future::Future;
 use std::time::Duration;
 
 use crate::app::{App, AppState, Settings};
@@ -95,10 +96,11 @@ async fn serve_with(
         }
         None => None,
     };
+    let shutdown = shutdown_signal();
     let address = listener.local_addr()?;
     tracing::info!(%address, "haven is listening");
     let state_for_shutdown = state.clone();
-    launch(listener, build_router(state), shutdown_signal()).await?;
+    launch(listener, build_router(state), shutdown).await?;
     tracing::info!("stopped accepting requests; in-flight requests finished");
     if let Some(metrics) = metrics {
         metrics.abort();
@@ -157,21 +159,29 @@ pub(super) fn announce(outcome: BootstrapOutcome) {
     }
 }
 
-async fn shutdown_signal() {
-    let terminate = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut stream) => {
-                stream.recv().await;
+/// Completes at SIGTERM or SIGINT (Ctrl-C).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    // Registered now, not when first polled: a signal that arrives right after "haven is
+    // listening" must already stop Haven gracefully rather than kill it.
+    let streams = [SignalKind::terminate(), SignalKind::interrupt()].map(|kind| {
+        signal(kind)
+            .inspect_err(|error| tracing::error!(%error, "cannot listen for a shutdown signal"))
+            .ok()
+    });
+    async move {
+        let [terminate, interrupt] = streams;
+        let wait = |stream: Option<tokio::signal::unix::Signal>| async move {
+            match stream {
+                Some(mut stream) => {
+                    stream.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+        };
+        tokio::select! {
+            () = wait(terminate) => {},
+            () = wait(interrupt) => {},
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
+        tracing::info!("shutdown requested");
     }
-    tracing::info!("shutdown requested");
 }

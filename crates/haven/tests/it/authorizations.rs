@@ -266,6 +266,7 @@ async fn adjustments_move_used_units_within_bounds_with_the_spec_messages() {
         ),
         // Within i32 but past any total: refused before the database could overflow int4.
         (i64::from(i32::MAX), "Adjustment would exceed total units"),
+        (i64::MIN, "Adjustment would result in negative used units"),
     ] {
         let refused = post(
             &app,

@@ -31,6 +31,18 @@ async fn clinicians_see_only_their_care_team_patients() {
             == 1
     );
 
+    let team = app
+        .get_as(&clinician, &format!("/api/patients/{mine}/care-team"))
+        .await;
+    assert_eq!(team.status, StatusCode::OK);
+    assert_eq!(team.json()["careTeam"][0]["userId"], json!(clinician.id));
+    assert!(
+        audited_for(&app, admin.organization_id, "PATIENT_READ")
+            .await
+            .contains(&json!({ "view": "care_team" })),
+        "the care-team read is audited"
+    );
+
     let list = app.get_as(&clinician, "/api/patients").await.json();
     assert_eq!(list["pagination"]["total"], 1);
     assert_eq!(list["patients"][0]["id"], json!(mine));

@@ -97,7 +97,7 @@ pub async fn adjust_authorization(
     let (row, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
     // Beyond the largest total (100,000 units) it is out of bounds whatever the balance; the
     // bound also keeps `used_units + adjustment` far from int4's range in the database.
-    let in_reach = body.adjustment.abs() <= super::create::MAX_TOTAL_UNITS;
+    let in_reach = body.adjustment.unsigned_abs() <= super::create::MAX_TOTAL_UNITS.unsigned_abs();
     let Some(adjustment) = i32::try_from(body.adjustment).ok().filter(|_| in_reach) else {
         let message = if body.adjustment < 0 {
             NEGATIVE_ADJUSTMENT

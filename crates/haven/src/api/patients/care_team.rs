@@ -31,8 +31,8 @@ pub struct CareTeam {
 /// Patient `id`'s care team.
 ///
 /// Anyone who may see the patient (see `GET /api/patients/{id}`): ADMIN, BILLING, a CLINICIAN
-/// on the team, a user with an active emergency grant; COMPLIANCE may not (403). The members
-/// are staff; only refusals (and emergency-grant use) are audited.
+/// on the team, a user with an active emergency grant; COMPLIANCE may not (403). The
+/// read is audited `PATIENT_READ` (details `{"view": "care_team"}`), like any read of the record.
 #[utoipa::path(
     get,
     path = "/{id}/care-team",
@@ -46,8 +46,21 @@ pub async fn get_care_team(
     Meta(meta): Meta,
     AppPath(id): AppPath<Uuid>,
 ) -> Result<AppJson<CareTeam>, AppError> {
-    let (mut tx, _, _) = open_visible(&state, &caller, &meta, id, "get_care_team").await?;
+    let (mut tx, _, access) = open_visible(&state, &caller, &meta, id, "get_care_team").await?;
     let members = patients::care_team(&mut tx, id).await?;
+    // Who treats a patient is part of their record: the read is audited like any other, and
+    // committed before the answer leaves.
+    audit::record(
+        &mut tx,
+        &AuditEvent::new(AuditAction::PatientRead)
+            .with_actor(caller.user_id, caller.role)
+            .with_access_method(access.method)
+            .with_entity("patient", id)
+            .with_patient(id)
+            .with_details(serde_json::json!({ "view": "care_team" }))
+            .with_request(&meta),
+    )
+    .await?;
     tx.commit().await?;
     Ok(AppJson(CareTeam { care_team: members }))
 }
