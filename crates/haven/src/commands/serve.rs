@@ -15,7 +15,7 @@ use crate::db::bootstrap::BootstrapOutcome;
 use crate::db::embedded::Sharing;
 use crate::db::{AppPool, Database};
 use crate::server::{build_router, launch};
-use crate::telemetry::metrics_server;
+use crate::telemetry::{metrics, metrics_server};
 
 /// Runs the API until SIGINT or SIGTERM: database up (embedded cluster started, migrations and
 /// bootstrap when this process has the owner role), listener bound, then a graceful drain and
@@ -76,7 +76,8 @@ async fn serve_with(
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
-    let metrics = match config.metrics_bind {
+    let upkeep = metrics::spawn_upkeep(metrics::UPKEEP_INTERVAL);
+    let metrics_listener = match config.metrics_bind {
         Some(bind) => {
             let listener = TcpListener::bind(bind).await.with_context(|| {
                 format!(
@@ -102,8 +103,9 @@ async fn serve_with(
     let state_for_shutdown = state.clone();
     launch(listener, build_router(state), shutdown).await?;
     tracing::info!("stopped accepting requests; in-flight requests finished");
-    if let Some(metrics) = metrics {
-        metrics.abort();
+    upkeep.abort();
+    if let Some(listener) = metrics_listener {
+        listener.abort();
     }
     refresher.abort();
     rotation.abort();

@@ -18,6 +18,10 @@ fn defaults_are_embedded_development_on_localhost() {
 
     assert_eq!(config.environment, Environment::Development);
     assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
+    assert_eq!(
+        config.metrics_bind.map(|a| a.to_string()).as_deref(),
+        Some("127.0.0.1:9464")
+    );
     assert_eq!(config.data_dir, PathBuf::from(".haven"));
     assert!(matches!(
         config.database,
@@ -102,6 +106,7 @@ fn debug_output_redacts_every_secret() {
 fn bad_values_name_their_variable() {
     for (key, value) in [
         ("HAVEN_BIND", "not-an-address"),
+        ("HAVEN_METRICS_BIND", "9464"),
         ("HAVEN_ENV", "staging"),
         ("HAVEN_LOG_FORMAT", "xml"),
         ("HAVEN_REQUEST_TIMEOUT_SECS", "0"),
@@ -165,4 +170,17 @@ fn production_accepts_an_external_database_and_a_real_key() {
     let config = Config::from(&env).expect("valid");
 
     assert!(config.is_production());
+}
+
+#[test]
+fn the_metrics_listener_moves_or_turns_off() {
+    let moved = Config::from(&Env::from_pairs([("HAVEN_METRICS_BIND", "0.0.0.0:9100")]))
+        .expect("an address");
+    let off = Config::from(&Env::from_pairs([("HAVEN_METRICS_BIND", "off")])).expect("off");
+
+    assert_eq!(
+        moved.metrics_bind.map(|a| a.to_string()).as_deref(),
+        Some("0.0.0.0:9100")
+    );
+    assert_eq!(off.metrics_bind, None);
 }

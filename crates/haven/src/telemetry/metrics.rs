@@ -115,6 +115,24 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
+/// How often [`spawn_upkeep`] drains histogram samples.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Drains the recorded histogram samples into their buckets every `interval`. The recorder
+/// keeps raw samples until then: without this, a Haven that nobody scrapes (or that runs with
+/// `HAVEN_METRICS_BIND=off`) would hold every latency it ever measured.
+pub fn spawn_upkeep(interval: Duration) -> tokio::task::JoinHandle<()> {
+    let handle = install();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            handle.run_upkeep();
+        }
+    })
+}
+
 fn describe() {
     describe_counter!(
         HTTP_REQUESTS,
