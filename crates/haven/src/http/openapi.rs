@@ -16,10 +16,12 @@
 
 use std::collections::BTreeMap;
 
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{
-    ContentBuilder, OpenApi as Document, Ref, RefOr, Response, ResponseBuilder, SecurityRequirement,
+    ContentBuilder, OpenApi as Document, Ref, RefOr, Required, Response, ResponseBuilder,
+    SecurityRequirement,
 };
 use utoipa::{OpenApi, ToSchema};
 
@@ -130,6 +132,10 @@ fn complete_operation(path: &str, operation: &mut Operation) {
             SecurityRequirement::new(BEARER, Vec::<String>::new()),
             SecurityRequirement::new(COOKIE, Vec::<String>::new()),
         ]);
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(acting_organization()));
     }
     let has_body = operation.request_body.is_some();
     let has_params = operation
@@ -189,6 +195,24 @@ fn complete_operation(path: &str, operation: &mut Operation) {
         "The database is unreachable or the request took too long (`SERVICE_UNAVAILABLE`)",
         true,
     );
+}
+
+/// The optional header with which a platform operator acts inside a practice.
+fn acting_organization() -> Parameter {
+    ParameterBuilder::new()
+        .name("X-Haven-Organization") // `auth::caller::ACT_AS_HEADER`, in its canonical case
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "SUPER_ADMIN only: act inside this practice (audited `SUPER_ADMIN_BYPASS` first). \
+             Anyone else sending it gets 403; a malformed id 400, an unknown practice 404.",
+        ))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        ))
+        .build()
 }
 
 fn error_response(description: &str) -> RefOr<Response> {
