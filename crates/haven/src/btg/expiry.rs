@@ -13,7 +13,6 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::metrics;
 use crate::audit::{self, AccessMethod, AuditAction, AuditEvent};
 use crate::db::AppPool;
 use crate::ids::OrganizationId;
@@ -71,7 +70,6 @@ async fn record_for(pool: &AppPool, organization: OrganizationId) -> Result<usiz
         .collect();
     audit::record_many(&mut tx, &events).await?;
     tx.commit().await?;
-    metrics::record_n(AuditAction::BtgExpired, lapsed.len() as u64);
     if !lapsed.is_empty() {
         tracing::info!(%organization, grants = lapsed.len(), "recorded lapsed emergency access grants");
     }

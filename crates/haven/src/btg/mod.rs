@@ -9,13 +9,12 @@
 //!   handler passes: `api::patients::lookup::find_visible`), which audits `BTG_USE_ACCESS` in
 //!   the request's transaction and raises the signal.
 //! * **Signals** ([`signal`]): grant (CRITICAL), use (HIGH) and revoke (MEDIUM) each write one
-//!   `"level":"SECURITY"` JSON line to stdout, count in [`metrics`], and are POSTed to
+//!   `"level":"SECURITY"` JSON line to stdout and are POSTed to
 //!   `HAVEN_SECURITY_WEBHOOK_URL` by a background task ([`webhook`]) that never holds up a
 //!   request.
 //! * **Expiry** ([`expiry`]): a background job records `BTG_EXPIRED` once per lapsed grant.
 
 pub mod expiry;
-pub mod metrics;
 pub mod signal;
 pub mod webhook;
 

@@ -1,5 +1,6 @@
 //! The security signal of a break-the-glass event: one JSON line on stdout (for log-based
-//! alarms), a count in [`super::metrics`], and, when configured, a webhook POST.
+//! alarms) and, when configured, a webhook POST. (Its count in `haven_btg_events_total` comes
+//! from the audit row every such event has: see `crate::telemetry::metrics`.)
 //!
 //! The line has exactly SPEC §5's fields, in its order:
 //!
@@ -22,7 +23,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::metrics;
 use super::webhook::{Webhook, WebhookUrl};
 use crate::audit::AuditAction;
 use crate::ids::{OrganizationId, UserId};
@@ -53,8 +53,6 @@ pub struct SecurityEvent {
     user_id: UserId,
     patient_id: Uuid,
     justification: String,
-    #[serde(skip)]
-    kind: AuditAction,
 }
 
 impl SecurityEvent {
@@ -88,7 +86,6 @@ impl SecurityEvent {
             user_id: grant.granted_to_user_id,
             patient_id: grant.patient_id,
             justification: grant.justification.clone(),
-            kind: action,
         }
     }
 
@@ -134,7 +131,6 @@ impl SecuritySignals {
     /// waits on the webhook; a stdout that cannot be written is logged.
     pub fn emit(&self, event: &SecurityEvent) {
         let mut line = event.to_line();
-        metrics::record(event.kind);
         if let Some(webhook) = self.webhook.get() {
             webhook.enqueue(line.clone());
         }

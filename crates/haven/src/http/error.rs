@@ -319,36 +319,36 @@ impl IntoResponse for AppError {
     }
 }
 
+/// The database errors in `cause`'s chain.
+fn database_errors(cause: &anyhow::Error) -> impl Iterator<Item = &sqlx::Error> {
+    cause
+        .chain()
+        .filter_map(|error| error.downcast_ref::<sqlx::Error>())
+}
+
 /// Whether `cause` is PostgreSQL refusing a statement for row-level security (SQLSTATE 42501 with
 /// a policy message): the application's own checks let through something RLS caught.
 fn refused_by_row_security(cause: &anyhow::Error) -> bool {
-    cause.chain().any(|error| {
-        error
-            .downcast_ref::<sqlx::Error>()
-            .and_then(|error| error.as_database_error())
-            .is_some_and(|db| {
-                db.code().as_deref() == Some("42501") && db.message().contains("row-level security")
-            })
+    database_errors(cause).any(|error| {
+        error.as_database_error().is_some_and(|db| {
+            db.code().as_deref() == Some("42501") && db.message().contains("row-level security")
+        })
     })
 }
 
 /// Whether `cause` is the database being unreachable (refused or dropped connections, a pool
 /// that cannot get one, the server shutting down) rather than a bug: those answer 503.
 fn database_unavailable(cause: &anyhow::Error) -> bool {
-    cause.chain().any(|error| {
-        error
-            .downcast_ref::<sqlx::Error>()
-            .is_some_and(|error| match error {
-                sqlx::Error::Io(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed => true,
-                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                    // 08: connection exception; 57P01–03: shutdown, crash, not yet accepting.
-                    code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
-                }),
-                _ => false,
-            })
+    database_errors(cause).any(|error| match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01–03: shutdown, crash, not yet accepting.
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     })
 }
 

@@ -9,9 +9,9 @@
 //! Most domain counters follow the audit trail: [`audited`] is called by the audit writer for
 //! every event it stores, so "every security-relevant event is audited" and "every audited
 //! security event is counted" are one fact. An event is counted when its row is written in its
-//! transaction (break-the-glass events are counted where they are signalled, see
-//! `crate::btg::metrics`); in the rare case that transaction then rolls back (the request fails with a 5xx)
-//! the counter is one ahead, which errs on the side of alerting.
+//! transaction (break-the-glass grants, uses, revokes, expiries and reviews included); in the
+//! rare case that transaction then rolls back (the request fails with a 5xx) the counter is one
+//! ahead, which errs on the side of alerting.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -65,6 +65,15 @@ pub const RESERVATION_OUTCOMES: &[&str] = &[
     "not_active",
     "too_long",
     "not_found",
+];
+
+/// The break-the-glass actions of `haven_btg_events_total`, each audited once per event.
+pub const BTG_ACTIONS: &[AuditAction] = &[
+    AuditAction::BtgGrantAccess,
+    AuditAction::BtgUseAccess,
+    AuditAction::BtgRevokeAccess,
+    AuditAction::BtgExpired,
+    AuditAction::BtgReview,
 ];
 
 /// The audited actions counted as security events (`type` is the action in lower case).
@@ -174,7 +183,7 @@ fn start_series() {
     for outcome in ["success", "failure"] {
         counter!(LOGINS, "outcome" => outcome).increment(0);
     }
-    for action in crate::btg::metrics::ACTIONS {
+    for action in BTG_ACTIONS {
         counter!(BTG_EVENTS, "action" => action.as_str()).increment(0);
     }
     for outcome in RESERVATION_OUTCOMES {
@@ -239,6 +248,9 @@ fn count_audited(event: &AuditEvent) {
         AuditAction::LoginSuccess => counter!(LOGINS, "outcome" => "success").increment(1),
         AuditAction::LoginFailure => counter!(LOGINS, "outcome" => "failure").increment(1),
         AuditAction::KeyRotated => counter!(KEY_ROTATIONS).increment(1),
+        _ if BTG_ACTIONS.contains(&action) => {
+            counter!(BTG_EVENTS, "action" => action.as_str()).increment(1);
+        }
         _ if SECURITY_ACTIONS.contains(&action) => {
             counter!(SECURITY_EVENTS, "type" => security_type(action)).increment(1);
         }
@@ -249,12 +261,6 @@ fn count_audited(event: &AuditEvent) {
 /// `CROSS_TENANT_ACCESS_ATTEMPT` → `cross_tenant_access_attempt`.
 fn security_type(action: AuditAction) -> String {
     action.as_str().to_ascii_lowercase()
-}
-
-/// `n` break-the-glass events of `action` (counted by `crate::btg::metrics`, which sees every
-/// grant, use, revoke, expiry and review).
-pub fn btg_events(action: AuditAction, n: u64) {
-    counter!(BTG_EVENTS, "action" => action.as_str()).increment(n);
 }
 
 /// One reservation attempt; `outcome` is one of [`RESERVATION_OUTCOMES`].
@@ -313,5 +319,35 @@ mod tests {
         assert!(text.contains("haven_http_request_duration_seconds_bucket{"));
         assert!(text.contains("haven_unit_reservations_total{outcome=\"exhausted\"}"));
         assert!(text.contains("# TYPE haven_key_rotations_total counter"));
+    }
+
+    #[test]
+    fn audited_btg_actions_are_counted_and_other_actions_are_not() {
+        let handle = install();
+        let series = |action: &str| format!("haven_btg_events_total{{action=\"{action}\"}}");
+        let count = |text: &str, action: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(&format!("{} ", series(action))))
+                .map_or(0.0, |value| value.parse::<f64>().expect("a number"))
+        };
+        let before = count(&handle.render(), "BTG_REVOKE_ACCESS");
+
+        audited(
+            &[
+                AuditEvent::new(AuditAction::BtgRevokeAccess),
+                AuditEvent::new(AuditAction::PatientRead),
+            ],
+            Duration::from_micros(200),
+        );
+
+        let text = handle.render();
+        assert!(count(&text, "BTG_REVOKE_ACCESS") > before);
+        assert!(!text.contains(&series("PATIENT_READ")));
+        for action in BTG_ACTIONS {
+            assert!(
+                text.contains(&series(action.as_str())),
+                "{action:?} is exported"
+            );
+        }
     }
 }

@@ -2,13 +2,13 @@
 //! and revocation end it at once; the expiry job.
 
 use axum::http::{Method, StatusCode};
-use haven::audit::AuditAction;
-use haven::btg::{expiry, metrics};
+use haven::btg::expiry;
 use haven::domain::Role;
 use haven_testkit::TestApp;
 use serde_json::json;
 
 use crate::btg::{as_owner, audited, expire, grant_id, patient, text};
+use crate::metrics::{scrape, value};
 
 #[tokio::test]
 async fn a_clinician_off_the_care_team_reads_and_updates_through_a_grant_and_each_use_is_audited() {
@@ -22,7 +22,12 @@ async fn a_clinician_off_the_care_team_reads_and_updates_through_a_grant_and_eac
         StatusCode::NOT_FOUND
     );
     let grant = grant_id(&app, &admin, &clinician, &patient).await;
-    let uses_before = metrics::events(AuditAction::BtgUseAccess);
+    let (_, scraped) = scrape(&app).await;
+    let uses_before = value(
+        &scraped,
+        "haven_btg_events_total",
+        &[("action", "BTG_USE_ACCESS")],
+    );
 
     let read = app.get_as(&clinician, &path).await;
     let update = app
@@ -64,7 +69,14 @@ async fn a_clinician_off_the_care_team_reads_and_updates_through_a_grant_and_eac
             "{action} carries the access method"
         );
     }
-    assert!(metrics::events(AuditAction::BtgUseAccess) >= uses_before + 3);
+    let (_, scraped) = scrape(&app).await;
+    assert!(
+        value(
+            &scraped,
+            "haven_btg_events_total",
+            &[("action", "BTG_USE_ACCESS")]
+        ) >= uses_before + 3.0
+    );
 }
 
 #[tokio::test]

@@ -17,10 +17,10 @@ use crate::btg::grant_id;
 use crate::units_fixtures::{authorization, practice, reserve, reserved};
 
 /// A series: its name and its labels, sorted.
-type Series = (String, BTreeMap<String, String>);
+pub(crate) type Series = (String, BTreeMap<String, String>);
 
 /// Scrapes the metrics listener of `app`'s state.
-async fn scrape(app: &TestApp) -> (String, HashMap<Series, f64>) {
+pub(crate) async fn scrape(app: &TestApp) -> (String, HashMap<Series, f64>) {
     let router = metrics_server::router(app.state().clone());
     let response = send(&router, request(Method::GET, "/metrics", Body::empty())).await;
     assert_eq!(response.status, StatusCode::OK);
@@ -59,7 +59,7 @@ fn parse(text: &str) -> HashMap<Series, f64> {
     out
 }
 
-fn value(samples: &HashMap<Series, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(samples: &HashMap<Series, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
     let key = (
         name.to_owned(),
         labels

@@ -11,7 +11,6 @@ use crate::api::access::require_role;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, Outcome};
 use crate::auth::caller::Caller;
-use crate::btg::metrics;
 use crate::domain::Role;
 use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
@@ -163,6 +162,5 @@ pub async fn review_grant(
     )
     .await?;
     tx.commit().await?;
-    metrics::record(AuditAction::BtgReview);
     Ok(AppJson(BtgMessage::new(REVIEWED)))
 }
