@@ -6,16 +6,17 @@
 //! styles from Haven only (Swagger UI sets inline `style` attributes, hence `'unsafe-inline'`
 //! for styles, never for scripts).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use axum::body::Bytes;
-use axum::extract::Extension;
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use utoipa_swagger_ui::Config;
 
 use super::error::AppError;
 use super::query::AppPath;
+use crate::app::AppState;
 
 /// Where the page lives.
 pub const DOCS_PATH: &str = "/api/docs";
@@ -26,9 +27,9 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 
     img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'self'; \
     form-action 'none'; frame-ancestors 'none'";
 
-/// The serialized document, shared by every request.
-#[derive(Clone, Debug)]
-pub struct OpenApiJson(pub Bytes);
+/// The serialized document. It is a function of the code alone (the state only configures
+/// layers), so it is built once per process, on the first request for it, and shared.
+static OPENAPI_JSON: OnceLock<Bytes> = OnceLock::new();
 
 /// The document as JSON.
 #[utoipa::path(
@@ -38,13 +39,19 @@ pub struct OpenApiJson(pub Bytes);
     security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)),
 )]
-pub async fn openapi_json(Extension(doc): Extension<OpenApiJson>) -> Response {
+pub async fn openapi_json(State(state): State<AppState>) -> Response {
+    let doc = OPENAPI_JSON.get_or_init(|| {
+        // A document of plain structs and maps always serializes.
+        serde_json::to_vec(&super::openapi(&state))
+            .unwrap_or_default()
+            .into()
+    });
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        doc.0,
+        doc.clone(),
     )
         .into_response()
 }

@@ -14,7 +14,7 @@ pub mod query;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Extension, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
@@ -33,12 +33,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// All routes, with the middleware.
 pub fn router(state: AppState) -> Router {
     let timeout = state.request_timeout();
-    let (routes, doc) = documented_routes(&state).split_for_parts();
-    let doc = openapi::document(doc);
-    let json = serde_json::to_vec(&doc).unwrap_or_default();
-    let routes = routes
-        .layer(Extension(docs::OpenApiJson(json.into())))
-        .with_state(state);
+    let routes = Router::from(documented_routes(&state)).with_state(state);
     with_middleware(routes, timeout)
 }
 
