@@ -4,12 +4,14 @@
 use secrecy::SecretString;
 use serde_json::json;
 
+use std::collections::BTreeMap;
+
 use crate::app::App;
 use crate::audit::{self, AccessMethod, AuditAction, AuditEvent, RequestMeta};
 use crate::auth::password::check_password;
 use crate::domain::{Email, Role, parse_name};
-use crate::http::error::{AppError, Details, ErrorCode};
 use crate::ids::{OrganizationId, UserId};
+use crate::policy::users::ManageUsers;
 use crate::store::is_unique_violation;
 use crate::store::organizations::{self, Organization};
 use crate::store::users::{self, NewUser, User};
@@ -45,6 +47,31 @@ impl Actor {
             None => event,
         }
     }
+}
+
+/// Problems with the input, by field name.
+pub type Details = BTreeMap<String, String>;
+
+/// Why an organization or account was not created. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The input is not acceptable (`details` names the fields).
+    #[error("{message}")]
+    Invalid {
+        /// What was being created.
+        message: String,
+        /// Problems by field.
+        details: Details,
+    },
+    /// Another account already has the email.
+    #[error("A user with this email already exists")]
+    EmailTaken,
+    /// The password could not be hashed.
+    #[error("hashing a password: {0}")]
+    Hashing(String),
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
 }
 
 /// An account as submitted, not yet checked.
@@ -113,22 +140,19 @@ fn check_account(
     })
 }
 
-fn email_taken() -> AppError {
-    AppError::new(ErrorCode::Conflict, "A user with this email already exists")
-}
-
-async fn hash(app: &App, password: SecretString) -> Result<String, AppError> {
+async fn hash(app: &App, password: SecretString) -> Result<String, AccountError> {
     app.hasher()
         .hash(password)
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("hashing a password: {e}")))
+        .map_err(|e| AccountError::Hashing(e.to_string()))
 }
 
 async fn insert_account(
     tx: &mut crate::db::TenantTx,
+    may: &ManageUsers,
     account: &CheckedAccount,
     hash: &str,
-) -> Result<User, AppError> {
+) -> Result<User, AccountError> {
     let new = NewUser {
         email: account.email.as_str(),
         password_hash: hash,
@@ -136,9 +160,9 @@ async fn insert_account(
         first_name: &account.first_name,
         last_name: &account.last_name,
     };
-    match users::insert(tx, &new).await {
+    match users::insert(tx, may, &new).await {
         Ok(user) => Ok(user),
-        Err(e) if is_unique_violation(&e, "users_email_unique") => Err(email_taken()),
+        Err(e) if is_unique_violation(&e, "users_email_unique") => Err(AccountError::EmailTaken),
         Err(e) => Err(e.into()),
     }
 }
@@ -150,7 +174,7 @@ pub async fn create_organization(
     actor: &Actor,
     name: &str,
     admin: AccountInput,
-) -> Result<(Organization, User), AppError> {
+) -> Result<(Organization, User), AccountError> {
     let mut details = Details::new();
     let name = parse_name(name, 200)
         .map_err(|e| details.insert("name".into(), e))
@@ -164,10 +188,10 @@ pub async fn create_organization(
         &mut details,
     );
     let (Some(name), Some(admin)) = (name, admin) else {
-        return Err(AppError::validation(
-            "The organization is not valid",
+        return Err(AccountError::Invalid {
+            message: "The organization is not valid".to_owned(),
             details,
-        ));
+        });
     };
     if app
         .db()
@@ -176,7 +200,7 @@ pub async fn create_organization(
         .await?
         .is_some()
     {
-        return Err(email_taken());
+        return Err(AccountError::EmailTaken);
     }
     let password_hash = hash(app, admin.password.clone()).await?;
     let org_id = OrganizationId::new();
@@ -186,7 +210,8 @@ pub async fn create_organization(
         .await?;
     let organization =
         organizations::insert(&mut tx, &name, app.auth_config().require_mfa_for_admins).await?;
-    let user = insert_account(&mut tx, &admin, &password_hash).await?;
+    let may = ManageUsers::command_line(org_id);
+    let user = insert_account(&mut tx, &may, &admin, &password_hash).await?;
     for event in [
         AuditEvent::new(AuditAction::OrganizationCreate).with_entity("organization", org_id),
         AuditEvent::new(AuditAction::UserCreate)
@@ -207,25 +232,32 @@ pub async fn create_organization(
     Ok((organization, user))
 }
 
-/// Creates an account in `organization`. The caller has checked that the actor may give the
-/// role.
+/// Creates an account in `organization`, managed by `may`. The caller has checked that the
+/// actor may give the role.
 pub async fn create_user(
     app: &App,
     actor: &Actor,
+    may: &ManageUsers,
     organization: OrganizationId,
     input: AccountInput,
-) -> Result<User, AppError> {
+) -> Result<User, AccountError> {
     let mut details = Details::new();
     let Some(account) = check_account(input, "", &mut details) else {
-        return Err(AppError::validation("The user is not valid", details));
+        return Err(AccountError::Invalid {
+            message: "The user is not valid".to_owned(),
+            details,
+        });
     };
     if account.role == Role::SuperAdmin && !organization.is_platform()
         || account.role != Role::SuperAdmin && organization.is_platform()
     {
-        return Err(AppError::invalid_field(
-            "role",
-            "platform operators are SUPER_ADMIN, practice users are not",
-        ));
+        return Err(AccountError::Invalid {
+            message: "role: platform operators are SUPER_ADMIN, practice users are not".to_owned(),
+            details: Details::from([(
+                "role".to_owned(),
+                "platform operators are SUPER_ADMIN, practice users are not".to_owned(),
+            )]),
+        });
     }
     if app
         .db()
@@ -234,14 +266,14 @@ pub async fn create_user(
         .await?
         .is_some()
     {
-        return Err(email_taken());
+        return Err(AccountError::EmailTaken);
     }
     let password_hash = hash(app, account.password.clone()).await?;
     let mut tx = app
         .db()
         .begin_tenant(organization, actor.user.map(|(u, _)| u))
         .await?;
-    let user = insert_account(&mut tx, &account, &password_hash).await?;
+    let user = insert_account(&mut tx, may, &account, &password_hash).await?;
     let event = AuditEvent::new(AuditAction::UserCreate)
         .with_entity("user", user.id)
         .with_details(json!({ "role": user.role }));

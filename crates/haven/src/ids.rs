@@ -7,6 +7,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// Declares an id type: a UUID newtype that serializes, binds and documents as a plain UUID.
+/// Every entity's id is one (see below), so two kinds of id cannot be swapped silently.
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -65,6 +67,22 @@ id_type!(
 id_type!(
     /// A user account of some organization.
     UserId
+);
+id_type!(
+    /// A patient of a practice.
+    PatientId
+);
+id_type!(
+    /// An insurance authorization: the units a payer allows for one patient and service.
+    AuthorizationId
+);
+id_type!(
+    /// A therapy session, which holds units of one authorization.
+    TherapySessionId
+);
+id_type!(
+    /// A break-the-glass (emergency access) grant.
+    GrantId
 );
 
 impl OrganizationId {

@@ -1,64 +1,78 @@
-//! Refusals, recorded: a role that may not do something gets 403 `FORBIDDEN`; a resource of
-//! another organization (or one the caller may not see) gets 404 `NOT_FOUND`, so its existence
-//! does not leak. Both are audited in the caller's organization.
+//! What every resource handler shares between `crate::policy`'s answer and the response.
+//!
+//! Refusals need nothing here: a handler returns the policy's `Denial` (as `AppError`) and the
+//! refusal layer (`crate::http::refusal`) records it. What lives here is the one step every
+//! handler of a patient's data takes: turning a row it found into a [`Visible`] row, auditing
+//! the use of an emergency grant on the way.
 
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent, Outcome, RequestMeta};
+use crate::audit::{self, AccessMethod, AuditAction, AuditEvent, RequestMeta};
 use crate::auth::caller::Caller;
-use crate::domain::Role;
-use crate::http::error::{AppError, ErrorCode};
-use crate::ids::OrganizationId;
+use crate::btg::{SecurityEvent, Severity};
+use crate::db::TenantTx;
+use crate::http::error::AppError;
+use crate::ids::{GrantId, PatientId};
+use crate::policy::patients::{self, OfPatient, PatientUse, Visible};
+use crate::store::btg;
 
-/// Refuses unless the caller's role is one of `allowed`.
-pub async fn require_role(
+/// The caller's access to `row`, or the hidden 404 (audited by the refusal layer). An access
+/// through an emergency grant is audited `BTG_USE_ACCESS` here, in `tx`, and signalled.
+pub async fn visible<T: OfPatient>(
     state: &AppState,
+    tx: &mut TenantTx,
     caller: &Caller,
     meta: &RequestMeta,
-    allowed: &[Role],
-    operation: &'static str,
-) -> Result<(), AppError> {
-    if allowed.contains(&caller.role) {
-        return Ok(());
+    may: &PatientUse,
+    row: T,
+) -> Result<Visible<T>, AppError> {
+    let visible = patients::visible(tx, caller, may, row).await?;
+    if let Some(grant) = visible.access().grant_id {
+        record_grant_use(state, tx, caller, meta, visible.patient_id(), grant).await?;
     }
-    let event = AuditEvent::new(AuditAction::AccessDenied)
-        .with_outcome(Outcome::Denied)
-        .with_actor(caller.user_id, caller.role)
-        .with_details(json!({ "operation": operation }))
-        .with_request(meta);
-    audit::record_alone(state.db(), caller.organization_id, &event).await?;
-    Err(AppError::new(
-        ErrorCode::Forbidden,
-        ErrorCode::Forbidden.default_message(),
-    ))
+    Ok(visible)
 }
 
-/// A 404 for `entity_type` `id`; when it exists in another organization (`owner`), the attempt
-/// is audited as `CROSS_TENANT_ACCESS_ATTEMPT` naming both organizations.
-pub async fn not_found(
+/// Audits one request allowed through grant `grant` (`BTG_USE_ACCESS`, in the request's
+/// transaction, so it commits with whatever the request does and before any PHI leaves) and
+/// raises the HIGH signal.
+///
+/// The signal goes out now, before the request's commit: an alarm about an attempted use that
+/// then fails is better than a use nobody was alerted to.
+async fn record_grant_use(
     state: &AppState,
+    tx: &mut TenantTx,
     caller: &Caller,
     meta: &RequestMeta,
-    entity_type: &'static str,
-    id: impl ToString,
-    owner: Option<OrganizationId>,
-) -> AppError {
-    let Some(owner) = owner.filter(|o| *o != caller.organization_id) else {
-        return AppError::not_found();
+    patient: PatientId,
+    grant: GrantId,
+) -> Result<(), AppError> {
+    let Some(row) = btg::find(tx, grant, false).await? else {
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "the grant that allowed the request is gone"
+        )));
     };
-    let event = AuditEvent::new(AuditAction::CrossTenantAccessAttempt)
-        .with_outcome(Outcome::Denied)
-        .with_actor(caller.user_id, caller.role)
-        .with_entity(entity_type, id)
-        .with_details(json!({
-            "callerOrganizationId": caller.organization_id,
-            "targetOrganizationId": owner,
-        }))
-        .with_request(meta);
-    if let Err(error) = audit::record_alone(state.db(), caller.organization_id, &event).await {
-        return error.into();
-    }
-    tracing::warn!(entity_type, "cross-tenant access attempt");
-    AppError::not_found()
+    audit::record(
+        tx,
+        &AuditEvent::new(AuditAction::BtgUseAccess)
+            .by(caller.actor())
+            .with_access_method(AccessMethod::BreakTheGlass)
+            .with_entity("btg_grant", grant)
+            .with_patient(patient)
+            .with_details(json!({
+                "grantId": grant,
+                "grantedByUserId": row.granted_by_user_id,
+                "expiresAt": row.expires_at,
+            }))
+            .with_request(meta),
+    )
+    .await?;
+    state.security_signals().emit(&SecurityEvent::new(
+        AuditAction::BtgUseAccess,
+        Severity::High,
+        tx.organization_id(),
+        &row,
+    ));
+    Ok(())
 }

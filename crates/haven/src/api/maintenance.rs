@@ -6,10 +6,9 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::api::access::require_role;
+use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::auth::caller::Caller;
-use crate::domain::Role;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -54,14 +53,7 @@ pub async fn cleanup_stale(
     Meta(meta): Meta,
     AppQuery(query): AppQuery<CleanupQuery>,
 ) -> Result<AppJson<CleanupReport>, AppError> {
-    require_role(
-        &state,
-        &caller,
-        &meta,
-        &[Role::Admin, Role::SuperAdmin],
-        "cleanup_stale",
-    )
-    .await?;
+    policy::clean_stale(&caller)?;
     let threshold = match query.older_than_minutes {
         None => state.stale_threshold_minutes(),
         Some(minutes) => i32::try_from(minutes)

@@ -15,7 +15,7 @@ pub mod users;
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::app::AppState;
-use crate::ratelimit::{AuthRateLimit, auth_rate_limit};
+use crate::http::rate_limit::{AuthRateLimit, auth_rate_limit};
 
 /// Everything under `/api`, each route with its documentation.
 pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{AccessMethod, AuditAction, Outcome};
 use crate::db::{AppPool, TenantTx};
 use crate::domain::Role;
-use crate::ids::{OrganizationId, UserId};
+use crate::ids::{OrganizationId, PatientId, UserId};
 use crate::telemetry::metrics;
 
 /// Where a request came from, for the audit trail.
@@ -22,6 +22,21 @@ pub struct RequestMeta {
     pub user_agent: Option<String>,
     /// The request id.
     pub request_id: Option<String>,
+}
+
+/// Who did something: a user and the role they acted in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Actor {
+    user_id: UserId,
+    role: Role,
+}
+
+impl Actor {
+    /// `user_id`, acting as `role`.
+    #[must_use]
+    pub const fn new(user_id: UserId, role: Role) -> Self {
+        Self { user_id, role }
+    }
 }
 
 /// An event to record. Build with [`AuditEvent::new`] and the `with_*` methods.
@@ -81,6 +96,12 @@ impl AuditEvent {
         self
     }
 
+    /// Who did it (`caller.actor()`).
+    #[must_use]
+    pub fn by(self, actor: Actor) -> Self {
+        self.with_actor(actor.user_id, actor.role)
+    }
+
     /// What it was done to.
     #[must_use]
     pub fn with_entity(mut self, entity_type: &'static str, entity_id: impl ToString) -> Self {
@@ -91,8 +112,8 @@ impl AuditEvent {
 
     /// The patient concerned (an id, never PHI).
     #[must_use]
-    pub fn with_patient(mut self, patient_id: Uuid) -> Self {
-        self.patient_id = Some(patient_id);
+    pub fn with_patient(mut self, patient_id: PatientId) -> Self {
+        self.patient_id = Some(patient_id.as_uuid());
         self
     }
 

@@ -14,4 +14,4 @@ pub mod seal;
 pub mod verify;
 
 pub use action::{AccessMethod, AuditAction, Outcome};
-pub use event::{AuditEvent, RequestMeta, record, record_alone, record_many};
+pub use event::{Actor, AuditEvent, RequestMeta, record, record_alone, record_many};

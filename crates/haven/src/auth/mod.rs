@@ -1,6 +1,7 @@
 //! Authentication: passwords (Argon2id on a bounded pool, legacy bcrypt, the NIST policy),
 //! RS256 access tokens under rotating signing keys, TOTP MFA, session cookies with CSRF tokens,
-//! and the [`caller::Caller`] extractor that handlers take tenancy from.
+//! and [`caller::Caller`], the plain data of who is calling (its extractor is
+//! `crate::http::caller`).
 
 pub mod caller;
 pub mod cookies;

@@ -81,10 +81,10 @@ impl SecurityEvent {
             level: "SECURITY",
             severity,
             action: action.as_str(),
-            grant_id: grant.id,
+            grant_id: grant.id.as_uuid(),
             organization_id: organization,
             user_id: grant.granted_to_user_id,
-            patient_id: grant.patient_id,
+            patient_id: grant.patient_id.as_uuid(),
             justification: grant.justification.clone(),
         }
     }
@@ -150,10 +150,10 @@ mod tests {
 
     fn grant() -> GrantRow {
         GrantRow {
-            id: Uuid::nil(),
+            id: crate::ids::GrantId::from_uuid(Uuid::nil()),
             granted_by_user_id: UserId::from_uuid(Uuid::max()),
             granted_to_user_id: UserId::from_uuid(Uuid::from_u128(7)),
-            patient_id: Uuid::from_u128(9),
+            patient_id: crate::ids::PatientId::from_uuid(Uuid::from_u128(9)),
             justification: "Patient unconscious in the ER; care team unreachable \"now\"".into(),
             duration_minutes: 60,
             created_at: Utc::now(),

@@ -6,11 +6,11 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::accounts::{self, AccountInput, Actor};
+use crate::accounts::{self, AccountError, AccountInput, Actor};
+use crate::policy::users::ManageUsers;
 use crate::app::App;
 use crate::auth::password;
 use crate::cli::{CreateOrgArgs, CreateUserArgs};
-use crate::http::error::AppError;
 
 /// The password: the first line of standard input when it is piped, else a generated one
 /// (which is printed once).
@@ -30,20 +30,16 @@ fn password_from_stdin() -> anyhow::Result<(SecretString, bool)> {
     Ok((password::generate(), true))
 }
 
-fn explain(error: AppError) -> anyhow::Error {
+fn explain(error: AccountError) -> anyhow::Error {
     match error {
-        AppError::Client(body) => {
-            let details = body
-                .details()
-                .map(|d| {
-                    d.iter()
-                        .map(|(field, problem)| format!("\n  {field}: {problem}"))
-                        .collect::<String>()
-                })
-                .unwrap_or_default();
-            anyhow::anyhow!("{}{details}", body.message())
+        AccountError::Invalid { message, details } => {
+            let details = details
+                .iter()
+                .map(|(field, problem)| format!("\n  {field}: {problem}"))
+                .collect::<String>();
+            anyhow::anyhow!("{message}{details}")
         }
-        AppError::Internal(e) => e,
+        other => other.into(),
     }
 }
 
@@ -92,7 +88,13 @@ pub async fn create_user(app: &App, args: CreateUserArgs) -> anyhow::Result<()> 
         first_name: args.first_name,
         last_name: args.last_name,
     };
-    let user = accounts::create_user(app, &Actor::command_line(), args.org, input)
+    let user = accounts::create_user(
+        app,
+        &Actor::command_line(),
+        &ManageUsers::command_line(args.org),
+        args.org,
+        input,
+    )
         .await
         .map_err(explain)?;
     print_result(&json!({ "user": user }), generated.then_some(&password));

@@ -106,7 +106,11 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
     }
     if status.is_client_error() || status.is_server_error() {
         if let Some(body) = response.extensions().get::<error::ErrorBody>() {
-            metrics::error_response(body.code());
+            match body.code() {
+                error::ErrorCode::RateLimited => metrics::security_response("rate_limited"),
+                error::ErrorCode::CsrfFailed => metrics::security_response("csrf_failed"),
+                _ => {}
+            }
         }
         error::render(&mut response, request_id.as_str());
     }

@@ -16,6 +16,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::policy::{Denial, PolicyError};
+
 /// The `error` codes Haven answers with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -233,7 +235,31 @@ pub enum AppError {
     /// A bug or an outage. The client sees an opaque 500 with the request id; the cause is logged.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    /// A refusal decided by `crate::policy`: a 403, or a 404 that reveals nothing. Its audit
+    /// row is written by the refusal layer ([`super::refusal`]) once the handler has returned
+    /// (and with it the request's transaction and connection).
+    #[error("access refused")]
+    Denied(Box<Denial>),
 }
+
+impl From<Denial> for AppError {
+    fn from(denial: Denial) -> Self {
+        Self::Denied(Box::new(denial))
+    }
+}
+
+impl From<PolicyError> for AppError {
+    fn from(error: PolicyError) -> Self {
+        match error {
+            PolicyError::Denied(denial) => Self::Denied(denial),
+            PolicyError::Database(error) => error.into(),
+        }
+    }
+}
+
+/// The refusal a response still has to record: taken out by the refusal layer.
+#[derive(Clone, Debug)]
+pub struct PendingRefusal(pub Box<Denial>);
 
 impl AppError {
     /// An error with `code` and a specific, client-safe message.
@@ -272,6 +298,8 @@ impl AppError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::Client(body) => body.code,
+            Self::Denied(denial) if denial.is_forbidden() => ErrorCode::Forbidden,
+            Self::Denied(_) => ErrorCode::NotFound,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -290,6 +318,20 @@ impl IntoResponse for AppError {
             Self::Client(body) => {
                 *response.status_mut() = body.code.status();
                 response.extensions_mut().insert(body);
+            }
+            Self::Denied(denial) => {
+                let code = if denial.is_forbidden() {
+                    ErrorCode::Forbidden
+                } else {
+                    ErrorCode::NotFound
+                };
+                *response.status_mut() = code.status();
+                response.extensions_mut().insert(ErrorBody {
+                    code,
+                    message: Cow::Borrowed(denial.message().unwrap_or(code.default_message())),
+                    details: None,
+                });
+                response.extensions_mut().insert(PendingRefusal(denial));
             }
             Self::Internal(cause) if database_unavailable(&cause) => {
                 // An outage, not a bug: the client may retry. The driver's message names the

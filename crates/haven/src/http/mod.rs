@@ -1,8 +1,10 @@
 //! The HTTP layer: routes, the middleware every request passes, errors and extractors.
 
+pub mod caller;
 pub mod client_ip;
 pub mod context;
 pub mod docs;
+mod domain_errors;
 pub mod error;
 mod health;
 pub mod json;
@@ -10,6 +12,8 @@ pub mod limits;
 pub mod meta;
 pub mod openapi;
 pub mod query;
+pub mod rate_limit;
+pub mod refusal;
 
 use std::time::Duration;
 
@@ -33,7 +37,12 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// All routes, with the middleware.
 pub fn router(state: AppState) -> Router {
     let timeout = state.request_timeout();
-    let routes = Router::from(documented_routes(&state)).with_state(state);
+    let routes = Router::from(documented_routes(&state))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refusal::middleware,
+        ))
+        .with_state(state);
     with_middleware(routes, timeout)
 }
 

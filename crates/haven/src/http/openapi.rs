@@ -200,7 +200,7 @@ fn complete_operation(path: &str, operation: &mut Operation) {
 /// The optional header with which a platform operator acts inside a practice.
 fn acting_organization() -> Parameter {
     ParameterBuilder::new()
-        .name("X-Haven-Organization") // `auth::caller::ACT_AS_HEADER`, in its canonical case
+        .name("X-Haven-Organization") // `http::caller::ACT_AS_HEADER`, in its canonical case
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .description(Some(

@@ -1,5 +1,5 @@
-//! Rate limiting: fixed-window counters kept in process or shared through Redis, and the
-//! per-IP limit on `/api/auth/*` (SPEC §5).
+//! Rate limiting: fixed-window counters kept in process or shared through Redis. The per-IP
+//! limit on `/api/auth/*` (SPEC §5) that uses them is HTTP middleware: `crate::http::rate_limit`.
 //!
 //! A counter's window starts at its first hit and lasts `window`; every hit in it counts, and
 //! hits past `limit` are refused until it ends. Both stores count atomically (a mutex in
@@ -12,7 +12,6 @@
 //! When Redis fails mid-flight, the request is counted in process instead (see `redis_store`): an
 //! outage weakens the limit to "per instance" for a while, it never takes the API down.
 
-mod layer;
 mod memory;
 mod redis_store;
 
@@ -20,13 +19,9 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use crate::http::error::{AppError, ErrorCode};
-pub use layer::{AuthRateLimit, auth_rate_limit};
 use memory::MemoryLimiter;
 use redis_store::RedisLimiter;
 
@@ -81,8 +76,7 @@ pub enum RateLimitError {
 
 /// A hit over the limit: answers 429 `RATE_LIMITED` with `Retry-After`.
 ///
-/// This is its own type rather than an [`AppError`] because an `AppError` cannot carry a header
-/// yet: converting would silently drop `Retry-After`. Return it with `.into_response()`.
+/// The HTTP layer answers it (`crate::http::rate_limit`) with the envelope and `Retry-After`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("rate limit exceeded; retry after {retry_after:?}")]
 pub struct RateLimited {
@@ -90,18 +84,11 @@ pub struct RateLimited {
     pub retry_after: Duration,
 }
 
-impl IntoResponse for RateLimited {
-    fn into_response(self) -> Response {
-        let mut response = AppError::new(
-            ErrorCode::RateLimited,
-            ErrorCode::RateLimited.default_message(),
-        )
-        .into_response();
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(retry_after_secs(self.retry_after)),
-        );
-        response
+impl RateLimited {
+    /// `Retry-After` in whole seconds, rounded up, at least 1.
+    #[must_use]
+    pub fn retry_after_secs(&self) -> u64 {
+        retry_after_secs(self.retry_after)
     }
 }
 
@@ -248,14 +235,7 @@ mod tests {
             .check("refresh", "family-1", 1, window)
             .await
             .expect_err("second hit is over the limit");
-        let response = refused.into_response();
-
-        assert_eq!(response.status(), 429);
-        let retry: u64 = response.headers()[header::RETRY_AFTER]
-            .to_str()
-            .expect("ascii")
-            .parse()
-            .expect("seconds");
+        let retry = refused.retry_after_secs();
         assert!((1..=60).contains(&retry), "{retry}");
         assert!(
             limiter

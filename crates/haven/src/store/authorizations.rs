@@ -4,10 +4,11 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::FromRow;
-use uuid::Uuid;
 
 use crate::db::TenantTx;
-use crate::ids::{OrganizationId, UserId};
+use crate::ids::{AuthorizationId, OrganizationId, PatientId, UserId};
+use crate::policy::patients::{PatientList, PatientUse};
+use crate::policy::units::ManageAuthorizations;
 use crate::store::patients::Scope;
 
 /// An authorization row (`member_id` still encrypted). `status` is the effective one: EXPIRED
@@ -15,9 +16,9 @@ use crate::store::patients::Scope;
 #[derive(Debug, Clone, FromRow)]
 pub struct AuthorizationRow {
     /// The authorization.
-    pub id: Uuid,
+    pub id: AuthorizationId,
     /// Whose.
-    pub patient_id: Uuid,
+    pub patient_id: PatientId,
     /// The insurer.
     pub payer_name: String,
     /// Ciphertext of the member id.
@@ -70,9 +71,9 @@ fn columns() -> String {
 #[derive(Debug)]
 pub struct NewAuthorization<'a> {
     /// Its id (the member id's ciphertext is bound to it).
-    pub id: Uuid,
+    pub id: AuthorizationId,
     /// Whose.
-    pub patient_id: Uuid,
+    pub patient_id: PatientId,
     /// The insurer.
     pub payer_name: &'a str,
     /// Ciphertext.
@@ -96,6 +97,7 @@ pub struct NewAuthorization<'a> {
 /// Inserts an authorization.
 pub async fn insert(
     tx: &mut TenantTx,
+    _may: &ManageAuthorizations,
     new: &NewAuthorization<'_>,
 ) -> Result<AuthorizationRow, sqlx::Error> {
     let org = tx.organization_id();
@@ -123,7 +125,11 @@ pub async fn insert(
 }
 
 /// Authorization `id` of the transaction's organization.
-pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<AuthorizationRow>, sqlx::Error> {
+pub async fn find(
+    tx: &mut TenantTx,
+    _may: &PatientUse,
+    id: AuthorizationId,
+) -> Result<Option<AuthorizationRow>, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {} FROM authorizations WHERE organization_id = $1 AND id = $2",
@@ -139,7 +145,7 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<AuthorizationRow
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
     /// Only this patient's.
-    pub patient_id: Option<Uuid>,
+    pub patient_id: Option<PatientId>,
     /// Only this (effective) status.
     pub status: Option<String>,
     /// Only those that are current and end within this many days (renewals).
@@ -152,13 +158,13 @@ pub struct Filter {
 /// total.
 pub async fn list(
     tx: &mut TenantTx,
-    scope: Scope,
+    may: &PatientList,
     filter: &Filter,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<AuthorizationRow>, i64), sqlx::Error> {
     let org = tx.organization_id();
-    let care_team_of = match scope {
+    let care_team_of = match may.scope() {
         Scope::All => None,
         Scope::CareTeamOf(user) => Some(user),
     };
@@ -205,9 +211,9 @@ pub async fn list(
 #[derive(Debug, Clone, Copy, FromRow)]
 pub struct Balance {
     /// The authorization.
-    pub id: Uuid,
+    pub id: AuthorizationId,
     /// Whose.
-    pub patient_id: Uuid,
+    pub patient_id: PatientId,
     /// Minutes per unit.
     pub unit_minutes: i32,
     /// Units allowed.
@@ -237,7 +243,7 @@ impl Balance {
 const BALANCE: &str = "id, patient_id, unit_minutes, total_units, used_units, low_units_threshold";
 
 /// The balance of authorization `id` as it is.
-pub async fn balance(tx: &mut TenantTx, id: Uuid) -> Result<Balance, sqlx::Error> {
+pub(crate) async fn balance(tx: &mut TenantTx, id: AuthorizationId) -> Result<Balance, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {BALANCE} FROM authorizations WHERE organization_id = $1 AND id = $2"
@@ -251,9 +257,9 @@ pub async fn balance(tx: &mut TenantTx, id: Uuid) -> Result<Balance, sqlx::Error
 /// Takes `units` for a session on `day` in one statement: only from an ACTIVE authorization
 /// covering that day, with that many units available, for a session of at most a day. `None`
 /// when any condition fails (nothing changed).
-pub async fn take_for_session(
+pub(crate) async fn take_for_session(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: AuthorizationId,
     units: i32,
     day: NaiveDate,
     max_minutes: i32,
@@ -277,9 +283,9 @@ pub async fn take_for_session(
 
 /// Takes `units` more for a session being completed: only from an ACTIVE authorization with
 /// that many available. `None` when not (nothing changed).
-pub async fn take_extra(
+pub(crate) async fn take_extra(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: AuthorizationId,
     units: i32,
 ) -> Result<Option<Balance>, sqlx::Error> {
     let org = tx.organization_id();
@@ -298,7 +304,7 @@ pub async fn take_extra(
 
 /// Gives `units` back (a released reservation). The session's units were counted in
 /// `used_units`, so this cannot go negative; the CHECK constraint would refuse it if it did.
-pub async fn give_back(tx: &mut TenantTx, id: Uuid, units: i32) -> Result<Balance, sqlx::Error> {
+pub(crate) async fn give_back(tx: &mut TenantTx, id: AuthorizationId, units: i32) -> Result<Balance, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE authorizations SET used_units = used_units - $3 \
@@ -318,9 +324,9 @@ pub async fn give_back(tx: &mut TenantTx, id: Uuid, units: i32) -> Result<Balanc
 ///
 /// The authorization is locked first, so the held units counted by the second statement (a
 /// fresh snapshot) include every reservation committed before: each one locks the row too.
-pub async fn adjust(
+pub(crate) async fn adjust(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: AuthorizationId,
     adjustment: i32,
 ) -> Result<Option<Balance>, sqlx::Error> {
     let org = tx.organization_id();
@@ -348,7 +354,7 @@ pub async fn adjust(
 /// attempts).
 pub async fn organization_of(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: AuthorizationId,
 ) -> Result<Option<OrganizationId>, sqlx::Error> {
     sqlx::query_scalar("SELECT haven_auth.authorization_organization($1)")
         .bind(id)
@@ -360,7 +366,7 @@ pub async fn organization_of(
 #[derive(Debug, Clone, FromRow, PartialEq, Eq)]
 pub struct LedgerCheck {
     /// The authorization.
-    pub authorization_id: Uuid,
+    pub authorization_id: AuthorizationId,
     /// Its `used_units`.
     pub used_units: i32,
     /// The sum of its ledger.

@@ -3,22 +3,22 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
-use uuid::Uuid;
 
 use crate::db::TenantTx;
-use crate::ids::{OrganizationId, UserId};
+use crate::ids::{GrantId, OrganizationId, PatientId, UserId};
+use crate::policy::btg::{GrantAccess, OverseeGrants};
 
 /// One grant.
 #[derive(Debug, Clone, FromRow)]
 pub struct GrantRow {
     /// The grant.
-    pub id: Uuid,
+    pub id: GrantId,
     /// The admin who granted it.
     pub granted_by_user_id: UserId,
     /// Who may use it.
     pub granted_to_user_id: UserId,
     /// For which patient.
-    pub patient_id: Uuid,
+    pub patient_id: PatientId,
     /// Why (free text by the admin; never shown to the grantee's patients).
     pub justification: String,
     /// For how long.
@@ -57,13 +57,13 @@ const COLUMNS: &str = "id, granted_by_user_id, granted_to_user_id, patient_id, j
 #[derive(Debug)]
 pub struct NewGrant<'a> {
     /// The grant's id.
-    pub id: Uuid,
+    pub id: GrantId,
     /// The admin granting it.
     pub granted_by: UserId,
     /// The grantee.
     pub granted_to: UserId,
     /// The patient.
-    pub patient: Uuid,
+    pub patient: PatientId,
     /// Why.
     pub justification: &'a str,
     /// One of the allowed durations.
@@ -75,7 +75,7 @@ pub struct NewGrant<'a> {
 pub async fn lock_pair(
     tx: &mut TenantTx,
     grantee: UserId,
-    patient: Uuid,
+    patient: PatientId,
 ) -> Result<(), sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query(
@@ -90,7 +90,11 @@ pub async fn lock_pair(
 }
 
 /// Inserts a grant expiring `duration_minutes` after the transaction's `now()`.
-pub async fn insert(tx: &mut TenantTx, new: &NewGrant<'_>) -> Result<GrantRow, sqlx::Error> {
+pub async fn insert(
+    tx: &mut TenantTx,
+    _may: &GrantAccess,
+    new: &NewGrant<'_>,
+) -> Result<GrantRow, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO btg_grants (organization_id, id, granted_by_user_id, granted_to_user_id, \
@@ -112,7 +116,7 @@ pub async fn insert(tx: &mut TenantTx, new: &NewGrant<'_>) -> Result<GrantRow, s
 /// transaction (for a state change).
 pub async fn find(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: GrantId,
     lock: bool,
 ) -> Result<Option<GrantRow>, sqlx::Error> {
     let org = tx.organization_id();
@@ -130,8 +134,8 @@ pub async fn find(
 pub async fn active_for(
     tx: &mut TenantTx,
     user: UserId,
-    patient: Uuid,
-) -> Result<Option<Uuid>, sqlx::Error> {
+    patient: PatientId,
+) -> Result<Option<GrantId>, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_scalar(
         "SELECT id FROM btg_grants \
@@ -163,6 +167,7 @@ pub enum Status {
 /// One page of the organization's grants with `status`, newest first, and the total.
 pub async fn list(
     tx: &mut TenantTx,
+    _may: &OverseeGrants,
     status: Status,
     limit: i64,
     offset: i64,
@@ -195,7 +200,8 @@ pub async fn list(
 /// Revokes grant `id` (the caller has checked it is active, under its row lock).
 pub async fn revoke(
     tx: &mut TenantTx,
-    id: Uuid,
+    _may: &OverseeGrants,
+    id: GrantId,
     by: UserId,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
@@ -216,7 +222,8 @@ pub async fn revoke(
 /// Records the review of grant `id` (the caller has checked it is not reviewed yet).
 pub async fn review(
     tx: &mut TenantTx,
-    id: Uuid,
+    _may: &OverseeGrants,
+    id: GrantId,
     by: UserId,
     outcome: &str,
     notes: Option<&str>,
@@ -241,11 +248,11 @@ pub async fn review(
 #[derive(Debug, Clone, FromRow)]
 pub struct Lapsed {
     /// The grant.
-    pub id: Uuid,
+    pub id: GrantId,
     /// Its holder.
     pub granted_to_user_id: UserId,
     /// Its patient.
-    pub patient_id: Uuid,
+    pub patient_id: PatientId,
     /// When it ran out.
     pub expires_at: DateTime<Utc>,
 }
@@ -300,7 +307,7 @@ pub async fn staff(tx: &mut TenantTx, ids: &[UserId]) -> Result<Vec<StaffRow>, s
 #[derive(Debug, Clone, FromRow)]
 pub struct PatientNameRow {
     /// The patient.
-    pub id: Uuid,
+    pub id: PatientId,
     /// Ciphertext.
     pub first_name: Vec<u8>,
     /// Ciphertext.
@@ -312,7 +319,8 @@ pub struct PatientNameRow {
 /// The (undeleted) patients among `ids`, still encrypted.
 pub async fn patient_names(
     tx: &mut TenantTx,
-    ids: &[Uuid],
+    _may: &OverseeGrants,
+    ids: &[PatientId],
 ) -> Result<Vec<PatientNameRow>, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(
@@ -328,7 +336,7 @@ pub async fn patient_names(
 /// The organization that holds grant `id`, whichever it is (to audit cross-tenant attempts).
 pub async fn organization_of(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: GrantId,
 ) -> Result<Option<OrganizationId>, sqlx::Error> {
     sqlx::query_scalar("SELECT haven_auth.btg_grant_organization($1)")
         .bind(id)

@@ -2,16 +2,16 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
-use uuid::Uuid;
 
 use crate::db::TenantTx;
-use crate::ids::{OrganizationId, UserId};
+use crate::ids::{OrganizationId, PatientId, UserId};
+use crate::policy::patients::{ManagePatients, PatientList, PatientUse, PatientWrite, Visible};
 
 /// A patient row: PHI still encrypted.
 #[derive(Debug, Clone, FromRow)]
 pub struct PatientRow {
     /// The patient.
-    pub id: Uuid,
+    pub id: PatientId,
     /// Ciphertext.
     pub first_name: Vec<u8>,
     /// Ciphertext.
@@ -61,7 +61,8 @@ pub struct EncryptedFields {
 /// Inserts patient `id`; a duplicate MRN fails with `patients_mrn_unique`.
 pub async fn insert(
     tx: &mut TenantTx,
-    id: Uuid,
+    _may: &ManagePatients,
+    id: PatientId,
     fields: &EncryptedFields,
     user_id: Option<UserId>,
 ) -> Result<PatientRow, sqlx::Error> {
@@ -87,7 +88,11 @@ pub async fn insert(
 }
 
 /// Patient `id` of the transaction's organization, unless deleted.
-pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<PatientRow>, sqlx::Error> {
+pub async fn find(
+    tx: &mut TenantTx,
+    _may: &PatientUse,
+    id: PatientId,
+) -> Result<Option<PatientRow>, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM patients WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL"
@@ -119,13 +124,13 @@ pub struct Lookup {
 /// One page of the patients in `scope` matching `lookup`, oldest first, and the total.
 pub async fn list(
     tx: &mut TenantTx,
-    scope: Scope,
+    may: &PatientList,
     lookup: Lookup,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<PatientRow>, i64), sqlx::Error> {
     let org = tx.organization_id();
-    let care_team_of = match scope {
+    let care_team_of = match may.scope() {
         Scope::All => None,
         Scope::CareTeamOf(user) => Some(user),
     };
@@ -155,13 +160,15 @@ pub async fn list(
     Ok((rows, total))
 }
 
-/// Applies the changed fields of patient `id`; `None` when there is no such (live) patient.
+/// Applies the changed fields of the patient `may` allows; `None` when there is no such (live)
+/// patient.
 pub async fn update(
     tx: &mut TenantTx,
-    id: Uuid,
+    may: &PatientWrite,
     fields: &EncryptedFields,
 ) -> Result<Option<PatientRow>, sqlx::Error> {
     let org = tx.organization_id();
+    let id = may.patient();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE patients SET \
              first_name = coalesce($3, first_name), \
@@ -191,9 +198,14 @@ pub async fn update(
     .await
 }
 
-/// Soft-deletes patient `id`; whether there was one to delete.
-pub async fn soft_delete(tx: &mut TenantTx, id: Uuid) -> Result<bool, sqlx::Error> {
+/// Soft-deletes `patient`; whether there was one to delete.
+pub async fn soft_delete(
+    tx: &mut TenantTx,
+    _may: &ManagePatients,
+    patient: &Visible<PatientRow>,
+) -> Result<bool, sqlx::Error> {
     let org = tx.organization_id();
+    let id = patient.row().id;
     sqlx::query(
         "UPDATE patients SET deleted_at = now(), updated_at = now() \
          WHERE organization_id = $1 AND id = $2 AND deleted_at IS NULL",
@@ -208,7 +220,7 @@ pub async fn soft_delete(tx: &mut TenantTx, id: Uuid) -> Result<bool, sqlx::Erro
 /// The organization that holds patient `id`, whichever it is (to audit cross-tenant attempts).
 pub async fn organization_of(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: PatientId,
 ) -> Result<Option<OrganizationId>, sqlx::Error> {
     sqlx::query_scalar("SELECT haven_auth.patient_organization($1)")
         .bind(id)
@@ -219,7 +231,7 @@ pub async fn organization_of(
 /// Whether `user` is on patient `id`'s care team.
 pub async fn on_care_team(
     tx: &mut TenantTx,
-    patient: Uuid,
+    patient: PatientId,
     user: UserId,
 ) -> Result<bool, sqlx::Error> {
     let org = tx.organization_id();
@@ -256,9 +268,10 @@ pub struct CareTeamMember {
 /// Patient `id`'s care team.
 pub async fn care_team(
     tx: &mut TenantTx,
-    patient: Uuid,
+    patient: &Visible<PatientRow>,
 ) -> Result<Vec<CareTeamMember>, sqlx::Error> {
     let org = tx.organization_id();
+    let patient = patient.row().id;
     sqlx::query_as(
         "SELECT u.id AS user_id, u.email, u.first_name, u.last_name, u.role, c.created_at AS added_at \
          FROM care_team_members c JOIN users u ON u.organization_id = c.organization_id AND u.id = c.user_id \
@@ -273,11 +286,13 @@ pub async fn care_team(
 /// Adds `user` to patient `id`'s care team; false when already on it.
 pub async fn add_to_care_team(
     tx: &mut TenantTx,
-    patient: Uuid,
+    _may: &ManagePatients,
+    patient: &Visible<PatientRow>,
     user: UserId,
     added_by: UserId,
 ) -> Result<bool, sqlx::Error> {
     let org = tx.organization_id();
+    let patient = patient.row().id;
     sqlx::query(
         "INSERT INTO care_team_members (organization_id, patient_id, user_id, added_by) \
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -294,10 +309,12 @@ pub async fn add_to_care_team(
 /// Removes `user` from patient `id`'s care team; false when not on it.
 pub async fn remove_from_care_team(
     tx: &mut TenantTx,
-    patient: Uuid,
+    _may: &ManagePatients,
+    patient: &Visible<PatientRow>,
     user: UserId,
 ) -> Result<bool, sqlx::Error> {
     let org = tx.organization_id();
+    let patient = patient.row().id;
     sqlx::query("DELETE FROM care_team_members WHERE organization_id = $1 AND patient_id = $2 AND user_id = $3")
         .bind(org)
         .bind(patient)

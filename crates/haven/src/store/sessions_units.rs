@@ -6,21 +6,21 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
-use uuid::Uuid;
 
 use crate::db::TenantTx;
-use crate::ids::{OrganizationId, UserId};
+use crate::ids::{AuthorizationId, OrganizationId, PatientId, TherapySessionId, UserId};
+use crate::policy::patients::{PatientList, PatientUse};
 use crate::store::patients::Scope;
 
 /// A session row.
 #[derive(Debug, Clone, FromRow)]
 pub struct SessionRow {
     /// The session.
-    pub id: Uuid,
+    pub id: TherapySessionId,
     /// The authorization its units come from.
-    pub authorization_id: Uuid,
+    pub authorization_id: AuthorizationId,
     /// Whose.
-    pub patient_id: Uuid,
+    pub patient_id: PatientId,
     /// Who treats.
     pub clinician_id: Option<UserId>,
     /// When it starts.
@@ -57,11 +57,11 @@ const COLUMNS: &str = "id, authorization_id, patient_id, clinician_id, start_tim
 #[derive(Debug)]
 pub struct NewSession {
     /// Its id.
-    pub id: Uuid,
+    pub id: TherapySessionId,
     /// The authorization the units were taken from.
-    pub authorization_id: Uuid,
+    pub authorization_id: AuthorizationId,
     /// Whose.
-    pub patient_id: Uuid,
+    pub patient_id: PatientId,
     /// Who treats.
     pub clinician_id: Option<UserId>,
     /// When.
@@ -76,7 +76,7 @@ pub struct NewSession {
 
 /// Inserts a SCHEDULED session and its RESERVE ledger row (one statement). The units must
 /// already have been taken from the authorization in this transaction.
-pub async fn insert_reserved(
+pub(crate) async fn insert_reserved(
     tx: &mut TenantTx,
     new: &NewSession,
 ) -> Result<SessionRow, sqlx::Error> {
@@ -105,7 +105,11 @@ pub async fn insert_reserved(
 }
 
 /// Session `id` of the transaction's organization.
-pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<SessionRow>, sqlx::Error> {
+pub async fn find(
+    tx: &mut TenantTx,
+    _may: &PatientUse,
+    id: TherapySessionId,
+) -> Result<Option<SessionRow>, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM therapy_sessions WHERE organization_id = $1 AND id = $2"
@@ -118,7 +122,11 @@ pub async fn find(tx: &mut TenantTx, id: Uuid) -> Result<Option<SessionRow>, sql
 
 /// Session `id`, locked until the transaction ends: the state transitions of one session run
 /// one at a time (completing twice at once: the second sees the first's result).
-pub async fn lock(tx: &mut TenantTx, id: Uuid) -> Result<Option<SessionRow>, sqlx::Error> {
+pub async fn lock(
+    tx: &mut TenantTx,
+    _may: &PatientUse,
+    id: TherapySessionId,
+) -> Result<Option<SessionRow>, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM therapy_sessions WHERE organization_id = $1 AND id = $2 FOR UPDATE"
@@ -130,7 +138,7 @@ pub async fn lock(tx: &mut TenantTx, id: Uuid) -> Result<Option<SessionRow>, sql
 }
 
 /// SCHEDULED → IN_PROGRESS (the session must be locked and SCHEDULED).
-pub async fn mark_started(tx: &mut TenantTx, id: Uuid) -> Result<SessionRow, sqlx::Error> {
+pub(crate) async fn mark_started(tx: &mut TenantTx, id: TherapySessionId) -> Result<SessionRow, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE therapy_sessions SET status = 'IN_PROGRESS', started_at = now(), updated_at = now() \
@@ -144,9 +152,9 @@ pub async fn mark_started(tx: &mut TenantTx, id: Uuid) -> Result<SessionRow, sql
 
 /// The ledger rows of a completion: `delta` is actual − reserved units. Always a CONSUME row
 /// (the extra units taken, or 0), and a RELEASE row for unused units.
-pub async fn mark_completed(
+pub(crate) async fn mark_completed(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: TherapySessionId,
     actual_units: i32,
     actual_minutes: Option<i32>,
     user: Option<UserId>,
@@ -180,9 +188,9 @@ pub async fn mark_completed(
 }
 
 /// Open → CANCELLED with its RELEASE ledger row (the session must be locked and open).
-pub async fn mark_cancelled(
+pub(crate) async fn mark_cancelled(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: TherapySessionId,
     reason: &str,
     user: Option<UserId>,
 ) -> Result<SessionRow, sqlx::Error> {
@@ -207,9 +215,9 @@ pub async fn mark_cancelled(
 }
 
 /// Records an ADJUST ledger row (the authorization was just adjusted in this transaction).
-pub async fn record_adjustment(
+pub(crate) async fn record_adjustment(
     tx: &mut TenantTx,
-    authorization_id: Uuid,
+    authorization_id: AuthorizationId,
     units: i32,
     user: Option<UserId>,
     reason: &str,
@@ -241,9 +249,9 @@ fn t_columns() -> String {
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
     /// Only this patient's.
-    pub patient_id: Option<Uuid>,
+    pub patient_id: Option<PatientId>,
     /// Only this authorization's.
-    pub authorization_id: Option<Uuid>,
+    pub authorization_id: Option<AuthorizationId>,
     /// Only this status.
     pub status: Option<String>,
     /// Starting at or after.
@@ -255,13 +263,13 @@ pub struct Filter {
 /// One page of the sessions in `scope` matching `filter`, by start time, and the total.
 pub async fn list(
     tx: &mut TenantTx,
-    scope: Scope,
+    may: &PatientList,
     filter: &Filter,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<SessionRow>, i64), sqlx::Error> {
     let org = tx.organization_id();
-    let care_team_of = match scope {
+    let care_team_of = match may.scope() {
         Scope::All => None,
         Scope::CareTeamOf(user) => Some(user),
     };
@@ -306,7 +314,7 @@ pub async fn list(
 /// The organization that holds session `id`, whichever it is (to audit cross-tenant attempts).
 pub async fn organization_of(
     tx: &mut TenantTx,
-    id: Uuid,
+    id: TherapySessionId,
 ) -> Result<Option<OrganizationId>, sqlx::Error> {
     sqlx::query_scalar("SELECT haven_auth.therapy_session_organization($1)")
         .bind(id)

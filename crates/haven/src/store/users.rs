@@ -7,6 +7,7 @@ use sqlx::FromRow;
 use crate::db::TenantTx;
 use crate::domain::Role;
 use crate::ids::{OrganizationId, UserId};
+use crate::policy::users::ManageUsers;
 
 /// A user as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -86,7 +87,11 @@ pub struct NewUser<'a> {
 
 /// Inserts a user into the transaction's organization. A duplicate email fails with the unique
 /// violation of `users_email_unique`.
-pub async fn insert(tx: &mut TenantTx, new: &NewUser<'_>) -> Result<User, sqlx::Error> {
+pub async fn insert(
+    tx: &mut TenantTx,
+    _may: &ManageUsers,
+    new: &NewUser<'_>,
+) -> Result<User, sqlx::Error> {
     let org = tx.organization_id();
     let row: UserRow = sqlx::query_as(
         "INSERT INTO users (organization_id, id, email, password_hash, role, first_name, last_name) \
@@ -160,6 +165,7 @@ pub struct UserChanges<'a> {
 /// Applies `changes` to user `id`; `None` when there is no such user in this organization.
 pub async fn update(
     tx: &mut TenantTx,
+    _may: &ManageUsers,
     id: UserId,
     changes: &UserChanges<'_>,
 ) -> Result<Option<User>, sqlx::Error> {

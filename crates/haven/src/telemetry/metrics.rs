@@ -22,7 +22,6 @@ use ::metrics::{
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::audit::{AuditAction, AuditEvent};
-use crate::http::error::ErrorCode;
 
 /// Requests answered, by method, matched route and status.
 pub const HTTP_REQUESTS: &str = "haven_http_requests_total";
@@ -86,10 +85,8 @@ const SECURITY_ACTIONS: &[AuditAction] = &[
 ];
 
 /// Security events that are refusals of the HTTP layer rather than audited actions.
-const SECURITY_RESPONSES: &[(ErrorCode, &str)] = &[
-    (ErrorCode::RateLimited, "rate_limited"),
-    (ErrorCode::CsrfFailed, "csrf_failed"),
-];
+const SECURITY_RESPONSES: &[&str] = &["rate_limited", "csrf_failed"];
+
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -192,7 +189,7 @@ fn start_series() {
     for action in SECURITY_ACTIONS {
         counter!(SECURITY_EVENTS, "type" => security_type(*action)).increment(0);
     }
-    for (_, kind) in SECURITY_RESPONSES {
+    for kind in SECURITY_RESPONSES {
         counter!(SECURITY_EVENTS, "type" => *kind).increment(0);
     }
     counter!(KEY_ROTATIONS).increment(0);
@@ -227,11 +224,9 @@ fn known_method(method: &str) -> &'static str {
     }
 }
 
-/// An error response with `code`: the HTTP layer's security refusals are counted.
-pub fn error_response(code: ErrorCode) {
-    if let Some((_, kind)) = SECURITY_RESPONSES.iter().find(|(c, _)| *c == code) {
-        counter!(SECURITY_EVENTS, "type" => *kind).increment(1);
-    }
+/// A security refusal answered by the HTTP layer itself (`rate_limited`, `csrf_failed`).
+pub fn security_response(kind: &'static str) {
+    counter!(SECURITY_EVENTS, "type" => kind).increment(1);
 }
 
 /// Audit events just written, and how long the write took.

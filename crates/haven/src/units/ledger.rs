@@ -12,14 +12,14 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::SessionStatus;
 use super::minutes::{MAX_SESSION_MINUTES, fits_in_a_session};
 use crate::audit::{AuditAction, AuditEvent};
 use crate::db::TenantTx;
-use crate::http::error::{AppError, ErrorCode};
-use crate::ids::UserId;
+use crate::ids::{AuthorizationId, PatientId, TherapySessionId, UserId};
+use crate::policy::patients::{OfPatient, PatientUse, Visible};
+use crate::policy::units::ManageAuthorizations;
 use crate::store::authorizations::{self, AuthorizationRow, Balance};
 use crate::store::sessions_units::{self, NewSession, SessionRow};
 use crate::telemetry::metrics;
@@ -74,43 +74,6 @@ impl Refusal {
     }
 }
 
-impl From<Refusal> for AppError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::InsufficientUnits {
-                available,
-                requested,
-            } => AppError::new(
-                ErrorCode::InsufficientUnits,
-                format!("Insufficient units: {available} available, {requested} requested"),
-            ),
-            Refusal::Exhausted => AppError::new(
-                ErrorCode::AuthorizationExhausted,
-                "The authorization has no units left",
-            ),
-            Refusal::Expired { start, end } => AppError::new(
-                ErrorCode::AuthorizationExpired,
-                format!("The session date is outside the authorization period ({start} to {end})"),
-            ),
-            Refusal::NotActive => AppError::new(
-                ErrorCode::AuthorizationNotActive,
-                "The authorization is not active",
-            ),
-            Refusal::TooLong(field) => AppError::invalid_field(
-                field,
-                format!("a session may use at most {MAX_SESSION_MINUTES} minutes of units"),
-            ),
-            Refusal::InvalidState { status, action } => AppError::new(
-                ErrorCode::InvalidState,
-                format!("Cannot {action} a session that is {status}"),
-            ),
-            Refusal::InvalidAdjustment(message) => {
-                AppError::new(ErrorCode::InvalidAdjustment, message)
-            }
-        }
-    }
-}
-
 /// The message when an adjustment would take used units below zero (SPEC §5).
 pub const NEGATIVE_ADJUSTMENT: &str = "Adjustment would result in negative used units";
 /// The message when an adjustment would take used units past the total (SPEC §5).
@@ -124,10 +87,12 @@ pub struct Held {
     units: i32,
 }
 
-impl Held {
-    /// The patient the authorization is for.
-    #[must_use]
-    pub fn patient_id(&self) -> Uuid {
+impl OfPatient for Held {
+    const ENTITY: &'static str = "authorization";
+    fn entity_id(&self) -> uuid::Uuid {
+        self.balance.id.as_uuid()
+    }
+    fn patient_id(&self) -> PatientId {
         self.balance.patient_id
     }
 }
@@ -139,8 +104,8 @@ pub enum Hold {
     Held(Held),
     /// The authorization exists (for this patient) but refused.
     Refused {
-        /// The patient, for the access decision before the refusal is shown.
-        patient_id: Uuid,
+        /// The authorization, for the access decision before the refusal is shown.
+        authorization: Box<AuthorizationRow>,
         /// Why.
         refusal: Refusal,
     },
@@ -162,7 +127,8 @@ fn max_minutes() -> i32 {
 /// conditional UPDATE.
 pub async fn hold(
     tx: &mut TenantTx,
-    authorization_id: Uuid,
+    may: &PatientUse,
+    authorization_id: AuthorizationId,
     units: i32,
     start: DateTime<Utc>,
 ) -> Result<Hold, sqlx::Error> {
@@ -173,14 +139,14 @@ pub async fn hold(
         metrics::unit_reservation("reserved");
         return Ok(Hold::Held(Held { balance, units }));
     }
-    let Some(row) = authorizations::find(tx, authorization_id).await? else {
+    let Some(row) = authorizations::find(tx, may, authorization_id).await? else {
         metrics::unit_reservation("not_found");
         return Ok(Hold::Missing);
     };
     let refusal = why_not(&row, units, day);
     metrics::unit_reservation(refusal.label());
     Ok(Hold::Refused {
-        patient_id: row.patient_id,
+        authorization: Box::new(row),
         refusal,
     })
 }
@@ -221,15 +187,17 @@ pub struct Outcome {
     pub crossed_low_threshold: bool,
 }
 
-/// Records the reservation of [`Held`] units: the SCHEDULED session and its RESERVE row.
+/// Records the reservation of [`Held`] units, once the caller's access to its patient is
+/// established: the SCHEDULED session and its RESERVE row.
 pub async fn record_reservation(
     tx: &mut TenantTx,
-    held: Held,
-    id: Uuid,
+    held: Visible<Held>,
+    id: TherapySessionId,
     clinician_id: Option<UserId>,
     start: DateTime<Utc>,
     user: Option<UserId>,
 ) -> Result<Outcome, sqlx::Error> {
+    let held = held.into_row();
     let session = sessions_units::insert_reserved(
         tx,
         &NewSession {
@@ -265,8 +233,9 @@ fn invalid(session: &SessionRow, action: &'static str) -> Refusal {
 /// SCHEDULED → IN_PROGRESS. `session` must have been locked ([`sessions_units::lock`]).
 pub async fn start(
     tx: &mut TenantTx,
-    session: &SessionRow,
+    session: &Visible<SessionRow>,
 ) -> Result<Result<Outcome, Refusal>, sqlx::Error> {
+    let session = session.row();
     if status_of(session) != SessionStatus::Scheduled {
         return Ok(Err(invalid(session, "start")));
     }
@@ -284,11 +253,12 @@ pub async fn start(
 /// `session` must have been locked.
 pub async fn complete(
     tx: &mut TenantTx,
-    session: &SessionRow,
+    visible: &Visible<SessionRow>,
     actual_units: i32,
     actual_minutes: Option<i32>,
     user: Option<UserId>,
 ) -> Result<Result<Outcome, Refusal>, sqlx::Error> {
+    let session = visible.row();
     if !status_of(session).is_open() {
         return Ok(Err(invalid(session, "complete")));
     }
@@ -304,7 +274,9 @@ pub async fn complete(
         match authorizations::take_extra(tx, session.authorization_id, extra).await? {
             Some(balance) => balance,
             None => {
-                let row = authorizations::find(tx, session.authorization_id).await?;
+                let row =
+                    authorizations::find(tx, &visible.patient_use(), session.authorization_id)
+                        .await?;
                 return Ok(Err(match row {
                     Some(row) if row.status == "CANCELLED" => Refusal::NotActive,
                     Some(row) => Refusal::InsufficientUnits {
@@ -332,10 +304,11 @@ pub async fn complete(
 /// Open → CANCELLED: the reserved units go back. `session` must have been locked.
 pub async fn cancel(
     tx: &mut TenantTx,
-    session: &SessionRow,
+    session: &Visible<SessionRow>,
     reason: &str,
     user: Option<UserId>,
 ) -> Result<Result<Outcome, Refusal>, sqlx::Error> {
+    let session = session.row();
     if !status_of(session).is_open() {
         return Ok(Err(invalid(session, "cancel")));
     }
@@ -355,11 +328,13 @@ pub async fn cancel(
 /// low-units threshold.
 pub async fn adjust(
     tx: &mut TenantTx,
-    authorization: &AuthorizationRow,
+    _may: &ManageAuthorizations,
+    authorization: &Visible<AuthorizationRow>,
     adjustment: i32,
     reason: &str,
     user: Option<UserId>,
 ) -> Result<Result<(Balance, bool), Refusal>, sqlx::Error> {
+    let authorization = authorization.row();
     let Some(balance) = authorizations::adjust(tx, authorization.id, adjustment).await? else {
         // Raising can only pass the total; lowering can only go below what is held (or 0).
         let message = if adjustment > 0 {

@@ -11,7 +11,8 @@ use axum::http::{Method, StatusCode};
 use axum::routing::post;
 use haven::config::IpNetwork;
 use haven::http::with_middleware;
-use haven::ratelimit::{AuthRateLimit, RateLimiter, auth_rate_limit};
+use haven::http::rate_limit::{AuthRateLimit, auth_rate_limit};
+use haven::ratelimit::RateLimiter;
 use haven_testkit::{request, send};
 use serde_json::json;
 

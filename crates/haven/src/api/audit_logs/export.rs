@@ -11,9 +11,8 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
-use super::READERS;
 use super::filter::AuditQuery;
-use crate::api::access::require_role;
+use crate::policy::audit_log as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -118,7 +117,7 @@ pub async fn export_audit_log(
     Meta(meta): Meta,
     AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<Response, AppError> {
-    require_role(&state, &caller, &meta, READERS, "export_audit_log").await?;
+    policy::read(&caller, "export_audit_log")?;
     let format = match query.format.as_deref() {
         Some("ndjson") | None => Format::Ndjson,
         Some("csv") => Format::Csv,
@@ -130,7 +129,7 @@ pub async fn export_audit_log(
     let filter = query.filter()?;
     state.sealer().flush().await?;
     let event = AuditEvent::new(AuditAction::AuditExport)
-        .with_actor(caller.user_id, caller.role)
+        .by(caller.actor())
         .with_details(json!({
             "format": if format == Format::Csv { "csv" } else { "ndjson" },
             "from": filter.from,

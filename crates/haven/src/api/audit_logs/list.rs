@@ -4,9 +4,8 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::READERS;
 use super::filter::AuditQuery;
-use crate::api::access::require_role;
+use crate::policy::audit_log as policy;
 use crate::api::pagination::{Page, PageQuery, Pagination};
 use crate::app::AppState;
 use crate::auth::caller::Caller;
@@ -42,10 +41,10 @@ pub struct AuditLogList {
 pub async fn list_audit_logs(
     State(state): State<AppState>,
     caller: Caller,
-    Meta(meta): Meta,
+    Meta(_meta): Meta,
     AppQuery(query): AppQuery<AuditQuery>,
 ) -> Result<AppJson<AuditLogList>, AppError> {
-    require_role(&state, &caller, &meta, READERS, "list_audit_logs").await?;
+    policy::read(&caller, "list_audit_logs")?;
     if query.format.is_some() {
         return Err(AppError::invalid_field(
             "format",

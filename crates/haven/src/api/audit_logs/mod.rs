@@ -9,10 +9,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::domain::Role;
-
-/// Who may read the audit log.
-pub(crate) const READERS: &[Role] = &[Role::Admin, Role::Compliance];
 
 /// The routes, relative to `/api/audit-logs`.
 pub fn routes() -> OpenApiRouter<AppState> {

@@ -2,8 +2,7 @@
 
 use axum::extract::State;
 
-use super::READERS;
-use crate::api::access::require_role;
+use crate::policy::audit_log as policy;
 use crate::app::AppState;
 use crate::audit::seal::CheckpointKey;
 use crate::audit::verify::{ChainReport, verify_chain};
@@ -26,9 +25,9 @@ use crate::http::meta::Meta;
 pub async fn verify_audit_log(
     State(state): State<AppState>,
     caller: Caller,
-    Meta(meta): Meta,
+    Meta(_meta): Meta,
 ) -> Result<AppJson<ChainReport>, AppError> {
-    require_role(&state, &caller, &meta, READERS, "verify_audit_log").await?;
+    policy::read(&caller, "verify_audit_log")?;
     state.sealer().flush().await?;
     let mut tx = state
         .db()

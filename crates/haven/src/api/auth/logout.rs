@@ -36,7 +36,7 @@ pub async fn logout(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::Logout)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_entity("session", caller.session_id)
             .with_request(&meta),
     )

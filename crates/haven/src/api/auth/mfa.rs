@@ -160,7 +160,7 @@ pub async fn confirm_mfa(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::MfaEnabled)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_entity("user", caller.user_id)
             .with_request(&meta),
     )
@@ -232,7 +232,7 @@ pub async fn disable_mfa(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::MfaDisabled)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_entity("user", caller.user_id)
             .with_request(&meta),
     )

@@ -98,7 +98,7 @@ pub async fn change_password(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PasswordChange)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_entity("user", caller.user_id)
             .with_details(json!({ "otherSessionsEnded": ended }))
             .with_request(&meta),

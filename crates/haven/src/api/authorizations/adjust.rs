@@ -4,10 +4,11 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::codec::{Authorization, to_authorization};
-use super::lookup::{find_visible, may_manage_authorizations, refuse};
+use super::lookup::find_visible;
+use crate::ids::AuthorizationId;
+use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -67,19 +68,11 @@ pub async fn adjust_authorization(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<AuthorizationId>,
     AppJson(body): AppJson<Adjust>,
 ) -> Result<AppJson<AuthorizationAdjusted>, AppError> {
-    if !may_manage_authorizations(&caller) {
-        return Err(refuse(
-            &state,
-            &caller,
-            &meta,
-            "adjust_authorization",
-            Some(("authorization", id)),
-        )
-        .await);
-    }
+    let may = policy::manage_authorizations(&caller, "adjust_authorization", Some(id))?;
+    let may_use = policy::use_units(&caller, "adjust_authorization")?;
     if body.adjustment == 0 {
         return Err(AppError::invalid_field("adjustment", "must not be 0"));
     }
@@ -94,7 +87,8 @@ pub async fn adjust_authorization(
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (row, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
+    let found = find_visible(&state, &mut tx, &caller, &meta, &may_use, id).await?;
+    let (row, access) = (found.row(), *found.access());
     // Beyond the largest total (100,000 units) it is out of bounds whatever the balance; the
     // bound also keeps `used_units + adjustment` far from int4's range in the database.
     let in_reach = body.adjustment.unsigned_abs() <= super::create::MAX_TOTAL_UNITS.unsigned_abs();
@@ -107,11 +101,11 @@ pub async fn adjust_authorization(
         return Err(Refusal::InvalidAdjustment(message).into());
     };
     let (balance, crossed) =
-        ledger::adjust(&mut tx, &row, adjustment, reason, Some(caller.user_id)).await??;
+        ledger::adjust(&mut tx, &may, &found, adjustment, reason, Some(caller.user_id)).await??;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::AuthorizationAdjust)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("authorization", id)
             .with_patient(row.patient_id)
@@ -127,13 +121,13 @@ pub async fn adjust_authorization(
         audit::record(
             &mut tx,
             &ledger::low_units_event(&balance)
-                .with_actor(caller.user_id, caller.role)
+                .by(caller.actor())
                 .with_access_method(access.method)
                 .with_request(&meta),
         )
         .await?;
     }
-    let row = authorizations::find(&mut tx, id)
+    let row = authorizations::find(&mut tx, &may_use, id)
         .await?
         .ok_or_else(AppError::not_found)?;
     let authorization = to_authorization(&state, &mut tx, &row).await?;

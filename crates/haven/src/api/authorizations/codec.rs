@@ -6,6 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::ids::{AuthorizationId, PatientId};
+
 use crate::app::AppState;
 use crate::db::TenantTx;
 use crate::http::error::AppError;
@@ -60,9 +62,9 @@ impl AuthorizationStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Authorization {
     /// The authorization's id.
-    id: Uuid,
+    id: AuthorizationId,
     /// The patient it covers.
-    patient_id: Uuid,
+    patient_id: PatientId,
     /// The insurer.
     payer_name: String,
     /// The patient's member id with the payer (PHI), `null` when none was given.
@@ -110,7 +112,7 @@ pub(crate) async fn to_authorization(
 ) -> Result<Authorization, AppError> {
     let member_id = match &row.member_id {
         Some(blob) => {
-            let reference = field(tx, row.id);
+            let reference = field(tx, row.id.as_uuid());
             let plain = state
                 .keyring()
                 .decrypt(tx, &reference, blob)

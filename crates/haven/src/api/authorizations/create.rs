@@ -6,11 +6,11 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::codec::{AuthorizationResponse, seal_member_id, to_authorization};
-use super::lookup::{access_to, may_manage_authorizations, refuse};
-use crate::api::access::not_found;
+use crate::api::patients::lookup::find_visible;
+use crate::ids::{AuthorizationId, PatientId};
+use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -18,7 +18,6 @@ use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::store::authorizations::{self, NewAuthorization};
-use crate::store::patients;
 use crate::units::parse_service_code;
 
 /// The most units one authorization may allow.
@@ -31,7 +30,7 @@ const MAX_PERIOD_DAYS: i64 = 5 * 366;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CreateAuthorization {
     /// The patient it covers (one the caller may see).
-    patient_id: Uuid,
+    patient_id: PatientId,
     /// The insurer: 1–200 characters, no control characters.
     #[schema(
         min_length = 1,
@@ -222,21 +221,18 @@ pub async fn create_authorization(
     Meta(meta): Meta,
     AppJson(body): AppJson<CreateAuthorization>,
 ) -> Result<(StatusCode, AppJson<AuthorizationResponse>), AppError> {
-    if !may_manage_authorizations(&caller) {
-        return Err(refuse(&state, &caller, &meta, "create_authorization", None).await);
-    }
+    let may = policy::manage_authorizations(&caller, "create_authorization", None)?;
+    let may_use = policy::use_units(&caller, "create_authorization")?;
     let new = check(&body)?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
     let patient = body.patient_id;
-    if patients::find(&mut tx, patient).await?.is_none() {
-        let owner = patients::organization_of(&mut tx, patient).await?;
-        return Err(not_found(&state, &caller, &meta, "patient", patient, owner).await);
-    }
-    let access = access_to(&state, &mut tx, &caller, &meta, "patient", patient, patient).await?;
-    let id = Uuid::now_v7();
+    let visible = find_visible(&state, &mut tx, &caller, &meta, &may_use, patient).await?;
+    let access = *visible.access();
+    let authorization_id = AuthorizationId::new();
+    let id = authorization_id.as_uuid();
     let member_id = match &new.member_id {
         Some(value) => {
             let key = state
@@ -250,8 +246,9 @@ pub async fn create_authorization(
     };
     let row = authorizations::insert(
         &mut tx,
+        &may,
         &NewAuthorization {
-            id,
+            id: authorization_id,
             patient_id: patient,
             payer_name: &new.payer_name,
             member_id,
@@ -268,7 +265,7 @@ pub async fn create_authorization(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::AuthorizationCreate)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("authorization", id)
             .with_patient(patient)

@@ -1,10 +1,9 @@
 //! `GET /api/authorizations/{id}`.
 
 use axum::extract::State;
-use uuid::Uuid;
 
 use super::codec::{AuthorizationResponse, to_authorization};
-use super::lookup::{find_visible, may_use_units, refuse};
+use super::lookup::find_visible;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -12,6 +11,9 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
+use crate::ids::AuthorizationId;
+use crate::policy::Denial;
+use crate::policy::units as policy;
 
 /// Read one authorization.
 ///
@@ -32,28 +34,21 @@ pub async fn get_authorization(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<AuthorizationId>,
 ) -> Result<AppJson<AuthorizationResponse>, AppError> {
-    if !may_use_units(&caller) {
-        return Err(refuse(
-            &state,
-            &caller,
-            &meta,
-            "get_authorization",
-            Some(("authorization", id)),
-        )
-        .await);
-    }
+    let may = policy::use_units(&caller, "get_authorization")
+        .map_err(|_| Denial::forbidden_on(&caller, "get_authorization", "authorization", id, None))?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (row, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
-    let authorization = to_authorization(&state, &mut tx, &row).await?;
+    let found = find_visible(&state, &mut tx, &caller, &meta, &may, id).await?;
+    let (row, access) = (found.row(), found.access());
+    let authorization = to_authorization(&state, &mut tx, row).await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientRead)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("authorization", id)
             .with_patient(row.patient_id)

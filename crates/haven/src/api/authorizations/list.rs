@@ -4,10 +4,8 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::codec::{Authorization, AuthorizationStatus, to_authorization};
-use super::lookup::refuse;
 use crate::api::pagination::{Page, Pagination};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -16,7 +14,8 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
-use crate::policy;
+use crate::ids::PatientId;
+use crate::policy::patients as policy;
 use crate::store::authorizations::{self, Filter};
 use crate::units::AUTHORIZATION_STATUSES;
 
@@ -32,7 +31,7 @@ pub struct AuthorizationQuery {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// Only this patient's authorizations.
-    patient_id: Option<Uuid>,
+    patient_id: Option<PatientId>,
     /// Only those with this effective status (case-insensitive).
     #[param(value_type = Option<AuthorizationStatus>)]
     status: Option<String>,
@@ -111,9 +110,7 @@ pub async fn list_authorizations(
     Meta(meta): Meta,
     AppQuery(query): AppQuery<AuthorizationQuery>,
 ) -> Result<AppJson<AuthorizationList>, AppError> {
-    let Some((scope, _)) = policy::list_scope(&caller) else {
-        return Err(refuse(&state, &caller, &meta, "list_authorizations", None).await);
-    };
+    let may = policy::list(&caller, "list_authorizations")?;
     let page = Page::from_query(query.page, query.limit)?;
     let filter = filter(&query)?;
     let mut tx = state
@@ -121,7 +118,7 @@ pub async fn list_authorizations(
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
     let (rows, total) =
-        authorizations::list(&mut tx, scope, &filter, page.limit, page.offset()).await?;
+        authorizations::list(&mut tx, &may, &filter, page.limit, page.offset()).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
         items.push(to_authorization(&state, &mut tx, row).await?);
@@ -130,8 +127,8 @@ pub async fn list_authorizations(
         .iter()
         .map(|row| {
             AuditEvent::new(AuditAction::PatientList)
-                .with_actor(caller.user_id, caller.role)
-                .with_access_method(policy::method_of(&caller))
+                .by(caller.actor())
+                .with_access_method(may.method())
                 .with_entity("authorization", row.id)
                 .with_patient(row.patient_id)
                 .with_details(json!({ "page": page.page, "returned": rows.len() }))

@@ -4,8 +4,7 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::OVERSEERS;
-use crate::api::access::require_role;
+use crate::policy::btg as policy;
 use crate::app::AppState;
 use crate::auth::caller::Caller;
 use crate::btg::{ALLOWED_DURATIONS_MINUTES, DEFAULT_DURATION_MINUTES, MIN_JUSTIFICATION_LENGTH};
@@ -40,11 +39,11 @@ pub struct BtgConfig {
     responses((status = 200, description = "The allowed durations and the justification's minimum length", body = BtgConfig)),
 )]
 pub async fn get_btg_config(
-    State(state): State<AppState>,
+    State(_state): State<AppState>,
     caller: Caller,
-    Meta(meta): Meta,
+    Meta(_meta): Meta,
 ) -> Result<AppJson<BtgConfig>, AppError> {
-    require_role(&state, &caller, &meta, OVERSEERS, "get_btg_config").await?;
+    policy::oversee(&caller, "get_btg_config")?;
     Ok(AppJson(BtgConfig {
         allowed_durations_minutes: ALLOWED_DURATIONS_MINUTES.to_vec(),
         default_duration_minutes: DEFAULT_DURATION_MINUTES,

@@ -8,10 +8,12 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
-use uuid::Uuid;
+use crate::ids::{GrantId, PatientId};
 
-use super::{GRANTORS, text};
-use crate::api::access::{not_found, require_role};
+use super::text;
+use crate::policy::Denial;
+use crate::policy::btg as policy;
+use crate::policy::patients as patients_policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -35,7 +37,7 @@ pub struct CreateGrant {
     /// the granting admin (recorded as a self-grant).
     granted_to_user_id: UserId,
     /// The patient (of the practice, not deleted).
-    patient_id: Uuid,
+    patient_id: PatientId,
     /// Why emergency access is needed: 50–2000 characters once trimmed; no control characters
     /// but line breaks and tabs.
     #[schema(min_length = 50, max_length = 2000)]
@@ -70,7 +72,7 @@ pub struct BtgGrantCreated {
     /// Always `true`.
     success: bool,
     /// The new grant's id (to revoke or review it).
-    grant_id: Uuid,
+    grant_id: GrantId,
     /// When the grant stops working.
     expires_at: DateTime<Utc>,
     /// For display, e.g. "Emergency access granted for 60 minutes".
@@ -143,7 +145,8 @@ pub async fn create_grant(
     Meta(meta): Meta,
     AppJson(body): AppJson<CreateGrant>,
 ) -> Result<(StatusCode, AppJson<BtgGrantCreated>), AppError> {
-    require_role(&state, &caller, &meta, GRANTORS, "create_btg_grant").await?;
+    let may = policy::grant(&caller)?;
+    let may_use = patients_policy::use_patients(&caller, "create_btg_grant")?;
     let (justification, duration) = check(&body)?;
     let mut tx = state
         .db()
@@ -152,8 +155,7 @@ pub async fn create_grant(
     let grantee_id = body.granted_to_user_id;
     let Some(grantee) = users::find(&mut tx, grantee_id).await? else {
         let owner = users::organization_of(&mut tx, grantee_id).await?;
-        tx.rollback().await?;
-        return Err(not_found(&state, &caller, &meta, "user", grantee_id, owner).await);
+        return Err(Denial::not_found(&caller, "user", grantee_id, owner).into());
     };
     if grantee.disabled {
         return Err(AppError::invalid_field(
@@ -168,10 +170,9 @@ pub async fn create_grant(
         ));
     }
     let patient = body.patient_id;
-    if patients::find(&mut tx, patient).await?.is_none() {
+    if patients::find(&mut tx, &may_use, patient).await?.is_none() {
         let owner = patients::organization_of(&mut tx, patient).await?;
-        tx.rollback().await?;
-        return Err(not_found(&state, &caller, &meta, "patient", patient, owner).await);
+        return Err(Denial::not_found(&caller, "patient", patient, owner).into());
     }
     store::lock_pair(&mut tx, grantee_id, patient).await?;
     if store::active_for(&mut tx, grantee_id, patient)
@@ -185,8 +186,9 @@ pub async fn create_grant(
     }
     let grant = store::insert(
         &mut tx,
+        &may,
         &NewGrant {
-            id: Uuid::now_v7(),
+            id: GrantId::new(),
             granted_by: caller.user_id,
             granted_to: grantee_id,
             patient,
@@ -199,7 +201,7 @@ pub async fn create_grant(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::BtgGrantAccess)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_entity("btg_grant", grant.id)
             .with_patient(patient)
             .with_details(json!({

@@ -7,17 +7,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::OVERSEERS;
+use crate::ids::{GrantId, PatientId};
+
 use super::review::ReviewOutcome;
-use crate::api::access::require_role;
+use crate::policy::btg as policy;
 use crate::api::pagination::{Page, Pagination};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
 use crate::db::TenantTx;
-use crate::domain::Role;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -61,7 +60,7 @@ fn status(value: Option<&str>) -> Result<Status, AppError> {
 #[serde(rename_all = "camelCase")]
 pub struct BtgGrant {
     /// The grant's id.
-    id: Uuid,
+    id: GrantId,
     /// The ADMIN who granted it.
     granted_by_user: BtgStaff,
     /// Who holds it.
@@ -130,7 +129,7 @@ impl BtgStaff {
 #[serde(rename_all = "camelCase")]
 pub struct BtgPatient {
     /// The patient's id.
-    id: Uuid,
+    id: PatientId,
     /// Given name (ADMIN only).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -147,7 +146,7 @@ pub struct BtgPatient {
 
 impl BtgPatient {
     /// The patient's id alone.
-    const fn id_only(id: Uuid) -> Self {
+    const fn id_only(id: PatientId) -> Self {
         Self {
             id,
             first_name: None,
@@ -187,14 +186,14 @@ pub async fn list_grants(
     Meta(meta): Meta,
     AppQuery(query): AppQuery<GrantQuery>,
 ) -> Result<AppJson<BtgGrantList>, AppError> {
-    require_role(&state, &caller, &meta, OVERSEERS, "list_btg_grants").await?;
+    let may = policy::oversee(&caller, "list_btg_grants")?;
     let status = status(query.status.as_deref())?;
     let page = Page::from_query(query.page, query.limit)?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (rows, total) = store::list(&mut tx, status, page.limit, page.offset()).await?;
+    let (rows, total) = store::list(&mut tx, &may, status, page.limit, page.offset()).await?;
     let user_ids: Vec<UserId> = rows
         .iter()
         .flat_map(|g| [g.granted_by_user_id, g.granted_to_user_id])
@@ -206,22 +205,22 @@ pub async fn list_grants(
         .into_iter()
         .map(|u| (u.id, u))
         .collect();
-    let patient_ids: Vec<Uuid> = rows
+    let patient_ids: Vec<PatientId> = rows
         .iter()
         .map(|g| g.patient_id)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let mut patients: HashMap<Uuid, BtgPatient> = HashMap::new();
-    if caller.role == Role::Admin {
-        for row in store::patient_names(&mut tx, &patient_ids).await? {
+    let mut patients: HashMap<PatientId, BtgPatient> = HashMap::new();
+    if may.sees_patient_names() {
+        for row in store::patient_names(&mut tx, &may, &patient_ids).await? {
             patients.insert(row.id, open_patient(&state, &mut tx, &row).await?);
         }
         let events: Vec<AuditEvent> = patients
             .keys()
             .map(|patient| {
                 AuditEvent::new(AuditAction::PatientList)
-                    .with_actor(caller.user_id, caller.role)
+                    .by(caller.actor())
                     .with_entity("patient", patient)
                     .with_patient(*patient)
                     .with_details(json!({ "source": "btg_grants", "page": page.page }))
@@ -245,7 +244,7 @@ pub async fn list_grants(
 fn to_grant(
     grant: &GrantRow,
     staff: &HashMap<UserId, StaffRow>,
-    patients: &HashMap<Uuid, BtgPatient>,
+    patients: &HashMap<PatientId, BtgPatient>,
 ) -> Result<BtgGrant, AppError> {
     let review_outcome = grant
         .review_outcome
@@ -306,7 +305,7 @@ async fn open_patient(
 async fn open_field(
     state: &AppState,
     tx: &mut TenantTx,
-    patient: Uuid,
+    patient: PatientId,
     column: &'static str,
     blob: &[u8],
 ) -> Result<String, AppError> {
@@ -314,7 +313,7 @@ async fn open_field(
         organization_id: tx.organization_id(),
         table: "patients",
         column,
-        row: patient,
+        row: patient.as_uuid(),
     };
     let plain = state
         .keyring()
@@ -353,12 +352,12 @@ mod tests {
 
     #[test]
     fn a_patient_shows_its_id_alone_unless_opened() {
-        let id = Uuid::nil();
+        let id = PatientId::from_uuid(uuid::Uuid::nil());
         assert_eq!(
             serde_json::to_value(BtgPatient::id_only(id)).expect("serializes"),
             json!({ "id": id })
         );
-        let staff = BtgStaff::new(UserId::from_uuid(id), &HashMap::new());
+        let staff = BtgStaff::new(UserId::from_uuid(id.as_uuid()), &HashMap::new());
         assert_eq!(
             serde_json::to_value(staff).expect("serializes"),
             json!({ "id": id })

@@ -1,19 +1,10 @@
 //! `/api/admin/btg`: break-the-glass emergency access (SPEC §5). Admins grant and revoke,
 //! compliance officers (and admins outside the grant) review; the rules live in `crate::btg`.
 //!
-//! Who may do what:
-//!
-//! | endpoint | roles |
-//! |---|---|
-//! | `GET /config` | ADMIN, COMPLIANCE |
-//! | `POST /grants` | ADMIN |
-//! | `GET /grants` | ADMIN (with the patient's name and MRN, audited), COMPLIANCE (patient id only) |
-//! | `POST /grants/{id}/revoke` | ADMIN, COMPLIANCE |
-//! | `POST /grants/{id}/review` | COMPLIANCE, or an ADMIN who neither granted nor holds the grant |
-//!
-//! A platform operator gets 403 here even when acting in a practice: an emergency grant is
-//! the practice's own procedure, attributable to one of its accounts (and the operator already
-//! sees every patient of a practice it acts in, audited `SUPER_ADMIN_BYPASS`).
+//! Who may do what is `crate::policy::btg`'s decision: ADMIN grants; ADMIN and COMPLIANCE see
+//! the configuration and the grants (COMPLIANCE with patient ids only) and revoke; COMPLIANCE,
+//! or an ADMIN who neither granted nor holds the grant, reviews. A platform operator gets 403
+//! here even when acting in a practice.
 
 mod config;
 mod create;
@@ -25,21 +16,14 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use crate::api::access::not_found;
 use crate::app::AppState;
-use crate::audit::RequestMeta;
 use crate::auth::caller::Caller;
 use crate::db::TenantTx;
-use crate::domain::Role;
 use crate::http::error::AppError;
+use crate::ids::GrantId;
+use crate::policy::Denial;
 use crate::store::btg::{self as store, GrantRow};
-
-/// Who may create grants.
-pub(crate) const GRANTORS: &[Role] = &[Role::Admin];
-/// Who may see grants, the configuration, and revoke.
-pub(crate) const OVERSEERS: &[Role] = &[Role::Admin, Role::Compliance];
 
 /// The routes, relative to `/api/admin/btg`.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -73,18 +57,16 @@ impl BtgMessage {
 /// (audited `CROSS_TENANT_ACCESS_ATTEMPT` when it is another organization's). On a 404 the
 /// transaction is rolled back first.
 pub(crate) async fn find_for_change(
-    state: &AppState,
     mut tx: TenantTx,
     caller: &Caller,
-    meta: &RequestMeta,
-    id: Uuid,
+    id: GrantId,
 ) -> Result<(TenantTx, GrantRow), AppError> {
     if let Some(grant) = store::find(&mut tx, id, true).await? {
         return Ok((tx, grant));
     }
     let owner = store::organization_of(&mut tx, id).await?;
     tx.rollback().await?;
-    Err(not_found(state, caller, meta, "btg_grant", id, owner).await)
+    Err(Denial::not_found(caller, "btg_grant", id, owner).into())
 }
 
 /// A required free-text field: trimmed, `1..=max` characters, no control characters but line

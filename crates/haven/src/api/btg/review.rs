@@ -4,14 +4,13 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
+use crate::ids::GrantId;
 
-use super::{BtgMessage, OVERSEERS, find_for_change, text};
-use crate::api::access::require_role;
+use super::{BtgMessage, find_for_change, text};
+use crate::policy::btg as policy;
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent, Outcome};
+use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
-use crate::domain::Role;
 use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -95,10 +94,10 @@ pub async fn review_grant(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<GrantId>,
     AppJson(body): AppJson<ReviewGrant>,
 ) -> Result<AppJson<BtgMessage>, AppError> {
-    require_role(&state, &caller, &meta, OVERSEERS, "review_btg_grant").await?;
+    let may = policy::oversee(&caller, "review_btg_grant")?;
     let outcome = ReviewOutcome::parse(&body.outcome)?;
     let notes = match body.notes.as_deref().map(str::trim) {
         None | Some("") if outcome == ReviewOutcome::Inappropriate => {
@@ -116,23 +115,8 @@ pub async fn review_grant(
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (mut tx, grant) = find_for_change(&state, tx, &caller, &meta, id).await?;
-    let involved =
-        grant.granted_by_user_id == caller.user_id || grant.granted_to_user_id == caller.user_id;
-    if caller.role == Role::Admin && involved {
-        tx.rollback().await?;
-        let event = AuditEvent::new(AuditAction::AccessDenied)
-            .with_outcome(Outcome::Denied)
-            .with_actor(caller.user_id, caller.role)
-            .with_entity("btg_grant", id)
-            .with_details(json!({ "operation": "review_btg_grant", "reason": "own_grant" }))
-            .with_request(&meta);
-        audit::record_alone(state.db(), caller.organization_id, &event).await?;
-        return Err(AppError::new(
-            ErrorCode::Forbidden,
-            "An admin who granted or holds this emergency access cannot review it",
-        ));
-    }
+    let (mut tx, grant) = find_for_change(tx, &caller, id).await?;
+    may.may_review(&caller, id, grant.granted_by_user_id, grant.granted_to_user_id)?;
     if grant.reviewed_at.is_some() {
         return Err(AppError::new(
             ErrorCode::InvalidState,
@@ -141,6 +125,7 @@ pub async fn review_grant(
     }
     store::review(
         &mut tx,
+        &may,
         id,
         caller.user_id,
         outcome.as_str(),
@@ -150,7 +135,7 @@ pub async fn review_grant(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::BtgReview)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_entity("btg_grant", id)
             .with_patient(grant.patient_id)
             .with_details(json!({

@@ -4,10 +4,10 @@ use axum::extract::State;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
+use crate::ids::GrantId;
 
-use super::{BtgMessage, OVERSEERS, find_for_change, text};
-use crate::api::access::require_role;
+use super::{BtgMessage, find_for_change, text};
+use crate::policy::btg as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -56,17 +56,17 @@ pub async fn revoke_grant(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<GrantId>,
     AppJson(body): AppJson<RevokeGrant>,
 ) -> Result<AppJson<BtgMessage>, AppError> {
-    require_role(&state, &caller, &meta, OVERSEERS, "revoke_btg_grant").await?;
+    let may = policy::oversee(&caller, "revoke_btg_grant")?;
     let reason =
         text(&body.reason, MAX_REASON_LENGTH).map_err(|e| AppError::invalid_field("reason", e))?;
     let tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (mut tx, grant) = find_for_change(&state, tx, &caller, &meta, id).await?;
+    let (mut tx, grant) = find_for_change(tx, &caller, id).await?;
     if grant.revoked_at.is_some() {
         return Err(AppError::new(
             ErrorCode::InvalidState,
@@ -79,11 +79,11 @@ pub async fn revoke_grant(
             "The emergency access grant has already expired",
         ));
     }
-    store::revoke(&mut tx, id, caller.user_id, &reason).await?;
+    store::revoke(&mut tx, &may, id, caller.user_id, &reason).await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::BtgRevokeAccess)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_entity("btg_grant", id)
             .with_patient(grant.patient_id)
             .with_details(json!({

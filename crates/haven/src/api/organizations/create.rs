@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::accounts::{self, AccountInput, Actor};
-use crate::api::access::require_role;
+use crate::policy::organizations as policy;
 use crate::app::AppState;
 use crate::audit::AccessMethod;
 use crate::auth::caller::Caller;
@@ -71,14 +71,7 @@ pub async fn create_organization(
     Meta(meta): Meta,
     AppJson(body): AppJson<CreateOrganization>,
 ) -> Result<(StatusCode, AppJson<OrganizationCreated>), AppError> {
-    require_role(
-        &state,
-        &caller,
-        &meta,
-        &[Role::SuperAdmin],
-        "create_organization",
-    )
-    .await?;
+    policy::operate(&caller, "create_organization")?;
     let actor = Actor {
         user: Some((caller.user_id, caller.role)),
         access_method: AccessMethod::SuperAdminBypass,

@@ -4,11 +4,10 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::api::access::require_role;
+use crate::policy::organizations as policy;
 use crate::api::pagination::{Page, PageQuery, Pagination};
 use crate::app::AppState;
 use crate::auth::caller::Caller;
-use crate::domain::Role;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -33,17 +32,10 @@ pub struct OrganizationList {
 pub async fn list_organizations(
     State(state): State<AppState>,
     caller: Caller,
-    Meta(meta): Meta,
+    Meta(_meta): Meta,
     AppQuery(query): AppQuery<PageQuery>,
 ) -> Result<AppJson<OrganizationList>, AppError> {
-    require_role(
-        &state,
-        &caller,
-        &meta,
-        &[Role::SuperAdmin],
-        "list_organizations",
-    )
-    .await?;
+    policy::operate(&caller, "list_organizations")?;
     let page = Page::try_from(query)?;
     let (items, total) = organizations::list_all(state.db(), page.limit, page.offset()).await?;
     Ok(AppJson(OrganizationList {

@@ -4,9 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
-use super::lookup::{open_visible, refuse};
+use super::lookup::open_visible;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -15,8 +14,8 @@ use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
-use crate::ids::UserId;
-use crate::policy;
+use crate::ids::{PatientId, UserId};
+use crate::policy::patients as policy;
 use crate::store::patients::{self, CareTeamMember};
 use crate::store::users;
 
@@ -44,16 +43,17 @@ pub async fn get_care_team(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<PatientId>,
 ) -> Result<AppJson<CareTeam>, AppError> {
-    let (mut tx, _, access) = open_visible(&state, &caller, &meta, id, "get_care_team").await?;
-    let members = patients::care_team(&mut tx, id).await?;
+    let (mut tx, patient) = open_visible(&state, &caller, &meta, id, "get_care_team").await?;
+    let access = *patient.access();
+    let members = patients::care_team(&mut tx, &patient).await?;
     // Who treats a patient is part of their record: the read is audited like any other, and
     // committed before the answer leaves.
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientRead)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("patient", id)
             .with_patient(id)
@@ -93,13 +93,12 @@ pub async fn add_care_team_member(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<PatientId>,
     AppJson(body): AppJson<AddMember>,
 ) -> Result<(StatusCode, AppJson<CareTeam>), AppError> {
-    if !policy::may_manage_patients(&caller) {
-        return Err(refuse(&state, &caller, &meta, "add_care_team_member", Some(id)).await);
-    }
-    let (mut tx, _, access) = open_visible(&state, &caller, &meta, id, "care_team").await?;
+    let may = policy::manage(&caller, "add_care_team_member", Some(id))?;
+    let (mut tx, patient) = open_visible(&state, &caller, &meta, id, "care_team").await?;
+    let access = *patient.access();
     match users::find(&mut tx, body.user_id).await? {
         Some(user) if user.role == Role::Clinician && !user.disabled => {}
         Some(_) => {
@@ -115,7 +114,7 @@ pub async fn add_care_team_member(
             ));
         }
     }
-    if !patients::add_to_care_team(&mut tx, id, body.user_id, caller.user_id).await? {
+    if !patients::add_to_care_team(&mut tx, &may, &patient, body.user_id, caller.user_id).await? {
         return Err(AppError::new(
             ErrorCode::Conflict,
             "Already on the care team",
@@ -124,14 +123,14 @@ pub async fn add_care_team_member(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::CareTeamAdd)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("user", body.user_id)
             .with_patient(id)
             .with_request(&meta),
     )
     .await?;
-    let members = patients::care_team(&mut tx, id).await?;
+    let members = patients::care_team(&mut tx, &patient).await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -157,19 +156,18 @@ pub async fn remove_care_team_member(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath((id, user)): AppPath<(Uuid, UserId)>,
+    AppPath((id, user)): AppPath<(PatientId, UserId)>,
 ) -> Result<StatusCode, AppError> {
-    if !policy::may_manage_patients(&caller) {
-        return Err(refuse(&state, &caller, &meta, "remove_care_team_member", Some(id)).await);
-    }
-    let (mut tx, _, access) = open_visible(&state, &caller, &meta, id, "care_team").await?;
-    if !patients::remove_from_care_team(&mut tx, id, user).await? {
+    let may = policy::manage(&caller, "remove_care_team_member", Some(id))?;
+    let (mut tx, patient) = open_visible(&state, &caller, &meta, id, "care_team").await?;
+    let access = *patient.access();
+    if !patients::remove_from_care_team(&mut tx, &may, &patient, user).await? {
         return Err(AppError::not_found());
     }
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::CareTeamRemove)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("user", user)
             .with_patient(id)

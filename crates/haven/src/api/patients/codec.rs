@@ -10,7 +10,8 @@ use crate::db::TenantTx;
 use crate::http::error::AppError;
 use crate::ids::UserId;
 use crate::phi::{DataKey, FieldRef};
-use crate::policy::View;
+use crate::ids::PatientId;
+use crate::policy::patients::View;
 use crate::store::patients::PatientRow;
 
 /// The table the PHI columns live in (part of every field's AAD).
@@ -80,12 +81,14 @@ async fn open_optional(
 
 /// A patient as the API shows them. Who sees what: ADMIN, a CLINICIAN on the care team and
 /// anyone acting through an emergency (break-the-glass) grant see every field; BILLING sees the
-/// name, date of birth and MRN only, and the other fields are then *absent* (not `null`).
+/// name, date of birth and MRN only, and the other fields are then *absent* (not `null`); a
+/// platform operator acting in the practice sees the ids only: names, date of birth and MRN
+/// read `***`, phone number and email are absent.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Patient {
     /// The patient's id.
-    id: Uuid,
+    id: PatientId,
     /// Given name.
     first_name: String,
     /// Family name.
@@ -125,6 +128,9 @@ pub struct PatientResponse {
     pub patient: Patient,
 }
 
+/// What a masked field shows (a platform operator acting in a practice sees no PHI).
+pub const MASKED: &str = "***";
+
 /// The patient, decrypting only the fields `view` shows.
 pub async fn to_patient(
     state: &AppState,
@@ -132,16 +138,31 @@ pub async fn to_patient(
     row: &PatientRow,
     view: View,
 ) -> Result<Patient, AppError> {
+    if view == View::Masked {
+        return Ok(Patient {
+            id: row.id,
+            first_name: MASKED.to_owned(),
+            last_name: MASKED.to_owned(),
+            date_of_birth: MASKED.to_owned(),
+            medical_record_number: MASKED.to_owned(),
+            phone_number: None,
+            email: None,
+            user_id: Some(row.user_id),
+            created_at: Some(row.created_at),
+            updated_at: Some(row.updated_at),
+        });
+    }
+    let id = row.id.as_uuid();
     let mut patient = Patient {
         id: row.id,
-        first_name: open(state, tx, "first_name", row.id, &row.first_name).await?,
-        last_name: open(state, tx, "last_name", row.id, &row.last_name).await?,
-        date_of_birth: open(state, tx, "date_of_birth", row.id, &row.date_of_birth).await?,
+        first_name: open(state, tx, "first_name", id, &row.first_name).await?,
+        last_name: open(state, tx, "last_name", id, &row.last_name).await?,
+        date_of_birth: open(state, tx, "date_of_birth", id, &row.date_of_birth).await?,
         medical_record_number: open(
             state,
             tx,
             "medical_record_number",
-            row.id,
+            id,
             &row.medical_record_number,
         )
         .await?,
@@ -157,13 +178,13 @@ pub async fn to_patient(
                 state,
                 tx,
                 "phone_number",
-                row.id,
+                id,
                 row.phone_number.as_deref(),
             )
             .await?,
         );
         patient.email =
-            Some(open_optional(state, tx, "email", row.id, row.email.as_deref()).await?);
+            Some(open_optional(state, tx, "email", id, row.email.as_deref()).await?);
         patient.user_id = Some(row.user_id);
         patient.created_at = Some(row.created_at);
         patient.updated_at = Some(row.updated_at);

@@ -4,10 +4,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::codec::{PatientResponse, mrn_conflict, seal, to_patient};
-use super::lookup::refuse;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -16,7 +14,8 @@ use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::ids::UserId;
-use crate::policy::{self, View};
+use crate::ids::PatientId;
+use crate::policy::patients as policy;
 use crate::store::patients::{self, EncryptedFields};
 use crate::store::users;
 
@@ -135,9 +134,7 @@ pub async fn create_patient(
     Meta(meta): Meta,
     AppJson(body): AppJson<CreatePatient>,
 ) -> Result<(StatusCode, AppJson<PatientResponse>), AppError> {
-    if !policy::may_manage_patients(&caller) {
-        return Err(refuse(&state, &caller, &meta, "create_patient", None).await);
-    }
+    let may = policy::manage(&caller, "create_patient", None)?;
     let new = check(&body)?;
     let mut tx = state
         .db()
@@ -151,7 +148,8 @@ pub async fn create_patient(
             "is not a user of this organization",
         ));
     }
-    let id = Uuid::now_v7();
+    let patient_id = PatientId::new();
+    let id = patient_id.as_uuid();
     let key = state.keyring().data_key(&mut tx).await.map_err(phi_error)?;
     let blind = state
         .keyring()
@@ -176,20 +174,20 @@ pub async fn create_patient(
         mrn_index: Some(blind.mrn_index("medical_record_number", &new.mrn)),
         last_name_index: Some(blind.index("last_name", &new.last_name)),
     };
-    let row = patients::insert(&mut tx, id, &fields, body.user_id)
+    let row = patients::insert(&mut tx, &may, patient_id, &fields, body.user_id)
         .await
         .map_err(mrn_conflict)?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientCreate)
-            .with_actor(caller.user_id, caller.role)
-            .with_access_method(policy::method_of(&caller))
+            .by(caller.actor())
+            .with_access_method(may.method())
             .with_entity("patient", id)
-            .with_patient(id)
+            .with_patient(patient_id)
             .with_request(&meta),
     )
     .await?;
-    let patient = to_patient(&state, &mut tx, &row, View::Full).await?;
+    let patient = to_patient(&state, &mut tx, &row, may.view()).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, AppJson(PatientResponse { patient })))
 }

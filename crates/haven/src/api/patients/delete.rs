@@ -2,16 +2,16 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use uuid::Uuid;
 
-use super::lookup::{open_visible, refuse};
+use super::lookup::open_visible;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
 use crate::http::error::AppError;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
-use crate::policy;
+use crate::ids::PatientId;
+use crate::policy::patients as policy;
 use crate::store::patients;
 
 /// Delete a patient (soft delete).
@@ -29,18 +29,16 @@ pub async fn delete_patient(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<PatientId>,
 ) -> Result<StatusCode, AppError> {
-    if !policy::may_manage_patients(&caller) {
-        return Err(refuse(&state, &caller, &meta, "delete_patient", Some(id)).await);
-    }
-    let (mut tx, _, access) = open_visible(&state, &caller, &meta, id, "delete_patient").await?;
-    patients::soft_delete(&mut tx, id).await?;
+    let may = policy::manage(&caller, "delete_patient", Some(id))?;
+    let (mut tx, patient) = open_visible(&state, &caller, &meta, id, "delete_patient").await?;
+    patients::soft_delete(&mut tx, &may, &patient).await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientDelete)
-            .with_actor(caller.user_id, caller.role)
-            .with_access_method(access.method)
+            .by(caller.actor())
+            .with_access_method(patient.access().method)
             .with_entity("patient", id)
             .with_patient(id)
             .with_request(&meta),

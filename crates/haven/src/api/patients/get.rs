@@ -1,7 +1,6 @@
 //! `GET /api/patients/{id}`.
 
 use axum::extract::State;
-use uuid::Uuid;
 
 use super::codec::{PatientResponse, to_patient};
 use super::lookup::open_visible;
@@ -12,6 +11,7 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
+use crate::ids::PatientId;
 
 /// Read one patient.
 ///
@@ -32,14 +32,15 @@ pub async fn get_patient(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<PatientId>,
 ) -> Result<AppJson<PatientResponse>, AppError> {
-    let (mut tx, row, access) = open_visible(&state, &caller, &meta, id, "get_patient").await?;
-    let patient = to_patient(&state, &mut tx, &row, access.view).await?;
+    let (mut tx, found) = open_visible(&state, &caller, &meta, id, "get_patient").await?;
+    let access = *found.access();
+    let patient = to_patient(&state, &mut tx, found.row(), access.view).await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientRead)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("patient", id)
             .with_patient(id)

@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 
 use super::codec::{Patient, to_patient};
 use super::create::phi_error;
-use super::lookup::refuse;
 use crate::api::pagination::{Page, Pagination};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -17,7 +16,7 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
-use crate::policy;
+use crate::policy::patients as policy;
 use crate::store::patients::{self, Lookup};
 
 /// `?page&limit&mrn&lastName` (exact, case-insensitive matches).
@@ -72,9 +71,7 @@ pub async fn list_patients(
     Meta(meta): Meta,
     AppQuery(query): AppQuery<PatientQuery>,
 ) -> Result<AppJson<PatientList>, AppError> {
-    let Some((scope, view)) = policy::list_scope(&caller) else {
-        return Err(refuse(&state, &caller, &meta, "list_patients", None).await);
-    };
+    let may = policy::list(&caller, "list_patients")?;
     let page = Page::from_query(query.page, query.limit)?;
     let mrn = query
         .mrn
@@ -103,17 +100,17 @@ pub async fn list_patients(
     } else {
         Lookup::default()
     };
-    let (rows, total) = patients::list(&mut tx, scope, lookup, page.limit, page.offset()).await?;
+    let (rows, total) = patients::list(&mut tx, &may, lookup, page.limit, page.offset()).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
-        items.push(to_patient(&state, &mut tx, row, view).await?);
+        items.push(to_patient(&state, &mut tx, row, may.view()).await?);
     }
     let events: Vec<AuditEvent> = rows
         .iter()
         .map(|row| {
             AuditEvent::new(AuditAction::PatientList)
-                .with_actor(caller.user_id, caller.role)
-                .with_access_method(policy::method_of(&caller))
+                .by(caller.actor())
+                .with_access_method(may.method())
                 .with_entity("patient", row.id)
                 .with_patient(row.id)
                 .with_details(json!({ "page": page.page, "returned": rows.len() }))

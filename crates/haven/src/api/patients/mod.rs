@@ -7,7 +7,7 @@ mod create;
 mod delete;
 mod get;
 mod list;
-mod lookup;
+pub(crate) mod lookup;
 mod update;
 
 use utoipa_axum::router::OpenApiRouter;

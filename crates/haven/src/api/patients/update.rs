@@ -4,11 +4,10 @@ use axum::extract::State;
 use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::codec::{PatientResponse, mrn_conflict, seal, to_patient};
 use super::create::phi_error;
-use super::lookup::{find_visible, refuse};
+use super::lookup::find_visible;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -17,7 +16,8 @@ use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
-use crate::policy::{self, View};
+use crate::ids::PatientId;
+use crate::policy::patients::{self as policy, View};
 use crate::store::patients::{self, EncryptedFields};
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`: clear it).
@@ -164,22 +164,22 @@ pub async fn update_patient(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<PatientId>,
     AppJson(body): AppJson<UpdatePatient>,
 ) -> Result<AppJson<PatientResponse>, AppError> {
-    if !policy::may_use_patients(&caller) {
-        return Err(refuse(&state, &caller, &meta, "update_patient", Some(id)).await);
-    }
+    let may = policy::use_patient(&caller, "update_patient", id)?;
     let changes = check(body)?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (_, access) = find_visible(&state, &mut tx, &caller, &meta, id).await?;
-    if !access.can_update {
-        tx.rollback().await?;
-        return Err(refuse(&state, &caller, &meta, "update_patient", Some(id)).await);
-    }
+    let patient = find_visible(&state, &mut tx, &caller, &meta, &may, id).await?;
+    let write = patient.writable(&caller, "update_patient")?;
+    let view = match patient.access().view {
+        View::Masked => View::Masked,
+        _ => View::Full,
+    };
+    let id = id.as_uuid();
     let key = state.keyring().data_key(&mut tx).await.map_err(phi_error)?;
     let blind = state
         .keyring()
@@ -220,22 +220,22 @@ pub async fn update_patient(
             .as_deref()
             .map(|n| blind.index("last_name", n)),
     };
-    let row = patients::update(&mut tx, id, &fields)
+    let row = patients::update(&mut tx, &write, &fields)
         .await
         .map_err(mrn_conflict)?
         .ok_or_else(AppError::not_found)?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientUpdate)
-            .with_actor(caller.user_id, caller.role)
-            .with_access_method(access.method)
+            .by(caller.actor())
+            .with_access_method(write.method())
             .with_entity("patient", id)
-            .with_patient(id)
+            .with_patient(write.patient())
             .with_details(json!({ "fields": changes.changed }))
             .with_request(&meta),
     )
     .await?;
-    let patient = to_patient(&state, &mut tx, &row, View::Full).await?;
+    let patient = to_patient(&state, &mut tx, &row, view).await?;
     tx.commit().await?;
     Ok(AppJson(PatientResponse { patient }))
 }

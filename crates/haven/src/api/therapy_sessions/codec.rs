@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::Uuid;
+
+use crate::ids::{AuthorizationId, PatientId, TherapySessionId};
 
 use crate::api::pagination::Pagination;
 use crate::http::error::AppError;
@@ -17,11 +18,11 @@ use crate::units::SessionStatus;
 #[serde(rename_all = "camelCase")]
 pub struct TherapySession {
     /// The session's id.
-    id: Uuid,
+    id: TherapySessionId,
     /// The insurance authorization whose units the session uses.
-    authorization_id: Uuid,
+    authorization_id: AuthorizationId,
     /// The patient (the authorization's patient).
-    patient_id: Uuid,
+    patient_id: PatientId,
     /// The treating clinician, or `null` when none was named.
     #[schema(required = true)]
     clinician_id: Option<UserId>,
@@ -172,9 +173,9 @@ mod tests {
             .expect("valid")
             .with_timezone(&Utc);
         let row = SessionRow {
-            id: Uuid::nil(),
-            authorization_id: Uuid::nil(),
-            patient_id: Uuid::nil(),
+            id: TherapySessionId::from_uuid(uuid::Uuid::nil()),
+            authorization_id: AuthorizationId::from_uuid(uuid::Uuid::nil()),
+            patient_id: PatientId::from_uuid(uuid::Uuid::nil()),
             clinician_id: None,
             start_time: at,
             reserved_units: 4,

@@ -1,11 +1,11 @@
 //! `GET /api/sessions/{id}`.
 
 use axum::extract::State;
-use uuid::Uuid;
 
 use super::codec::TherapySessionResponse;
 use super::lookup::find_visible;
-use crate::api::authorizations::lookup::{may_use_units, refuse};
+use crate::ids::TherapySessionId;
+use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -32,20 +32,19 @@ pub async fn get_session(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<TherapySessionId>,
 ) -> Result<AppJson<TherapySessionResponse>, AppError> {
-    if !may_use_units(&caller) {
-        return Err(refuse(&state, &caller, &meta, "get_session", Some(("session", id))).await);
-    }
+    let may = policy::use_session(&caller, "get_session", id)?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (row, access) = find_visible(&state, &mut tx, &caller, &meta, id, false).await?;
+    let found = find_visible(&state, &mut tx, &caller, &meta, &may, id, false).await?;
+    let (row, access) = (found.row(), found.access());
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientRead)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("session", id)
             .with_patient(row.patient_id)

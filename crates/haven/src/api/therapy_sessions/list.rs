@@ -4,11 +4,9 @@ use axum::extract::State;
 use chrono::{DateTime, Days, Utc};
 use serde::Deserialize;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::codec::TherapySessionList;
 use super::reserve::parse_time;
-use crate::api::authorizations::lookup::refuse;
 use crate::api::authorizations::parse_date;
 use crate::api::pagination::Page;
 use crate::app::AppState;
@@ -18,7 +16,8 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
-use crate::policy;
+use crate::ids::{AuthorizationId, PatientId};
+use crate::policy::patients as policy;
 use crate::store::sessions_units::{self, Filter};
 use crate::units::SessionStatus;
 
@@ -34,9 +33,9 @@ pub struct SessionQuery {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     /// Only this patient's sessions.
-    patient_id: Option<Uuid>,
+    patient_id: Option<PatientId>,
     /// Only the sessions using this authorization's units.
-    authorization_id: Option<Uuid>,
+    authorization_id: Option<AuthorizationId>,
     /// Only sessions with this status (case-insensitive).
     #[param(value_type = Option<SessionStatus>, inline)]
     status: Option<String>,
@@ -128,9 +127,7 @@ pub async fn list_sessions(
     Meta(meta): Meta,
     AppQuery(query): AppQuery<SessionQuery>,
 ) -> Result<AppJson<TherapySessionList>, AppError> {
-    let Some((scope, _)) = policy::list_scope(&caller) else {
-        return Err(refuse(&state, &caller, &meta, "list_sessions", None).await);
-    };
+    let may = policy::list(&caller, "list_sessions")?;
     let page = Page::from_query(query.page, query.limit)?;
     let filter = filter(&query)?;
     let mut tx = state
@@ -138,13 +135,13 @@ pub async fn list_sessions(
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
     let (rows, total) =
-        sessions_units::list(&mut tx, scope, &filter, page.limit, page.offset()).await?;
+        sessions_units::list(&mut tx, &may, &filter, page.limit, page.offset()).await?;
     let events: Vec<AuditEvent> = rows
         .iter()
         .map(|row| {
             AuditEvent::new(AuditAction::PatientList)
-                .with_actor(caller.user_id, caller.role)
-                .with_access_method(policy::method_of(&caller))
+                .by(caller.actor())
+                .with_access_method(may.method())
                 .with_entity("session", row.id)
                 .with_patient(row.patient_id)
                 .with_details(json!({ "page": page.page, "returned": rows.len() }))

@@ -1,37 +1,36 @@
-//! Finding one session for a request, with the access decision and the audited refusals.
+//! Finding one session for a request, with the access decision.
 
-use uuid::Uuid;
-
-use crate::api::access::not_found;
-use crate::api::authorizations::lookup::access_to;
+use crate::api::access::visible;
 use crate::app::AppState;
 use crate::audit::RequestMeta;
 use crate::auth::caller::Caller;
 use crate::db::TenantTx;
 use crate::http::error::AppError;
-use crate::policy::PatientAccess;
+use crate::ids::TherapySessionId;
+use crate::policy::Denial;
+use crate::policy::patients::{PatientUse, Visible};
 use crate::store::sessions_units::{self, SessionRow};
 
-/// Session `id` (locked until the transaction ends when `lock`) and the caller's access to its
-/// patient, or the 404 the caller gets: audited `CROSS_TENANT_ACCESS_ATTEMPT` when it is
-/// another organization's, `ACCESS_DENIED` when the caller may not see its patient.
+/// Session `id` (locked until the transaction ends when `lock`) as the caller may see it, or
+/// the 404 the caller gets: audited `CROSS_TENANT_ACCESS_ATTEMPT` when it is another
+/// organization's, `ACCESS_DENIED` when the caller may not see its patient.
 pub(super) async fn find_visible(
     state: &AppState,
     tx: &mut TenantTx,
     caller: &Caller,
     meta: &RequestMeta,
-    id: Uuid,
+    may: &PatientUse,
+    id: TherapySessionId,
     lock: bool,
-) -> Result<(SessionRow, PatientAccess), AppError> {
+) -> Result<Visible<SessionRow>, AppError> {
     let row = if lock {
-        sessions_units::lock(tx, id).await?
+        sessions_units::lock(tx, may, id).await?
     } else {
-        sessions_units::find(tx, id).await?
+        sessions_units::find(tx, may, id).await?
     };
     let Some(row) = row else {
         let owner = sessions_units::organization_of(tx, id).await?;
-        return Err(not_found(state, caller, meta, "session", id, owner).await);
+        return Err(Denial::not_found(caller, "session", id, owner).into());
     };
-    let access = access_to(state, tx, caller, meta, "session", id, row.patient_id).await?;
-    Ok((row, access))
+    visible(state, tx, caller, meta, may, row).await
 }

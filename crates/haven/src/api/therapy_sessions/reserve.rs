@@ -6,10 +6,10 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::codec::TherapySessionOutcome;
-use crate::api::authorizations::lookup::{access_to, may_use_units, missing, refuse};
+use crate::api::access::visible;
+use crate::api::authorizations::lookup::missing;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -17,7 +17,9 @@ use crate::domain::Role;
 use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
-use crate::ids::UserId;
+use crate::ids::{AuthorizationId, TherapySessionId, UserId};
+use crate::policy::Denial;
+use crate::policy::units as policy;
 use crate::store::users;
 use crate::units::ledger::{self, Hold};
 use crate::units::minutes::MAX_SESSION_MINUTES;
@@ -28,7 +30,7 @@ use crate::units::minutes::MAX_SESSION_MINUTES;
 pub struct ReserveSession {
     /// The authorization to take the units from: ACTIVE, with units left, its period covering
     /// the session's date.
-    authorization_id: Uuid,
+    authorization_id: AuthorizationId,
     /// The treating clinician: an active CLINICIAN of the practice. When absent or `null`, a
     /// CLINICIAN caller is the clinician; for other callers the session has none.
     clinician_id: Option<UserId>,
@@ -99,16 +101,8 @@ pub async fn reserve_session(
     AppJson(body): AppJson<ReserveSession>,
 ) -> Result<(StatusCode, AppJson<TherapySessionOutcome>), AppError> {
     let id = body.authorization_id;
-    if !may_use_units(&caller) {
-        return Err(refuse(
-            &state,
-            &caller,
-            &meta,
-            "reserve_session",
-            Some(("authorization", id)),
-        )
-        .await);
-    }
+    let may = policy::use_units(&caller, "reserve_session")
+        .map_err(|_| Denial::forbidden_on(&caller, "reserve_session", "authorization", id, None))?;
     let (start, units) = check(&body)?;
     let mut tx = state
         .db()
@@ -127,42 +121,25 @@ pub async fn reserve_session(
         None if caller.role == Role::Clinician => Some(caller.user_id),
         None => None,
     };
-    let held = match ledger::hold(&mut tx, id, units, start).await? {
+    let held = match ledger::hold(&mut tx, &may, id, units, start).await? {
         Hold::Held(held) => held,
-        Hold::Missing => return Err(missing(&state, &mut tx, &caller, &meta, id).await),
+        Hold::Missing => return Err(missing(&mut tx, &caller, id).await?.into()),
         Hold::Refused {
-            patient_id,
+            authorization,
             refusal,
         } => {
             // Whoever may not see the patient learns nothing about its authorization.
-            access_to(
-                &state,
-                &mut tx,
-                &caller,
-                &meta,
-                "authorization",
-                id,
-                patient_id,
-            )
-            .await?;
+            visible(&state, &mut tx, &caller, &meta, &may, *authorization).await?;
             return Err(refusal.into());
         }
     };
+    let held = visible(&state, &mut tx, &caller, &meta, &may, held).await?;
     let patient = held.patient_id();
-    let access = access_to(
-        &state,
-        &mut tx,
-        &caller,
-        &meta,
-        "authorization",
-        id,
-        patient,
-    )
-    .await?;
+    let access = *held.access();
     let outcome = ledger::record_reservation(
         &mut tx,
         held,
-        Uuid::now_v7(),
+        TherapySessionId::new(),
         clinician,
         start,
         Some(caller.user_id),
@@ -172,7 +149,7 @@ pub async fn reserve_session(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::SessionReserve)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("session", outcome.session.id)
             .with_patient(patient)
@@ -188,7 +165,7 @@ pub async fn reserve_session(
         audit::record(
             &mut tx,
             &ledger::low_units_event(&outcome.balance)
-                .with_actor(caller.user_id, caller.role)
+                .by(caller.actor())
                 .with_access_method(access.method)
                 .with_request(&meta),
         )

@@ -11,11 +11,11 @@ use utoipa::openapi::schema::{
     AdditionalProperties, AllOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema,
     SchemaFormat, SchemaType, Type,
 };
-use uuid::Uuid;
 
 use super::codec::TherapySessionOutcome;
 use super::lookup::find_visible;
-use crate::api::authorizations::lookup::{may_use_units, refuse};
+use crate::ids::TherapySessionId;
+use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, RequestMeta};
 use crate::auth::caller::Caller;
@@ -23,7 +23,7 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
-use crate::policy::PatientAccess;
+use crate::policy::patients::PatientAccess;
 use crate::units::ledger::{self, Outcome};
 use crate::units::minutes::{MAX_SESSION_MINUTES, units_for_minutes};
 
@@ -40,7 +40,7 @@ async fn finish(
     audit::record(
         &mut tx,
         &AuditEvent::new(action)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_access_method(access.method)
             .with_entity("session", outcome.session.id)
             .with_patient(outcome.session.patient_id)
@@ -52,7 +52,7 @@ async fn finish(
         audit::record(
             &mut tx,
             &ledger::low_units_event(&outcome.balance)
-                .with_actor(caller.user_id, caller.role)
+                .by(caller.actor())
                 .with_access_method(access.method)
                 .with_request(meta),
         )
@@ -82,24 +82,16 @@ pub async fn start_session(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<TherapySessionId>,
 ) -> Result<AppJson<TherapySessionOutcome>, AppError> {
-    if !may_use_units(&caller) {
-        return Err(refuse(
-            &state,
-            &caller,
-            &meta,
-            "start_session",
-            Some(("session", id)),
-        )
-        .await);
-    }
+    let may = policy::use_session(&caller, "start_session", id)?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (session, access) = find_visible(&state, &mut tx, &caller, &meta, id, true).await?;
-    let outcome = ledger::start(&mut tx, &session).await??;
+    let visible = find_visible(&state, &mut tx, &caller, &meta, &may, id, true).await?;
+    let (session, access) = (visible.row(), *visible.access());
+    let outcome = ledger::start(&mut tx, &visible).await??;
     let details = json!({ "authorizationId": session.authorization_id });
     finish(
         tx,
@@ -207,19 +199,10 @@ pub async fn complete_session(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<TherapySessionId>,
     AppJson(body): AppJson<CompleteSession>,
 ) -> Result<AppJson<TherapySessionOutcome>, AppError> {
-    if !may_use_units(&caller) {
-        return Err(refuse(
-            &state,
-            &caller,
-            &meta,
-            "complete_session",
-            Some(("session", id)),
-        )
-        .await);
-    }
+    let may = policy::use_session(&caller, "complete_session", id)?;
     let (units, minutes) = match (body.actual_units, body.actual_minutes) {
         (Some(units), None) => (Some(whole("actualUnits", units)?), None),
         (None, Some(minutes)) => (None, Some(whole("actualMinutes", minutes)?)),
@@ -234,7 +217,8 @@ pub async fn complete_session(
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (session, access) = find_visible(&state, &mut tx, &caller, &meta, id, true).await?;
+    let visible = find_visible(&state, &mut tx, &caller, &meta, &may, id, true).await?;
+    let (session, access) = (visible.row(), *visible.access());
     let actual = match (units, minutes) {
         (Some(units), _) => units,
         (None, Some(minutes)) => {
@@ -247,7 +231,7 @@ pub async fn complete_session(
         (None, None) => 0,
     };
     let outcome =
-        ledger::complete(&mut tx, &session, actual, minutes, Some(caller.user_id)).await??;
+        ledger::complete(&mut tx, &visible, actual, minutes, Some(caller.user_id)).await??;
     let details = json!({
         "authorizationId": session.authorization_id,
         "reservedUnits": session.reserved_units,
@@ -296,19 +280,10 @@ pub async fn cancel_session(
     State(state): State<AppState>,
     caller: Caller,
     Meta(meta): Meta,
-    AppPath(id): AppPath<Uuid>,
+    AppPath(id): AppPath<TherapySessionId>,
     AppJson(body): AppJson<CancelSession>,
 ) -> Result<AppJson<TherapySessionOutcome>, AppError> {
-    if !may_use_units(&caller) {
-        return Err(refuse(
-            &state,
-            &caller,
-            &meta,
-            "cancel_session",
-            Some(("session", id)),
-        )
-        .await);
-    }
+    let may = policy::use_session(&caller, "cancel_session", id)?;
     let reason = body.reason.trim();
     if reason.is_empty() || reason.chars().count() > 300 || reason.chars().any(char::is_control) {
         return Err(AppError::invalid_field(
@@ -320,8 +295,9 @@ pub async fn cancel_session(
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let (session, access) = find_visible(&state, &mut tx, &caller, &meta, id, true).await?;
-    let outcome = ledger::cancel(&mut tx, &session, reason, Some(caller.user_id)).await??;
+    let visible = find_visible(&state, &mut tx, &caller, &meta, &may, id, true).await?;
+    let (session, access) = (visible.row(), *visible.access());
+    let outcome = ledger::cancel(&mut tx, &visible, reason, Some(caller.user_id)).await??;
     let details = json!({
         "authorizationId": session.authorization_id,
         "unitsReleased": session.reserved_units,

@@ -4,17 +4,16 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{MANAGERS, UserResponse, assignable};
+use super::UserResponse;
 use crate::accounts::{self, AccountInput, Actor};
-use crate::api::access::require_role;
+use crate::policy::users as policy;
 use crate::app::AppState;
-use crate::audit::{self, AccessMethod, AuditAction, AuditEvent, Outcome};
+use crate::audit::AccessMethod;
 use crate::auth::caller::Caller;
 use crate::domain::Role;
-use crate::http::error::{AppError, ErrorCode};
+use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 
@@ -62,19 +61,8 @@ pub async fn create_user(
     Meta(meta): Meta,
     AppJson(body): AppJson<CreateUser>,
 ) -> Result<(StatusCode, AppJson<UserResponse>), AppError> {
-    require_role(&state, &caller, &meta, MANAGERS, "create_user").await?;
-    if !assignable(caller.role, caller.organization_id, body.role) {
-        let event = AuditEvent::new(AuditAction::RoleEscalationAttempt)
-            .with_outcome(Outcome::Denied)
-            .with_actor(caller.user_id, caller.role)
-            .with_details(json!({ "requestedRole": body.role }))
-            .with_request(&meta);
-        audit::record_alone(state.db(), caller.organization_id, &event).await?;
-        return Err(AppError::new(
-            ErrorCode::Forbidden,
-            "You cannot give this role",
-        ));
-    }
+    let may = policy::manage(&caller, "create_user")?;
+    may.give_role(&caller, None, body.role)?;
     let actor = Actor {
         user: Some((caller.user_id, caller.role)),
         access_method: AccessMethod::Normal,
@@ -87,6 +75,6 @@ pub async fn create_user(
         first_name: body.first_name,
         last_name: body.last_name,
     };
-    let user = accounts::create_user(&state, &actor, caller.organization_id, input).await?;
+    let user = accounts::create_user(&state, &actor, &may, caller.organization_id, input).await?;
     Ok((StatusCode::CREATED, AppJson(UserResponse { user })))
 }

@@ -2,8 +2,9 @@
 
 use axum::extract::State;
 
-use super::{MANAGERS, UserResponse};
-use crate::api::access::{not_found, require_role};
+use super::UserResponse;
+use crate::policy::Denial;
+use crate::policy::users as policy;
 use crate::app::AppState;
 use crate::auth::caller::Caller;
 use crate::http::error::AppError;
@@ -27,10 +28,10 @@ use crate::store::users;
 pub async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
-    Meta(meta): Meta,
+    Meta(_meta): Meta,
     AppPath(id): AppPath<UserId>,
 ) -> Result<AppJson<UserResponse>, AppError> {
-    require_role(&state, &caller, &meta, MANAGERS, "get_user").await?;
+    policy::manage(&caller, "get_user")?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
@@ -38,8 +39,7 @@ pub async fn get_user(
     let user = users::find(&mut tx, id).await?;
     let Some(user) = user else {
         let owner = users::organization_of(&mut tx, id).await?;
-        tx.commit().await?;
-        return Err(not_found(&state, &caller, &meta, "user", id, owner).await);
+        return Err(Denial::not_found(&caller, "user", id, owner).into());
     };
     tx.commit().await?;
     Ok(AppJson(UserResponse { user }))

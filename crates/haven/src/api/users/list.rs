@@ -4,8 +4,7 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::MANAGERS;
-use crate::api::access::require_role;
+use crate::policy::users as policy;
 use crate::api::pagination::{Page, PageQuery, Pagination};
 use crate::app::AppState;
 use crate::auth::caller::Caller;
@@ -38,10 +37,10 @@ pub struct UserList {
 pub async fn list_users(
     State(state): State<AppState>,
     caller: Caller,
-    Meta(meta): Meta,
+    Meta(_meta): Meta,
     AppQuery(query): AppQuery<PageQuery>,
 ) -> Result<AppJson<UserList>, AppError> {
-    require_role(&state, &caller, &meta, MANAGERS, "list_users").await?;
+    policy::manage(&caller, "list_users")?;
     let page = Page::try_from(query)?;
     let mut tx = state
         .db()

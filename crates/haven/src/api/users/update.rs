@@ -5,13 +5,14 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{MANAGERS, UserResponse, assignable};
-use crate::api::access::{not_found, require_role};
+use super::UserResponse;
+use crate::policy::Denial;
+use crate::policy::users as policy;
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent, Outcome};
+use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
 use crate::domain::{Role, parse_name};
-use crate::http::error::{AppError, Details, ErrorCode};
+use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
@@ -62,25 +63,9 @@ pub async fn update_user(
     AppPath(id): AppPath<UserId>,
     AppJson(body): AppJson<UpdateUser>,
 ) -> Result<AppJson<UserResponse>, AppError> {
-    require_role(&state, &caller, &meta, MANAGERS, "update_user").await?;
-    let escalation = |requested: Role| {
-        AuditEvent::new(AuditAction::RoleEscalationAttempt)
-            .with_outcome(Outcome::Denied)
-            .with_actor(caller.user_id, caller.role)
-            .with_entity("user", id)
-            .with_details(json!({ "requestedRole": requested }))
-            .with_request(&meta)
-    };
-    if let Some(role) = body.role
-        && (id == caller.user_id || !assignable(caller.role, caller.organization_id, role))
-    {
-        audit::record_alone(state.db(), caller.organization_id, &escalation(role)).await?;
-        let message = if id == caller.user_id {
-            "You cannot change your own role"
-        } else {
-            "You cannot give this role"
-        };
-        return Err(AppError::new(ErrorCode::Forbidden, message));
+    let may = policy::manage(&caller, "update_user")?;
+    if let Some(role) = body.role {
+        may.give_role(&caller, Some(id), role)?;
     }
     if body.disabled == Some(true) && id == caller.user_id {
         return Err(AppError::invalid_field(
@@ -109,8 +94,7 @@ pub async fn update_user(
         .await?;
     let Some(before) = users::find(&mut tx, id).await? else {
         let owner = users::organization_of(&mut tx, id).await?;
-        tx.commit().await?;
-        return Err(not_found(&state, &caller, &meta, "user", id, owner).await);
+        return Err(Denial::not_found(&caller, "user", id, owner).into());
     };
     let (first, last) = (first.flatten(), last.flatten());
     let changes = UserChanges {
@@ -119,14 +103,14 @@ pub async fn update_user(
         first_name: first.as_deref(),
         last_name: last.as_deref(),
     };
-    let after = users::update(&mut tx, id, &changes)
+    let after = users::update(&mut tx, &may, id, &changes)
         .await?
         .ok_or_else(AppError::not_found)?;
     if before.role != after.role {
         audit::record(
             &mut tx,
             &AuditEvent::new(AuditAction::RoleChange)
-                .with_actor(caller.user_id, caller.role)
+                .by(caller.actor())
                 .with_entity("user", id)
                 .with_details(json!({ "from": before.role, "to": after.role }))
                 .with_request(&meta),
@@ -148,7 +132,7 @@ pub async fn update_user(
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::UserUpdate)
-            .with_actor(caller.user_id, caller.role)
+            .by(caller.actor())
             .with_entity("user", id)
             .with_details(json!({ "fields": fields, "disabled": after.disabled }))
             .with_request(&meta),

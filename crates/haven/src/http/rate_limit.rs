@@ -13,9 +13,27 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{RateLimited, RateLimiter};
+use axum::http::{HeaderValue, header};
+
+use super::client_ip::ClientIp;
+use super::error::{AppError, ErrorCode};
 use crate::config::{AuthConfig, IpNetwork};
-use crate::http::client_ip::ClientIp;
+use crate::ratelimit::{RateLimited, RateLimiter};
+
+impl IntoResponse for RateLimited {
+    fn into_response(self) -> Response {
+        let mut response = AppError::new(
+            ErrorCode::RateLimited,
+            ErrorCode::RateLimited.default_message(),
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(self.retry_after_secs()),
+        );
+        response
+    }
+}
 
 /// The auth limit's settings: the state of [`auth_rate_limit`].
 #[derive(Clone, Debug)]
@@ -103,5 +121,5 @@ fn subject(ip: IpAddr) -> IpAddr {
 }
 
 #[cfg(test)]
-#[path = "layer_tests.rs"]
+#[path = "rate_limit_tests.rs"]
 mod tests;

@@ -1,0 +1,182 @@
+//! The extractor of [`Caller`]: who is making this request, established once, from a verified
+//! access token.
+//!
+//! Handlers take tenancy only from here (never from a path, query or body). The extractor
+//! verifies the token (a bearer header, or the session cookie), checks the CSRF token on unsafe
+//! cookie-authenticated requests, enforces the organization's MFA requirement for admins, and
+//! records the caller in the request's span. It reads the database only for admins (the MFA
+//! requirement) and for a platform operator acting inside a practice (`X-Haven-Organization`,
+//! audited `SUPER_ADMIN_BYPASS`); everything else comes from the token.
+
+use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::caller::{AuthMethod, Caller};
+use crate::auth::cookies;
+use crate::audit::{self, AccessMethod, AuditAction, AuditEvent};
+use crate::domain::Role;
+use crate::http::error::{AppError, ErrorCode};
+use crate::ids::OrganizationId;
+
+fn unauthenticated() -> AppError {
+    AppError::new(
+        ErrorCode::Unauthenticated,
+        ErrorCode::Unauthenticated.default_message(),
+    )
+}
+
+/// The token of the request: bearer first, then the session cookie.
+fn presented_token(parts: &Parts) -> Option<(String, AuthMethod)> {
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
+        let (scheme, token) = value.split_once(' ')?;
+        return (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
+            .then(|| (token.trim().to_owned(), AuthMethod::Bearer));
+    }
+    cookies::get(&parts.headers, cookies::ACCESS).map(|token| (token, AuthMethod::Cookie))
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The header with which a platform operator acts inside a practice.
+pub const ACT_AS_HEADER: &str = "x-haven-organization";
+
+fn acting_organization(parts: &Parts) -> Result<Option<OrganizationId>, AppError> {
+    parts
+        .headers
+        .get(ACT_AS_HEADER)
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .ok_or_else(|| AppError::invalid_field(ACT_AS_HEADER, "must be an organization id"))
+        })
+        .transpose()
+}
+
+/// A platform operator acting inside organization `target`: allowed (SPEC §3), but recorded as
+/// `SUPER_ADMIN_BYPASS` in that organization's trail before anything else happens. Anyone
+/// else naming another organization is refused with 403 and the attempt audited.
+async fn act_in(
+    state: &AppState,
+    parts: &Parts,
+    mut caller: Caller,
+    target: OrganizationId,
+) -> Result<Caller, AppError> {
+    // Anyone else naming another organization is refused, and the attempt audited in their
+    // own organization's trail (`CROSS_TENANT_ACCESS_ATTEMPT`).
+    if target != caller.organization_id {
+        crate::policy::organizations::act_in(&caller, target)?;
+    } else if caller.role != Role::SuperAdmin {
+        // Their own organization: nothing to switch, nothing attempted.
+        return Ok(caller);
+    }
+    let mut tx = state
+        .db()
+        .begin_tenant(target, Some(caller.user_id))
+        .await?;
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM organizations WHERE id = $1 AND NOT is_platform)",
+    )
+    .bind(target)
+    .fetch_one(tx.conn())
+    .await?;
+    if !exists {
+        return Err(AppError::not_found());
+    }
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let event = AuditEvent::new(AuditAction::SuperAdminBypass)
+        .by(caller.actor())
+        .with_access_method(AccessMethod::SuperAdminBypass)
+        .with_details(json!({ "method": parts.method.as_str(), "route": route }));
+    audit::record(&mut tx, &event).await?;
+    tx.commit().await?;
+    caller.organization_id = target;
+    tracing::Span::current().record("organizationId", tracing::field::display(target));
+    Ok(caller)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let (token, auth_method) = presented_token(parts).ok_or_else(unauthenticated)?;
+        let claims = state
+            .keys()
+            .verify(&token)
+            .await
+            .map_err(|_| unauthenticated())?;
+        if auth_method == AuthMethod::Cookie && !is_safe(&parts.method) {
+            let presented = parts
+                .headers
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            if !state.csrf().verify(claims.sid, presented) {
+                return Err(AppError::new(
+                    ErrorCode::CsrfFailed,
+                    ErrorCode::CsrfFailed.default_message(),
+                ));
+            }
+        }
+        let caller = Caller {
+            user_id: claims.sub,
+            organization_id: claims.org,
+            role: claims.role,
+            session_id: claims.sid,
+            auth_method,
+        };
+        let span = tracing::Span::current();
+        span.record("userId", tracing::field::display(caller.user_id));
+        span.record(
+            "organizationId",
+            tracing::field::display(caller.organization_id),
+        );
+
+        // Admins of an organization that requires MFA may only reach the auth routes (to enrol)
+        // until they have it.
+        // Nested routers see a path without their prefix: ask for the original one.
+        let path = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| parts.uri.path(), |uri| uri.path());
+        let on_auth_route = path.starts_with("/api/auth/");
+        if matches!(caller.role, Role::Admin | Role::SuperAdmin) && !on_auth_route {
+            let mut tx = state
+                .db()
+                .begin_tenant(caller.organization_id, Some(caller.user_id))
+                .await?;
+            let blocked: bool = sqlx::query_scalar(
+                "SELECT o.require_mfa_for_admins AND NOT u.mfa_enabled \
+                 FROM users u JOIN organizations o ON o.id = u.organization_id \
+                 WHERE u.organization_id = $1 AND u.id = $2",
+            )
+            .bind(caller.organization_id)
+            .bind(caller.user_id)
+            .fetch_optional(tx.conn())
+            .await?
+            .unwrap_or(true);
+            tx.commit().await?;
+            if blocked {
+                return Err(AppError::new(
+                    ErrorCode::Forbidden,
+                    "Your organization requires MFA: enrol at /api/auth/mfa/setup first",
+                ));
+            }
+        }
+        if let Some(target) = acting_organization(parts)? {
+            return act_in(state, parts, caller, target).await;
+        }
+        Ok(caller)
+    }
+}

@@ -1,0 +1,60 @@
+//! The domain's errors, as the client sees them: each module below `http` returns its own
+//! error type, and this file is the one place that turns them into the envelope.
+
+use super::error::{AppError, ErrorCode};
+use crate::accounts::AccountError;
+use crate::units::ledger::Refusal;
+use crate::units::minutes::MAX_SESSION_MINUTES;
+
+impl From<Refusal> for AppError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::InsufficientUnits {
+                available,
+                requested,
+            } => AppError::new(
+                ErrorCode::InsufficientUnits,
+                format!("Insufficient units: {available} available, {requested} requested"),
+            ),
+            Refusal::Exhausted => AppError::new(
+                ErrorCode::AuthorizationExhausted,
+                "The authorization has no units left",
+            ),
+            Refusal::Expired { start, end } => AppError::new(
+                ErrorCode::AuthorizationExpired,
+                format!("The session date is outside the authorization period ({start} to {end})"),
+            ),
+            Refusal::NotActive => AppError::new(
+                ErrorCode::AuthorizationNotActive,
+                "The authorization is not active",
+            ),
+            Refusal::TooLong(field) => AppError::invalid_field(
+                field,
+                format!("a session may use at most {MAX_SESSION_MINUTES} minutes of units"),
+            ),
+            Refusal::InvalidState { status, action } => AppError::new(
+                ErrorCode::InvalidState,
+                format!("Cannot {action} a session that is {status}"),
+            ),
+            Refusal::InvalidAdjustment(message) => {
+                AppError::new(ErrorCode::InvalidAdjustment, message)
+            }
+        }
+    }
+}
+
+impl From<AccountError> for AppError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Invalid { message, details } => Self::validation(message, details),
+            AccountError::EmailTaken => Self::new(
+                ErrorCode::Conflict,
+                "A user with this email already exists",
+            ),
+            AccountError::Hashing(cause) => {
+                Self::Internal(anyhow::anyhow!("hashing a password: {cause}"))
+            }
+            AccountError::Database(error) => error.into(),
+        }
+    }
+}

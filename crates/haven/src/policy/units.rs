@@ -1,0 +1,89 @@
+//! Who may work with units: insurance authorizations, therapy sessions and the ledger (SPEC §3,
+//! §5). Access to a patient's units is access to the patient (`super::patients`): ADMIN and
+//! BILLING for every patient of the practice, a CLINICIAN for the patients on their care team,
+//! COMPLIANCE and a platform operator outside a practice for none. Creating and adjusting
+//! authorizations is ADMIN's and BILLING's.
+
+use super::Denial;
+use super::patients::{self, PatientUse};
+use crate::auth::caller::Caller;
+use crate::domain::Role;
+use crate::ids::{AuthorizationId, PatientId, TherapySessionId};
+use crate::store::authorizations::AuthorizationRow;
+use crate::store::sessions_units::SessionRow;
+
+impl patients::OfPatient for AuthorizationRow {
+    const ENTITY: &'static str = "authorization";
+    fn entity_id(&self) -> uuid::Uuid {
+        self.id.as_uuid()
+    }
+    fn patient_id(&self) -> PatientId {
+        self.patient_id
+    }
+}
+
+impl patients::OfPatient for SessionRow {
+    const ENTITY: &'static str = "session";
+    fn entity_id(&self) -> uuid::Uuid {
+        self.id.as_uuid()
+    }
+    fn patient_id(&self) -> PatientId {
+        self.patient_id
+    }
+}
+
+/// Whether the caller may work with authorizations and sessions at all (`operation`).
+pub fn use_units(caller: &Caller, operation: &'static str) -> Result<PatientUse, Denial> {
+    patients::use_patients(caller, operation)
+}
+
+/// As [`use_units`], refusing `operation` on authorization `id`.
+pub fn use_authorization(
+    caller: &Caller,
+    operation: &'static str,
+    id: AuthorizationId,
+) -> Result<PatientUse, Denial> {
+    use_units(caller, operation)
+        .map_err(|_| Denial::forbidden_on(caller, operation, "authorization", id, None))
+}
+
+/// As [`use_units`], refusing `operation` on session `id`.
+pub fn use_session(
+    caller: &Caller,
+    operation: &'static str,
+    id: TherapySessionId,
+) -> Result<PatientUse, Denial> {
+    use_units(caller, operation)
+        .map_err(|_| Denial::forbidden_on(caller, operation, "session", id, None))
+}
+
+/// Proof that the caller may create and adjust authorizations (ADMIN, BILLING, and a platform
+/// operator acting in a practice).
+#[derive(Debug, Clone, Copy)]
+pub struct ManageAuthorizations {
+    _proof: (),
+}
+
+/// Whether the caller may manage authorizations, refusing `operation` (on `authorization`, if
+/// named).
+pub fn manage_authorizations(
+    caller: &Caller,
+    operation: &'static str,
+    authorization: Option<AuthorizationId>,
+) -> Result<ManageAuthorizations, Denial> {
+    let allowed = use_units(caller, operation).is_ok()
+        && matches!(caller.role, Role::Admin | Role::SuperAdmin | Role::Billing);
+    if allowed {
+        return Ok(ManageAuthorizations { _proof: () });
+    }
+    Err(match authorization {
+        Some(id) => Denial::forbidden_on(caller, operation, "authorization", id, None),
+        None => Denial::forbidden(caller, operation),
+    })
+}
+
+/// Whether the caller may release stale reservations by hand (ADMIN: their practice;
+/// SUPER_ADMIN: every practice, or the one it acts in).
+pub fn clean_stale(caller: &Caller) -> Result<(), Denial> {
+    super::require(caller, &[Role::Admin, Role::SuperAdmin], "cleanup_stale")
+}
