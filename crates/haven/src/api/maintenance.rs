@@ -6,13 +6,13 @@ use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::auth::caller::Caller;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
+use crate::policy::units as policy;
 use crate::store::sessions_units::CleanupActor;
 use crate::units::cleanup::{self, CleanupReport, Wait};
 

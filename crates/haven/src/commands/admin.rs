@@ -7,10 +7,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::accounts::{self, AccountError, AccountInput, Actor};
-use crate::policy::users::ManageUsers;
 use crate::app::App;
 use crate::auth::password;
 use crate::cli::{CreateOrgArgs, CreateUserArgs};
+use crate::policy::users::ManageUsers;
 
 /// The password: the first line of standard input when it is piped, else a generated one
 /// (which is printed once).
@@ -95,8 +95,8 @@ pub async fn create_user(app: &App, args: CreateUserArgs) -> anyhow::Result<()> 
         args.org,
         input,
     )
-        .await
-        .map_err(explain)?;
+    .await
+    .map_err(explain)?;
     print_result(&json!({ "user": user }), generated.then_some(&password));
     Ok(())
 }

@@ -15,9 +15,9 @@ use axum::http::{Method, header};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::audit::{self, AccessMethod, AuditAction, AuditEvent};
 use crate::auth::caller::{AuthMethod, Caller};
 use crate::auth::cookies;
-use crate::audit::{self, AccessMethod, AuditAction, AuditEvent};
 use crate::domain::Role;
 use crate::http::error::{AppError, ErrorCode};
 use crate::ids::OrganizationId;

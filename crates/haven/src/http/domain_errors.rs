@@ -47,10 +47,9 @@ impl From<AccountError> for AppError {
     fn from(error: AccountError) -> Self {
         match error {
             AccountError::Invalid { message, details } => Self::validation(message, details),
-            AccountError::EmailTaken => Self::new(
-                ErrorCode::Conflict,
-                "A user with this email already exists",
-            ),
+            AccountError::EmailTaken => {
+                Self::new(ErrorCode::Conflict, "A user with this email already exists")
+            }
             AccountError::Hashing(cause) => {
                 Self::Internal(anyhow::anyhow!("hashing a password: {cause}"))
             }

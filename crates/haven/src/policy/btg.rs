@@ -58,7 +58,9 @@ impl OverseeGrants {
             return Err(
                 Denial::forbidden_on(caller, "review_btg_grant", "btg_grant", grant, None)
                     .with_reason("own_grant")
-                    .with_message("An admin who granted or holds this emergency access cannot review it"),
+                    .with_message(
+                        "An admin who granted or holds this emergency access cannot review it",
+                    ),
             );
         }
         Ok(())

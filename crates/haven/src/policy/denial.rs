@@ -56,6 +56,8 @@ pub struct Denial {
     organization_id: OrganizationId,
     actor: Actor,
     kind: Kind,
+    /// Answer 403 (with this message) whatever the kind.
+    forbidden_message: Option<&'static str>,
 }
 
 impl Denial {
@@ -64,6 +66,7 @@ impl Denial {
             organization_id: caller.organization_id,
             actor: caller.actor(),
             kind,
+            forbidden_message: None,
         }
     }
 
@@ -109,6 +112,14 @@ impl Denial {
         if let Kind::Forbidden { message, .. } = &mut self.kind {
             *message = Some(text);
         }
+        self
+    }
+
+    /// Answers 403 with `text` even where the kind would answer 404: the caller named the
+    /// other organization openly (a header), so there is no existence to hide.
+    #[must_use]
+    pub fn answered_forbidden(mut self, text: &'static str) -> Self {
+        self.forbidden_message = Some(text);
         self
     }
 
@@ -201,7 +212,8 @@ impl Denial {
     /// Whether the answer is 403 (else it is 404).
     #[must_use]
     pub fn is_forbidden(&self) -> bool {
-        matches!(self.kind, Kind::Forbidden { .. } | Kind::Escalation { .. })
+        self.forbidden_message.is_some()
+            || matches!(self.kind, Kind::Forbidden { .. } | Kind::Escalation { .. })
     }
 
     /// Whether this is an attempt on another organization's data.
@@ -213,6 +225,9 @@ impl Denial {
     /// The specific 403 message, if any.
     #[must_use]
     pub fn message(&self) -> Option<&'static str> {
+        if self.forbidden_message.is_some() {
+            return self.forbidden_message;
+        }
         match self.kind {
             Kind::Forbidden { message, .. } => message,
             Kind::Escalation { message, .. } => Some(message),

@@ -23,9 +23,7 @@ pub fn act_in(caller: &Caller, target: crate::ids::OrganizationId) -> Result<(),
     if caller.role == Role::SuperAdmin {
         Ok(())
     } else {
-        Err(
-            Denial::cross_tenant(caller, "organization", target, target)
-                .with_message("Only platform operators may act in another organization"),
-        )
+        Err(Denial::cross_tenant(caller, "organization", target, target)
+            .answered_forbidden("Only platform operators may act in another organization"))
     }
 }

@@ -268,7 +268,11 @@ impl<T: OfPatient> Visible<T> {
     }
 
     /// Proof that the caller may change this patient's data (`operation`), or the 403.
-    pub fn writable(&self, caller: &Caller, operation: &'static str) -> Result<PatientWrite, Denial> {
+    pub fn writable(
+        &self,
+        caller: &Caller,
+        operation: &'static str,
+    ) -> Result<PatientWrite, Denial> {
         if self.access.can_update {
             Ok(PatientWrite {
                 patient: self.patient_id(),
@@ -276,7 +280,13 @@ impl<T: OfPatient> Visible<T> {
             })
         } else {
             let patient = self.patient_id();
-            Err(Denial::forbidden_on(caller, operation, "patient", patient, Some(patient)))
+            Err(Denial::forbidden_on(
+                caller,
+                operation,
+                "patient",
+                patient,
+                Some(patient),
+            ))
         }
     }
 }
@@ -313,7 +323,9 @@ pub async fn visible<T: OfPatient>(
 ) -> Result<Visible<T>, PolicyError> {
     match access(tx, caller, row.patient_id()).await? {
         Some(access) => Ok(Visible { row, access }),
-        None => Err(Denial::hidden(caller, T::ENTITY, row.entity_id(), Some(row.patient_id())).into()),
+        None => {
+            Err(Denial::hidden(caller, T::ENTITY, row.entity_id(), Some(row.patient_id())).into())
+        }
     }
 }
 
@@ -341,9 +353,9 @@ async fn access(
             false,
             AccessMethod::Normal,
         )),
-        Role::Clinician if patients::on_care_team(tx, patient, caller.user_id).await? => Some(
-            PatientAccess::new(View::Full, true, AccessMethod::Normal),
-        ),
+        Role::Clinician if patients::on_care_team(tx, patient, caller.user_id).await? => {
+            Some(PatientAccess::new(View::Full, true, AccessMethod::Normal))
+        }
         Role::Clinician | Role::Compliance => None,
     })
 }

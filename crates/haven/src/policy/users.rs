@@ -42,7 +42,12 @@ impl ManageUsers {
             ));
         }
         if !self.may_assign(role) {
-            return Err(Denial::escalation(caller, user, role, "You cannot give this role"));
+            return Err(Denial::escalation(
+                caller,
+                user,
+                role,
+                "You cannot give this role",
+            ));
         }
         Ok(())
     }

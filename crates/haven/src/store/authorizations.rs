@@ -243,7 +243,10 @@ impl Balance {
 const BALANCE: &str = "id, patient_id, unit_minutes, total_units, used_units, low_units_threshold";
 
 /// The balance of authorization `id` as it is.
-pub(crate) async fn balance(tx: &mut TenantTx, id: AuthorizationId) -> Result<Balance, sqlx::Error> {
+pub(crate) async fn balance(
+    tx: &mut TenantTx,
+    id: AuthorizationId,
+) -> Result<Balance, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {BALANCE} FROM authorizations WHERE organization_id = $1 AND id = $2"
@@ -304,7 +307,11 @@ pub(crate) async fn take_extra(
 
 /// Gives `units` back (a released reservation). The session's units were counted in
 /// `used_units`, so this cannot go negative; the CHECK constraint would refuse it if it did.
-pub(crate) async fn give_back(tx: &mut TenantTx, id: AuthorizationId, units: i32) -> Result<Balance, sqlx::Error> {
+pub(crate) async fn give_back(
+    tx: &mut TenantTx,
+    id: AuthorizationId,
+    units: i32,
+) -> Result<Balance, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE authorizations SET used_units = used_units - $3 \

@@ -138,7 +138,10 @@ pub async fn lock(
 }
 
 /// SCHEDULED → IN_PROGRESS (the session must be locked and SCHEDULED).
-pub(crate) async fn mark_started(tx: &mut TenantTx, id: TherapySessionId) -> Result<SessionRow, sqlx::Error> {
+pub(crate) async fn mark_started(
+    tx: &mut TenantTx,
+    id: TherapySessionId,
+) -> Result<SessionRow, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE therapy_sessions SET status = 'IN_PROGRESS', started_at = now(), updated_at = now() \

@@ -87,7 +87,6 @@ const SECURITY_ACTIONS: &[AuditAction] = &[
 /// Security events that are refusals of the HTTP layer rather than audited actions.
 const SECURITY_RESPONSES: &[&str] = &["rate_limited", "csrf_failed"];
 
-
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder (once; later calls return the same handle).

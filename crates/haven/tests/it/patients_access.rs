@@ -215,6 +215,22 @@ async fn a_platform_operator_acting_in_a_practice_is_audited_first() {
     let read = app.send(request).await;
 
     assert_eq!(read.status, StatusCode::OK);
+    // SPEC §3: the operator acts, audited, but sees no PHI: ids only.
+    let shown = &read.json()["patient"];
+    assert_eq!(shown["id"], json!(id));
+    for field in [
+        "firstName",
+        "lastName",
+        "dateOfBirth",
+        "medicalRecordNumber",
+    ] {
+        assert_eq!(shown[field], "***", "{field} is masked");
+    }
+    assert!(shown.get("phoneNumber").is_none() && shown.get("email").is_none());
+    assert!(
+        !String::from_utf8_lossy(&read.body).contains("Bypass"),
+        "no PHI in the body"
+    );
     let events = app.audit_events(admin.organization_id).await;
     let bypass = events
         .iter()
@@ -241,6 +257,58 @@ async fn a_platform_operator_acting_in_a_practice_is_audited_first() {
         StatusCode::FORBIDDEN,
         "only operators may act elsewhere"
     );
+    let attempts: Vec<_> = app
+        .audit_events(admin.organization_id)
+        .await
+        .into_iter()
+        .filter(|(action, _, _)| action == "CROSS_TENANT_ACCESS_ATTEMPT")
+        .collect();
+    assert_eq!(attempts.len(), 1, "the forged header is audited");
+    assert_eq!(attempts[0].1, "denied");
+}
+
+#[tokio::test]
+async fn a_platform_operator_in_a_practice_sees_no_phi_in_lists_or_writes() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    let operator = app
+        .user_in(OrganizationId::PLATFORM, Role::SuperAdmin)
+        .await;
+    create_id(&app, &admin, "S-2", "Hidden").await;
+    let acting = |method: Method, path: &str, body: serde_json::Value| {
+        let mut request = haven_testkit::json_request(method, path, &body, Some(&operator.token));
+        request.headers_mut().insert(
+            "x-haven-organization",
+            admin.organization_id.to_string().parse().expect("h"),
+        );
+        request
+    };
+
+    let list = app
+        .send(acting(Method::GET, "/api/patients", json!(null)))
+        .await;
+    let created = app
+        .send(acting(
+            Method::POST,
+            "/api/patients",
+            json!({
+                "firstName": "Opal", "lastName": "Operatorsmade", "dateOfBirth": "2012-02-02",
+                "medicalRecordNumber": "S-3", "phoneNumber": "+1 555 010 9999"
+            }),
+        ))
+        .await;
+
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(list.json()["patients"][0]["lastName"], "***");
+    assert!(!String::from_utf8_lossy(&list.body).contains("Hidden"));
+    assert_eq!(
+        created.status,
+        StatusCode::CREATED,
+        "an admin action is allowed"
+    );
+    assert_eq!(created.json()["patient"]["firstName"], "***");
+    let body = String::from_utf8_lossy(&created.body);
+    assert!(!body.contains("Operatorsmade") && !body.contains("9999"));
 }
 
 #[tokio::test]

@@ -12,13 +12,13 @@ use tokio::sync::mpsc;
 use utoipa::ToSchema;
 
 use super::filter::AuditQuery;
-use crate::policy::audit_log as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
 use crate::http::error::AppError;
 use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
+use crate::policy::audit_log as policy;
 use crate::store::audit_logs::{self, AuditFilter, AuditLogEntry};
 
 /// The export's file format (`?format=`, default `ndjson`).

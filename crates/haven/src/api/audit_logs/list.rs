@@ -5,7 +5,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::filter::AuditQuery;
-use crate::policy::audit_log as policy;
 use crate::api::pagination::{Page, PageQuery, Pagination};
 use crate::app::AppState;
 use crate::auth::caller::Caller;
@@ -13,6 +12,7 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
+use crate::policy::audit_log as policy;
 use crate::store::audit_logs::{self, AuditLogEntry};
 
 /// A page of audit events.

@@ -2,7 +2,6 @@
 
 use axum::extract::State;
 
-use crate::policy::audit_log as policy;
 use crate::app::AppState;
 use crate::audit::seal::CheckpointKey;
 use crate::audit::verify::{ChainReport, verify_chain};
@@ -10,6 +9,7 @@ use crate::auth::caller::Caller;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
+use crate::policy::audit_log as policy;
 
 /// Verify the audit log's hash chain
 ///

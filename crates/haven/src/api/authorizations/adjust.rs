@@ -7,8 +7,6 @@ use utoipa::ToSchema;
 
 use super::codec::{Authorization, to_authorization};
 use super::lookup::find_visible;
-use crate::ids::AuthorizationId;
-use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -16,6 +14,8 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
+use crate::ids::AuthorizationId;
+use crate::policy::units as policy;
 use crate::store::authorizations;
 use crate::units::ledger::{self, EXCESSIVE_ADJUSTMENT, NEGATIVE_ADJUSTMENT, Refusal};
 
@@ -100,8 +100,15 @@ pub async fn adjust_authorization(
         };
         return Err(Refusal::InvalidAdjustment(message).into());
     };
-    let (balance, crossed) =
-        ledger::adjust(&mut tx, &may, &found, adjustment, reason, Some(caller.user_id)).await??;
+    let (balance, crossed) = ledger::adjust(
+        &mut tx,
+        &may,
+        &found,
+        adjustment,
+        reason,
+        Some(caller.user_id),
+    )
+    .await??;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::AuthorizationAdjust)

@@ -9,14 +9,14 @@ use utoipa::ToSchema;
 
 use super::codec::{AuthorizationResponse, seal_member_id, to_authorization};
 use crate::api::patients::lookup::find_visible;
-use crate::ids::{AuthorizationId, PatientId};
-use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
 use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
+use crate::ids::{AuthorizationId, PatientId};
+use crate::policy::units as policy;
 use crate::store::authorizations::{self, NewAuthorization};
 use crate::units::parse_service_code;
 

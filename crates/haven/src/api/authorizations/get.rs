@@ -36,8 +36,9 @@ pub async fn get_authorization(
     Meta(meta): Meta,
     AppPath(id): AppPath<AuthorizationId>,
 ) -> Result<AppJson<AuthorizationResponse>, AppError> {
-    let may = policy::use_units(&caller, "get_authorization")
-        .map_err(|_| Denial::forbidden_on(&caller, "get_authorization", "authorization", id, None))?;
+    let may = policy::use_units(&caller, "get_authorization").map_err(|_| {
+        Denial::forbidden_on(&caller, "get_authorization", "authorization", id, None)
+    })?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))

@@ -4,13 +4,13 @@ use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::policy::btg as policy;
 use crate::app::AppState;
 use crate::auth::caller::Caller;
 use crate::btg::{ALLOWED_DURATIONS_MINUTES, DEFAULT_DURATION_MINUTES, MIN_JUSTIFICATION_LENGTH};
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
+use crate::policy::btg as policy;
 
 /// The rules an emergency access grant must follow.
 #[derive(Debug, Serialize, ToSchema)]

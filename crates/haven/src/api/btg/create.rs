@@ -1,5 +1,6 @@
 //! `POST /api/admin/btg/grants` (ADMIN).
 
+use crate::ids::{GrantId, PatientId};
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -8,12 +9,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
-use crate::ids::{GrantId, PatientId};
 
 use super::text;
-use crate::policy::Denial;
-use crate::policy::btg as policy;
-use crate::policy::patients as patients_policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -26,6 +23,9 @@ use crate::http::error::{AppError, Details, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::ids::UserId;
+use crate::policy::Denial;
+use crate::policy::btg as policy;
+use crate::policy::patients as patients_policy;
 use crate::store::btg::{self as store, NewGrant};
 use crate::store::{patients, users};
 

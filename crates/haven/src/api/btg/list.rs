@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 use crate::ids::{GrantId, PatientId};
 
 use super::review::ReviewOutcome;
-use crate::policy::btg as policy;
 use crate::api::pagination::{Page, Pagination};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
@@ -23,6 +22,7 @@ use crate::http::meta::Meta;
 use crate::http::query::AppQuery;
 use crate::ids::UserId;
 use crate::phi::FieldRef;
+use crate::policy::btg as policy;
 use crate::store::btg::{self as store, GrantRow, PatientNameRow, StaffRow, Status};
 
 /// `?status=active|expired|revoked|all&page&limit` (status defaults to `all`).

@@ -1,13 +1,12 @@
 //! `POST /api/admin/btg/grants/{id}/review` (COMPLIANCE, or an ADMIN outside the grant).
 
+use crate::ids::GrantId;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
-use crate::ids::GrantId;
 
 use super::{BtgMessage, find_for_change, text};
-use crate::policy::btg as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -15,6 +14,7 @@ use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
+use crate::policy::btg as policy;
 use crate::store::btg as store;
 
 /// The longest review notes, in characters.
@@ -116,7 +116,12 @@ pub async fn review_grant(
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
     let (mut tx, grant) = find_for_change(tx, &caller, id).await?;
-    may.may_review(&caller, id, grant.granted_by_user_id, grant.granted_to_user_id)?;
+    may.may_review(
+        &caller,
+        id,
+        grant.granted_by_user_id,
+        grant.granted_to_user_id,
+    )?;
     if grant.reviewed_at.is_some() {
         return Err(AppError::new(
             ErrorCode::InvalidState,

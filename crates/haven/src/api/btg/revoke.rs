@@ -1,13 +1,12 @@
 //! `POST /api/admin/btg/grants/{id}/revoke` (ADMIN, COMPLIANCE).
 
+use crate::ids::GrantId;
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
-use crate::ids::GrantId;
 
 use super::{BtgMessage, find_for_change, text};
-use crate::policy::btg as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -16,6 +15,7 @@ use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
+use crate::policy::btg as policy;
 use crate::store::btg as store;
 
 /// The longest revocation reason, in characters.

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::accounts::{self, AccountInput, Actor};
-use crate::policy::organizations as policy;
 use crate::app::AppState;
 use crate::audit::AccessMethod;
 use crate::auth::caller::Caller;
@@ -16,6 +15,7 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::ids::UserId;
+use crate::policy::organizations as policy;
 use crate::store::organizations::Organization;
 
 /// The request body.

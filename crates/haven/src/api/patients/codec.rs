@@ -8,9 +8,9 @@ use uuid::Uuid;
 use crate::app::AppState;
 use crate::db::TenantTx;
 use crate::http::error::AppError;
+use crate::ids::PatientId;
 use crate::ids::UserId;
 use crate::phi::{DataKey, FieldRef};
-use crate::ids::PatientId;
 use crate::policy::patients::View;
 use crate::store::patients::PatientRow;
 
@@ -173,18 +173,9 @@ pub async fn to_patient(
         updated_at: None,
     };
     if view == View::Full {
-        patient.phone_number = Some(
-            open_optional(
-                state,
-                tx,
-                "phone_number",
-                id,
-                row.phone_number.as_deref(),
-            )
-            .await?,
-        );
-        patient.email =
-            Some(open_optional(state, tx, "email", id, row.email.as_deref()).await?);
+        patient.phone_number =
+            Some(open_optional(state, tx, "phone_number", id, row.phone_number.as_deref()).await?);
+        patient.email = Some(open_optional(state, tx, "email", id, row.email.as_deref()).await?);
         patient.user_id = Some(row.user_id);
         patient.created_at = Some(row.created_at);
         patient.updated_at = Some(row.updated_at);

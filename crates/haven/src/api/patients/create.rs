@@ -13,8 +13,8 @@ use crate::domain::{Email, parse_date_of_birth, parse_mrn, parse_name, parse_pho
 use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
-use crate::ids::UserId;
 use crate::ids::PatientId;
+use crate::ids::UserId;
 use crate::policy::patients as policy;
 use crate::store::patients::{self, EncryptedFields};
 use crate::store::users;

@@ -7,8 +7,8 @@ use crate::auth::caller::Caller;
 use crate::db::TenantTx;
 use crate::http::error::AppError;
 use crate::ids::PatientId;
-use crate::policy::patients::{self, PatientUse, Visible};
 use crate::policy::Denial;
+use crate::policy::patients::{self, PatientUse, Visible};
 use crate::store::patients::{self as store, PatientRow};
 
 /// Patient `id` as the caller may see it, or the 404 the caller gets: audited as

@@ -4,8 +4,6 @@ use axum::extract::State;
 
 use super::codec::TherapySessionResponse;
 use super::lookup::find_visible;
-use crate::ids::TherapySessionId;
-use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -13,6 +11,8 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
+use crate::ids::TherapySessionId;
+use crate::policy::units as policy;
 
 /// One therapy session.
 ///

@@ -14,8 +14,6 @@ use utoipa::openapi::schema::{
 
 use super::codec::TherapySessionOutcome;
 use super::lookup::find_visible;
-use crate::ids::TherapySessionId;
-use crate::policy::units as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, RequestMeta};
 use crate::auth::caller::Caller;
@@ -23,7 +21,9 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
+use crate::ids::TherapySessionId;
 use crate::policy::patients::PatientAccess;
+use crate::policy::units as policy;
 use crate::units::ledger::{self, Outcome};
 use crate::units::minutes::{MAX_SESSION_MINUTES, units_for_minutes};
 

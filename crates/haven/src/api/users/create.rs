@@ -8,7 +8,6 @@ use utoipa::ToSchema;
 
 use super::UserResponse;
 use crate::accounts::{self, AccountInput, Actor};
-use crate::policy::users as policy;
 use crate::app::AppState;
 use crate::audit::AccessMethod;
 use crate::auth::caller::Caller;
@@ -16,6 +15,7 @@ use crate::domain::Role;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
+use crate::policy::users as policy;
 
 /// The request body.
 #[derive(Debug, Deserialize, ToSchema)]

@@ -3,8 +3,6 @@
 use axum::extract::State;
 
 use super::UserResponse;
-use crate::policy::Denial;
-use crate::policy::users as policy;
 use crate::app::AppState;
 use crate::auth::caller::Caller;
 use crate::http::error::AppError;
@@ -12,6 +10,8 @@ use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
 use crate::ids::UserId;
+use crate::policy::Denial;
+use crate::policy::users as policy;
 use crate::store::users;
 
 /// Get a user

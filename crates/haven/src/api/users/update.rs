@@ -6,8 +6,6 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::UserResponse;
-use crate::policy::Denial;
-use crate::policy::users as policy;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -17,6 +15,8 @@ use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
 use crate::ids::UserId;
+use crate::policy::Denial;
+use crate::policy::users as policy;
 use crate::store::sessions::{self, RevokeReason};
 use crate::store::users::{self, UserChanges};
 
