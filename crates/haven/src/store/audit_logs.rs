@@ -109,18 +109,11 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<AuditLogEntry>, i64), sqlx::Error> {
     let org = tx.organization_id();
-    let rows = entries(
-        org,
-        filter,
+    let rows = sqlx::query(sqlx::AssertSqlSafe(super::page_query(
+        ENTRY_COLUMNS,
+        &format!("FROM audit_log {WHERE}"),
         "occurred_at DESC, sequence DESC",
-        "LIMIT $7 OFFSET $8",
-    )
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(tx.conn())
-    .await?;
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM audit_log {WHERE}"
+        7,
     )))
     .bind(org)
     .bind(filter.action.as_deref())
@@ -128,9 +121,11 @@ pub async fn list(
     .bind(filter.patient_id)
     .bind(filter.from)
     .bind(filter.to)
-    .fetch_one(tx.conn())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(tx.conn())
     .await?;
-    Ok((rows, total))
+    super::read_page(&rows)
 }
 
 /// All the organization's events matching `filter`, oldest first, as a stream (for exports:

@@ -179,9 +179,11 @@ pub async fn list(
               AND a.end_date <= (now() AT TIME ZONE 'UTC')::date + $5)) \
          AND (NOT $6 OR a.low_units_alerted)"
     );
-    let rows: Vec<AuthorizationRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {} {where_clause} ORDER BY a.end_date, a.id LIMIT $7 OFFSET $8",
-        columns()
+    let rows = sqlx::query(sqlx::AssertSqlSafe(super::page_query(
+        &columns(),
+        &where_clause,
+        "a.end_date, a.id",
+        7,
     )))
     .bind(org)
     .bind(care_team_of)
@@ -193,18 +195,7 @@ pub async fn list(
     .bind(offset)
     .fetch_all(tx.conn())
     .await?;
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) {where_clause}"
-    )))
-    .bind(org)
-    .bind(care_team_of)
-    .bind(filter.patient_id)
-    .bind(filter.status.as_deref())
-    .bind(filter.expiring_within_days)
-    .bind(filter.low_units)
-    .fetch_one(tx.conn())
-    .await?;
-    Ok((rows, total))
+    super::read_page(&rows)
 }
 
 /// What a successful change of `used_units` leaves.

@@ -179,22 +179,18 @@ pub async fn list(
         Status::Revoked => "revoked_at IS NOT NULL",
         Status::All => "true",
     };
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM btg_grants WHERE organization_id = $1 AND {condition} \
-         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
+    let rows = sqlx::query(sqlx::AssertSqlSafe(super::page_query(
+        COLUMNS,
+        &format!("FROM btg_grants WHERE organization_id = $1 AND {condition}"),
+        "created_at DESC, id DESC",
+        2,
     )))
     .bind(org)
     .bind(limit)
     .bind(offset)
     .fetch_all(tx.conn())
     .await?;
-    let total = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM btg_grants WHERE organization_id = $1 AND {condition}"
-    )))
-    .bind(org)
-    .fetch_one(tx.conn())
-    .await?;
-    Ok((rows, total))
+    super::read_page(&rows)
 }
 
 /// Revokes grant `id` (the caller has checked it is active, under its row lock).

@@ -139,8 +139,11 @@ pub async fn list(
               WHERE c.organization_id = p.organization_id AND c.patient_id = p.id AND c.user_id = $2)) \
          AND ($3::bytea IS NULL OR p.mrn_index = $3) \
          AND ($4::bytea IS NULL OR p.last_name_index = $4)";
-    let rows: Vec<PatientRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {P_COLUMNS} {filter} ORDER BY p.created_at, p.id LIMIT $5 OFFSET $6"
+    let rows = sqlx::query(sqlx::AssertSqlSafe(super::page_query(
+        P_COLUMNS,
+        filter,
+        "p.created_at, p.id",
+        5,
     )))
     .bind(org)
     .bind(care_team_of)
@@ -150,14 +153,7 @@ pub async fn list(
     .bind(offset)
     .fetch_all(tx.conn())
     .await?;
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) {filter}")))
-        .bind(org)
-        .bind(care_team_of)
-        .bind(lookup.mrn_index.map(|i| i.to_vec()))
-        .bind(lookup.last_name_index.map(|i| i.to_vec()))
-        .fetch_one(tx.conn())
-        .await?;
-    Ok((rows, total))
+    super::read_page(&rows)
 }
 
 /// Applies the changed fields of the patient `may` allows; `None` when there is no such (live)

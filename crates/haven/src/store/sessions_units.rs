@@ -284,9 +284,11 @@ pub async fn list(
          AND ($5::text IS NULL OR t.status = $5) \
          AND ($6::timestamptz IS NULL OR t.start_time >= $6) \
          AND ($7::timestamptz IS NULL OR t.start_time < $7)";
-    let rows: Vec<SessionRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {} {where_clause} ORDER BY t.start_time, t.id LIMIT $8 OFFSET $9",
-        t_columns()
+    let rows = sqlx::query(sqlx::AssertSqlSafe(super::page_query(
+        &t_columns(),
+        where_clause,
+        "t.start_time, t.id",
+        8,
     )))
     .bind(org)
     .bind(care_team_of)
@@ -299,19 +301,7 @@ pub async fn list(
     .bind(offset)
     .fetch_all(tx.conn())
     .await?;
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) {where_clause}"
-    )))
-    .bind(org)
-    .bind(care_team_of)
-    .bind(filter.patient_id)
-    .bind(filter.authorization_id)
-    .bind(filter.status.as_deref())
-    .bind(filter.from)
-    .bind(filter.to)
-    .fetch_one(tx.conn())
-    .await?;
-    Ok((rows, total))
+    super::read_page(&rows)
 }
 
 /// The organization that holds session `id`, whichever it is (to audit cross-tenant attempts).

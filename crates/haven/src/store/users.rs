@@ -130,18 +130,18 @@ pub async fn list(
     offset: i64,
 ) -> Result<(Vec<User>, i64), sqlx::Error> {
     let org = tx.organization_id();
-    let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM users WHERE organization_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"
+    let rows = sqlx::query(sqlx::AssertSqlSafe(super::page_query(
+        COLUMNS,
+        "FROM users WHERE organization_id = $1",
+        "created_at, id",
+        2,
     )))
     .bind(org)
     .bind(limit)
     .bind(offset)
     .fetch_all(tx.conn())
     .await?;
-    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE organization_id = $1")
-        .bind(org)
-        .fetch_one(tx.conn())
-        .await?;
+    let (rows, total) = super::read_page::<UserRow>(&rows)?;
     let users = rows
         .into_iter()
         .map(User::try_from)

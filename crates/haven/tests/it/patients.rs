@@ -150,6 +150,19 @@ async fn lists_find_exact_mrns_and_last_names_case_insensitively_and_audit_each_
         page["pagination"],
         json!({ "page": 2, "limit": 2, "total": 3, "totalPages": 2 })
     );
+    let beyond = app
+        .get_as(&admin, "/api/patients?limit=2&page=9")
+        .await
+        .json();
+    assert_eq!(
+        beyond["patients"],
+        json!([]),
+        "a page past the end is empty"
+    );
+    assert_eq!(
+        beyond["pagination"]["total"], 3,
+        "...and still counts the set"
+    );
 
     let listed = patient_ids_audited(&app, admin.organization_id, "PATIENT_LIST").await;
     assert_eq!(listed.len(), 2 + 1 + 1, "one row per patient returned");
