@@ -6,9 +6,10 @@ use serde_json::json;
 
 use std::collections::BTreeMap;
 
-use crate::app::App;
 use crate::audit::{self, AccessMethod, AuditAction, AuditEvent, RequestMeta};
+use crate::auth::password::PasswordHasher;
 use crate::auth::password::check_password;
+use crate::db::AppPool;
 use crate::domain::{Email, Role, parse_name};
 use crate::ids::{OrganizationId, UserId};
 use crate::policy::users::ManageUsers;
@@ -47,6 +48,17 @@ impl Actor {
             None => event,
         }
     }
+}
+
+/// What creating accounts needs of the running application.
+#[derive(Debug, Clone, Copy)]
+pub struct Services<'a> {
+    /// The runtime pool.
+    pub db: &'a AppPool,
+    /// The bounded password hasher.
+    pub hasher: &'a PasswordHasher,
+    /// Whether a new practice requires MFA of its admins.
+    pub require_mfa_for_admins: bool,
 }
 
 /// Problems with the input, by field name.
@@ -140,8 +152,8 @@ fn check_account(
     })
 }
 
-async fn hash(app: &App, password: SecretString) -> Result<String, AccountError> {
-    app.hasher()
+async fn hash(app: Services<'_>, password: SecretString) -> Result<String, AccountError> {
+    app.hasher
         .hash(password)
         .await
         .map_err(|e| AccountError::Hashing(e.to_string()))
@@ -170,7 +182,7 @@ async fn insert_account(
 /// Creates a practice named `name` with `admin` as its first ADMIN. Audited in the new
 /// organization's trail (in the same transaction) and in the platform's.
 pub async fn create_organization(
-    app: &App,
+    app: Services<'_>,
     actor: &Actor,
     name: &str,
     admin: AccountInput,
@@ -194,7 +206,7 @@ pub async fn create_organization(
         });
     };
     if app
-        .db()
+        .db
         .pre_auth()
         .find_login_user(&admin.email)
         .await?
@@ -205,11 +217,10 @@ pub async fn create_organization(
     let password_hash = hash(app, admin.password.clone()).await?;
     let org_id = OrganizationId::new();
     let mut tx = app
-        .db()
+        .db
         .begin_tenant(org_id, actor.user.map(|(u, _)| u))
         .await?;
-    let organization =
-        organizations::insert(&mut tx, &name, app.auth_config().require_mfa_for_admins).await?;
+    let organization = organizations::insert(&mut tx, &name, app.require_mfa_for_admins).await?;
     let may = ManageUsers::command_line(org_id);
     let user = insert_account(&mut tx, &may, &admin, &password_hash).await?;
     for event in [
@@ -224,7 +235,7 @@ pub async fn create_organization(
     let platform_event =
         AuditEvent::new(AuditAction::OrganizationCreate).with_entity("organization", org_id);
     audit::record_alone(
-        app.db(),
+        app.db,
         OrganizationId::PLATFORM,
         &actor.stamp(platform_event),
     )
@@ -235,7 +246,7 @@ pub async fn create_organization(
 /// Creates an account in `organization`, managed by `may`. The caller has checked that the
 /// actor may give the role.
 pub async fn create_user(
-    app: &App,
+    app: Services<'_>,
     actor: &Actor,
     may: &ManageUsers,
     organization: OrganizationId,
@@ -260,7 +271,7 @@ pub async fn create_user(
         });
     }
     if app
-        .db()
+        .db
         .pre_auth()
         .find_login_user(&account.email)
         .await?
@@ -270,7 +281,7 @@ pub async fn create_user(
     }
     let password_hash = hash(app, account.password.clone()).await?;
     let mut tx = app
-        .db()
+        .db
         .begin_tenant(organization, actor.user.map(|(u, _)| u))
         .await?;
     let user = insert_account(&mut tx, may, &account, &password_hash).await?;

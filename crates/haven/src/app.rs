@@ -58,6 +58,16 @@ pub struct App {
 }
 
 impl App {
+    /// What `crate::accounts` needs to create organizations and users.
+    #[must_use]
+    pub fn accounts(&self) -> crate::accounts::Services<'_> {
+        crate::accounts::Services {
+            db: &self.db,
+            hasher: &self.hasher,
+            require_mfa_for_admins: self.settings.auth.require_mfa_for_admins,
+        }
+    }
+
     /// Loads the signing keys (creating the first one on a new database), builds the hasher
     /// and connects the rate limiter.
     pub async fn start(

@@ -1,9 +1,9 @@
 //! `Caller`: who is making this request, established once, from a verified access token.
 //!
 //! This is plain data; the HTTP extractor that yields it (token, cookie and CSRF checks, the
-//! MFA gate for admins, a platform operator acting inside a practice) is `crate::http::caller`.
+//! MFA gate for admins, a platform operator acting inside a practice) is `http::caller`.
 //! Handlers take tenancy only from here (never from a path, query or body), and the checks of
-//! `crate::policy` take it to decide what the caller may do.
+//! `policy` take it to decide what the caller may do.
 
 use uuid::Uuid;
 

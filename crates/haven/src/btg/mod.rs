@@ -1,11 +1,11 @@
 //! Break-the-glass emergency access (SPEC §5, HIPAA §164.312(a)(2)(ii)): an ADMIN opens one
 //! patient to one user of the practice for a short, fixed time, with a written justification.
 //!
-//! * **Grants** live in `btg_grants` (`crate::store::btg`); the HTTP side is `crate::api::btg`.
+//! * **Grants** live in `btg_grants` (`crate::store::btg`); the HTTP side is `api::btg`.
 //! * **Use.** `crate::policy::patients::visible` treats an active grant as access to that
 //!   patient (what a care-team clinician may do), decided by PostgreSQL's `now()` on every
 //!   request, so a grant that expires or is revoked mid-session stops working at once. Every
-//!   request allowed through a grant passes `crate::api::access::visible` (the one place every
+//!   request allowed through a grant passes `api::access::visible` (the one place every
 //!   handler finds a patient's row), which audits `BTG_USE_ACCESS` in the request's transaction
 //!   and raises the signal.
 //! * **Signals** ([`signal`]): grant (CRITICAL), use (HIGH) and revoke (MEDIUM) each write one

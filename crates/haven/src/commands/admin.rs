@@ -68,7 +68,7 @@ pub async fn create_org(app: &App, args: CreateOrgArgs) -> anyhow::Result<()> {
         last_name: args.admin_last_name,
     };
     let (organization, admin) =
-        accounts::create_organization(app, &Actor::command_line(), &args.name, admin)
+        accounts::create_organization(app.accounts(), &Actor::command_line(), &args.name, admin)
             .await
             .map_err(explain)?;
     print_result(
@@ -89,7 +89,7 @@ pub async fn create_user(app: &App, args: CreateUserArgs) -> anyhow::Result<()> 
         last_name: args.last_name,
     };
     let user = accounts::create_user(
-        app,
+        app.accounts(),
         &Actor::command_line(),
         &ManageUsers::command_line(args.org),
         args.org,

@@ -5,17 +5,17 @@
 //! A capability is a value only this module can make (its fields are private). The store's
 //! functions that write, or read PHI, take one as an argument, so a handler that skips the check
 //! has nothing to pass and does not compile. For example, deleting a patient needs
-//! [`patients::ManagePatients`], which only [`patients::manage`] gives out:
+//! [`capability::ManagePatients`], which only [`patients::manage`] gives out:
 //!
-//! ```compile_fail
-//! use haven::policy::patients::ManagePatients;
+//! ```compile_fail,E0451
+//! use haven::policy::capability::ManagePatients;
 //! // error[E0451]: field `method` of struct `ManagePatients` is private
 //! let forged = ManagePatients { method: haven::audit::AccessMethod::Normal };
 //! ```
 //!
 //! and the store will not delete without it:
 //!
-//! ```compile_fail
+//! ```compile_fail,E0061
 //! async fn delete(tx: &mut haven::db::TenantTx, id: haven::ids::PatientId) {
 //!     // error[E0061]: this function takes 3 arguments but 2 arguments were supplied
 //!     haven::store::patients::soft_delete(tx, id).await;
@@ -23,14 +23,15 @@
 //! ```
 //!
 //! Access to one patient (and to what hangs off a patient: authorizations, sessions) is a
-//! [`patients::Visible`] row, made by [`patients::visible`] after the role, an emergency
+//! [`capability::Visible`] row, made by [`patients::visible`] after the role, an emergency
 //! (break-the-glass) grant or the care team allowed it. A denial carries the audit event of
-//! the refusal; `crate::http` records it for every resource in one place.
+//! the refusal; the HTTP layer (`http::refusal`) records it for every resource in one place.
 
 mod denial;
 
 pub mod audit_log;
 pub mod btg;
+pub mod capability;
 pub mod organizations;
 pub mod patients;
 pub mod units;

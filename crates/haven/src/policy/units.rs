@@ -5,32 +5,12 @@
 //! authorizations is ADMIN's and BILLING's.
 
 use super::Denial;
-use super::patients::{self, PatientUse};
+pub use super::capability::ManageAuthorizations;
+use super::capability::PatientUse;
+use super::patients;
 use crate::auth::caller::Caller;
 use crate::domain::Role;
-use crate::ids::{AuthorizationId, PatientId, TherapySessionId};
-use crate::store::authorizations::AuthorizationRow;
-use crate::store::sessions_units::SessionRow;
-
-impl patients::OfPatient for AuthorizationRow {
-    const ENTITY: &'static str = "authorization";
-    fn entity_id(&self) -> uuid::Uuid {
-        self.id.as_uuid()
-    }
-    fn patient_id(&self) -> PatientId {
-        self.patient_id
-    }
-}
-
-impl patients::OfPatient for SessionRow {
-    const ENTITY: &'static str = "session";
-    fn entity_id(&self) -> uuid::Uuid {
-        self.id.as_uuid()
-    }
-    fn patient_id(&self) -> PatientId {
-        self.patient_id
-    }
-}
+use crate::ids::{AuthorizationId, TherapySessionId};
 
 /// Whether the caller may work with authorizations and sessions at all (`operation`).
 pub fn use_units(caller: &Caller, operation: &'static str) -> Result<PatientUse, Denial> {
@@ -57,13 +37,6 @@ pub fn use_session(
         .map_err(|_| Denial::forbidden_on(caller, operation, "session", id, None))
 }
 
-/// Proof that the caller may create and adjust authorizations (ADMIN, BILLING, and a platform
-/// operator acting in a practice).
-#[derive(Debug, Clone, Copy)]
-pub struct ManageAuthorizations {
-    _proof: (),
-}
-
 /// Whether the caller may manage authorizations, refusing `operation` (on `authorization`, if
 /// named).
 pub fn manage_authorizations(
@@ -74,7 +47,7 @@ pub fn manage_authorizations(
     let allowed = use_units(caller, operation).is_ok()
         && matches!(caller.role, Role::Admin | Role::SuperAdmin | Role::Billing);
     if allowed {
-        return Ok(ManageAuthorizations { _proof: () });
+        return Ok(ManageAuthorizations::new());
     }
     Err(match authorization {
         Some(id) => Denial::forbidden_on(caller, operation, "authorization", id, None),

@@ -1,5 +1,5 @@
 //! Rate limiting: fixed-window counters kept in process or shared through Redis. The per-IP
-//! limit on `/api/auth/*` (SPEC §5) that uses them is HTTP middleware: `crate::http::rate_limit`.
+//! limit on `/api/auth/*` (SPEC §5) that uses them is HTTP middleware: `http::rate_limit`.
 //!
 //! A counter's window starts at its first hit and lasts `window`; every hit in it counts, and
 //! hits past `limit` are refused until it ends. Both stores count atomically (a mutex in
@@ -76,7 +76,7 @@ pub enum RateLimitError {
 
 /// A hit over the limit: answers 429 `RATE_LIMITED` with `Retry-After`.
 ///
-/// The HTTP layer answers it (`crate::http::rate_limit`) with the envelope and `Retry-After`.
+/// The HTTP layer answers it (`http::rate_limit`) with the envelope and `Retry-After`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("rate limit exceeded; retry after {retry_after:?}")]
 pub struct RateLimited {

@@ -7,9 +7,7 @@ use sqlx::FromRow;
 
 use crate::db::TenantTx;
 use crate::ids::{AuthorizationId, OrganizationId, PatientId, UserId};
-use crate::policy::patients::{PatientList, PatientUse};
-use crate::policy::units::ManageAuthorizations;
-use crate::store::patients::Scope;
+use crate::policy::capability::{ManageAuthorizations, OfPatient, PatientList, PatientUse, Scope};
 
 /// An authorization row (`member_id` still encrypted). `status` is the effective one: EXPIRED
 /// when an ACTIVE or EXHAUSTED authorization's end date has passed.
@@ -45,6 +43,16 @@ pub struct AuthorizationRow {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl OfPatient for AuthorizationRow {
+    const ENTITY: &'static str = "authorization";
+    fn entity_id(&self) -> uuid::Uuid {
+        self.id.as_uuid()
+    }
+    fn patient_id(&self) -> PatientId {
+        self.patient_id
+    }
 }
 
 impl AuthorizationRow {

@@ -5,7 +5,9 @@ use sqlx::FromRow;
 
 use crate::db::TenantTx;
 use crate::ids::{OrganizationId, PatientId, UserId};
-use crate::policy::patients::{ManagePatients, PatientList, PatientUse, PatientWrite, Visible};
+use crate::policy::capability::{
+    ManagePatients, OfPatient, PatientList, PatientUse, PatientWrite, Scope, Visible,
+};
 
 /// A patient row: PHI still encrypted.
 #[derive(Debug, Clone, FromRow)]
@@ -30,6 +32,16 @@ pub struct PatientRow {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl OfPatient for PatientRow {
+    const ENTITY: &'static str = "patient";
+    fn entity_id(&self) -> uuid::Uuid {
+        self.id.as_uuid()
+    }
+    fn patient_id(&self) -> PatientId {
+        self.id
+    }
 }
 
 const COLUMNS: &str = "id, first_name, last_name, date_of_birth, medical_record_number, \
@@ -101,15 +113,6 @@ pub async fn find(
     .bind(id)
     .fetch_optional(tx.conn())
     .await
-}
-
-/// Which patients a list may show.
-#[derive(Debug, Clone, Copy)]
-pub enum Scope {
-    /// Every patient of the organization.
-    All,
-    /// Those on this user's care team.
-    CareTeamOf(UserId),
 }
 
 /// Exact look-ups by blind index.

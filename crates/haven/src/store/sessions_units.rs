@@ -9,8 +9,7 @@ use sqlx::FromRow;
 
 use crate::db::TenantTx;
 use crate::ids::{AuthorizationId, OrganizationId, PatientId, TherapySessionId, UserId};
-use crate::policy::patients::{PatientList, PatientUse};
-use crate::store::patients::Scope;
+use crate::policy::capability::{OfPatient, PatientList, PatientUse, Scope};
 
 /// A session row.
 #[derive(Debug, Clone, FromRow)]
@@ -47,6 +46,16 @@ pub struct SessionRow {
     pub created_at: DateTime<Utc>,
     /// Last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+impl OfPatient for SessionRow {
+    const ENTITY: &'static str = "session";
+    fn entity_id(&self) -> uuid::Uuid {
+        self.id.as_uuid()
+    }
+    fn patient_id(&self) -> PatientId {
+        self.patient_id
+    }
 }
 
 const COLUMNS: &str = "id, authorization_id, patient_id, clinician_id, start_time, \

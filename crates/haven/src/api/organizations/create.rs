@@ -85,7 +85,7 @@ pub async fn create_organization(
         last_name: body.admin_last_name,
     };
     let (organization, admin) =
-        accounts::create_organization(&state, &actor, &body.name, admin).await?;
+        accounts::create_organization(state.accounts(), &actor, &body.name, admin).await?;
     Ok((
         StatusCode::CREATED,
         AppJson(OrganizationCreated {

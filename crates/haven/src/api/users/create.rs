@@ -75,6 +75,13 @@ pub async fn create_user(
         first_name: body.first_name,
         last_name: body.last_name,
     };
-    let user = accounts::create_user(&state, &actor, &may, caller.organization_id, input).await?;
+    let user = accounts::create_user(
+        state.accounts(),
+        &actor,
+        &may,
+        caller.organization_id,
+        input,
+    )
+    .await?;
     Ok((StatusCode::CREATED, AppJson(UserResponse { user })))
 }

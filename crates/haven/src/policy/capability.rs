@@ -1,0 +1,266 @@
+//! The capabilities the checks of this module hand out, and the rows they make visible.
+//!
+//! Each is a value only `policy` can make (private fields, constructors visible to `policy`
+//! alone); the store's functions that write, or read PHI, take one. This file depends on no
+//! store module, so the store can name these types without a cycle.
+
+use uuid::Uuid;
+
+use super::Denial;
+use crate::audit::AccessMethod;
+use crate::auth::caller::Caller;
+use crate::ids::{GrantId, PatientId, UserId};
+
+/// Which patients a list may show.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope {
+    /// Every patient of the organization.
+    All,
+    /// Those on this user's care team.
+    CareTeamOf(UserId),
+}
+
+/// How much of a patient the caller sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Every field.
+    Full,
+    /// Name, date of birth and MRN only (billing).
+    Demographics,
+    /// The ids only: a platform operator acting in a practice never sees PHI.
+    Masked,
+}
+
+/// Permission to work with one patient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatientAccess {
+    /// What the caller sees.
+    pub view: View,
+    /// Whether they may change demographics.
+    pub can_update: bool,
+    /// How the access came about, for the audit trail.
+    pub method: AccessMethod,
+    /// The emergency grant the access comes through (method `BreakTheGlass`), if any.
+    pub grant_id: Option<GrantId>,
+}
+
+impl PatientAccess {
+    pub(super) const fn new(view: View, can_update: bool, method: AccessMethod) -> Self {
+        Self {
+            view,
+            can_update,
+            method,
+            grant_id: None,
+        }
+    }
+
+    /// What a care-team clinician may do, through emergency grant `grant`.
+    pub(super) const fn through_grant(grant: GrantId) -> Self {
+        Self {
+            view: View::Full,
+            can_update: true,
+            method: AccessMethod::BreakTheGlass,
+            grant_id: Some(grant),
+        }
+    }
+}
+
+/// Proof that the caller may work with patients at all (and what hangs off them): every role
+/// but COMPLIANCE, inside a practice. Needed to look a patient, an authorization or a session
+/// up; what the caller may do with the one found is [`visible`]'s answer.
+#[derive(Debug, Clone, Copy)]
+pub struct PatientUse {
+    _proof: (),
+}
+
+impl PatientUse {
+    pub(super) const fn new() -> Self {
+        Self { _proof: () }
+    }
+}
+
+/// Proof that the caller may create and delete patients and manage care teams (ADMIN, and a
+/// platform operator acting in a practice).
+#[derive(Debug, Clone, Copy)]
+pub struct ManagePatients {
+    method: AccessMethod,
+}
+
+impl ManagePatients {
+    pub(super) const fn new(method: AccessMethod) -> Self {
+        Self { method }
+    }
+
+    /// The audit access method of the caller's management.
+    #[must_use]
+    pub fn method(&self) -> AccessMethod {
+        self.method
+    }
+
+    /// What the manager sees of the patients they manage.
+    #[must_use]
+    pub fn view(&self) -> View {
+        if self.method == AccessMethod::SuperAdminBypass {
+            View::Masked
+        } else {
+            View::Full
+        }
+    }
+}
+
+/// The patients a list may show the caller, and how much of each.
+#[derive(Debug, Clone, Copy)]
+pub struct PatientList {
+    scope: Scope,
+    view: View,
+    method: AccessMethod,
+}
+
+impl PatientList {
+    pub(super) const fn new(scope: Scope, view: View, method: AccessMethod) -> Self {
+        Self {
+            scope,
+            view,
+            method,
+        }
+    }
+
+    /// Which patients.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// How much of each.
+    #[must_use]
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// The audit access method of each row shown.
+    #[must_use]
+    pub fn method(&self) -> AccessMethod {
+        self.method
+    }
+}
+
+/// A stored thing that belongs to one patient: access to it is access to that patient.
+pub trait OfPatient {
+    /// Its kind, for the audit trail (`patient`, `authorization`, `session`).
+    const ENTITY: &'static str;
+    /// Its id.
+    fn entity_id(&self) -> Uuid;
+    /// Its patient.
+    fn patient_id(&self) -> PatientId;
+}
+
+/// A row the caller may see, with the access that allowed it. Only [`visible`] makes one;
+/// the store's functions that change a patient's data take it (or its [`PatientWrite`]).
+#[derive(Debug)]
+pub struct Visible<T> {
+    row: T,
+    access: PatientAccess,
+}
+
+impl<T: OfPatient> Visible<T> {
+    pub(super) const fn new(row: T, access: PatientAccess) -> Self {
+        Self { row, access }
+    }
+
+    /// The row.
+    #[must_use]
+    pub fn row(&self) -> &T {
+        &self.row
+    }
+
+    /// The row, taken out (the proof of access goes with it).
+    #[must_use]
+    pub fn into_row(self) -> T {
+        self.row
+    }
+
+    /// The access that allowed it.
+    #[must_use]
+    pub fn access(&self) -> &PatientAccess {
+        &self.access
+    }
+
+    /// Its patient.
+    #[must_use]
+    pub fn patient_id(&self) -> PatientId {
+        self.row.patient_id()
+    }
+
+    /// The same access, to another row of the same patient (a row the store returned after a
+    /// change of this one, say).
+    #[must_use]
+    pub fn carry<U: OfPatient>(&self, row: U) -> Option<Visible<U>> {
+        (row.patient_id() == self.patient_id()).then_some(Visible {
+            row,
+            access: self.access,
+        })
+    }
+
+    /// Seeing a patient implies working with patients.
+    #[must_use]
+    pub fn patient_use(&self) -> PatientUse {
+        PatientUse { _proof: () }
+    }
+
+    /// Proof that the caller may change this patient's data (`operation`), or the 403.
+    pub fn writable(
+        &self,
+        caller: &Caller,
+        operation: &'static str,
+    ) -> Result<PatientWrite, Denial> {
+        if self.access.can_update {
+            Ok(PatientWrite {
+                patient: self.patient_id(),
+                method: self.access.method,
+            })
+        } else {
+            let patient = self.patient_id();
+            Err(Denial::forbidden_on(
+                caller,
+                operation,
+                "patient",
+                patient,
+                Some(patient),
+            ))
+        }
+    }
+}
+
+/// Proof that the caller may change patient [`PatientWrite::patient`]'s data.
+#[derive(Debug, Clone, Copy)]
+pub struct PatientWrite {
+    patient: PatientId,
+    method: AccessMethod,
+}
+
+impl PatientWrite {
+    /// The patient.
+    #[must_use]
+    pub fn patient(&self) -> PatientId {
+        self.patient
+    }
+
+    /// The audit access method.
+    #[must_use]
+    pub fn method(&self) -> AccessMethod {
+        self.method
+    }
+}
+
+/// Proof that the caller may create and adjust authorizations (ADMIN, BILLING, and a platform
+/// operator acting in a practice).
+#[derive(Debug, Clone, Copy)]
+pub struct ManageAuthorizations {
+    _proof: (),
+}
+
+impl ManageAuthorizations {
+    pub(super) const fn new() -> Self {
+        Self { _proof: () }
+    }
+}
