@@ -8,5 +8,5 @@ mod role;
 
 pub use email::{Email, EmailError};
 pub use name::parse_name;
-pub use patient::{parse_date_of_birth, parse_mrn, parse_phone};
+pub use patient::{MedicalRecordNumber, PersonName, PhoneNumber, parse_date_of_birth};
 pub use role::Role;

@@ -21,8 +21,58 @@ pub fn parse_date_of_birth(text: &str) -> Result<NaiveDate, String> {
     Ok(date)
 }
 
+/// Declares a text value that exists only parsed: built by `parse`, read by `as_str`.
+macro_rules! text_value {
+    ($(#[$doc:meta])* $name:ident, $parse:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses `text` (trimmed); the error says what is wrong, for a validation error's
+            /// `details`.
+            pub fn parse(text: &str) -> Result<Self, String> {
+                $parse(text).map(Self)
+            }
+
+            /// The value.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        // PHI: never printed by accident.
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(..)"))
+            }
+        }
+    };
+}
+
+text_value!(
+    /// A medical record number: 1–64 letters, digits, `-`, `_`, `.` or `/`.
+    MedicalRecordNumber,
+    parse_mrn
+);
+text_value!(
+    /// A phone number: 7–15 digits, optionally with `+`, spaces, dashes, dots and parentheses.
+    PhoneNumber,
+    parse_phone
+);
+text_value!(
+    /// A person's given or family name: 1–100 characters, no control characters.
+    PersonName,
+    parse_person_name
+);
+
+fn parse_person_name(text: &str) -> Result<String, String> {
+    super::parse_name(text, 100)
+}
+
 /// A medical record number: 1–64 letters, digits, `-`, `_`, `.` or `/`.
-pub fn parse_mrn(text: &str) -> Result<String, String> {
+fn parse_mrn(text: &str) -> Result<String, String> {
     let mrn = text.trim();
     if mrn.is_empty() {
         return Err("must not be empty".into());
@@ -40,7 +90,7 @@ pub fn parse_mrn(text: &str) -> Result<String, String> {
 }
 
 /// A phone number: 7–15 digits, optionally with `+`, spaces, dashes, dots and parentheses.
-pub fn parse_phone(text: &str) -> Result<String, String> {
+fn parse_phone(text: &str) -> Result<String, String> {
     let phone = text.trim();
     let digits = phone.chars().filter(char::is_ascii_digit).count();
     let allowed = phone

@@ -9,7 +9,7 @@ use super::codec::{PatientResponse, mrn_conflict, seal, to_patient};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
-use crate::domain::{Email, parse_date_of_birth, parse_mrn, parse_name, parse_phone};
+use crate::domain::{Email, MedicalRecordNumber, PersonName, PhoneNumber, parse_date_of_birth};
 use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -61,41 +61,42 @@ pub struct CreatePatient {
 
 /// Checked demographics.
 pub(super) struct Demographics {
-    pub first_name: String,
-    pub last_name: String,
+    pub first_name: PersonName,
+    pub last_name: PersonName,
     pub date_of_birth: String,
-    pub mrn: String,
-    pub phone: Option<String>,
-    pub email: Option<String>,
+    pub mrn: MedicalRecordNumber,
+    pub phone: Option<PhoneNumber>,
+    pub email: Option<Email>,
+}
+
+/// The parsed value of `result`, or `None` with its problem noted under `field`.
+fn take<T>(details: &mut Details, field: &str, result: Result<T, String>) -> Option<T> {
+    result.map_err(|e| details.insert(field.to_owned(), e)).ok()
 }
 
 fn check(body: &CreatePatient) -> Result<Demographics, AppError> {
     let mut details = Details::new();
-    let mut take = |field: &str, result: Result<String, String>| {
-        result.map_err(|e| details.insert(field.to_owned(), e)).ok()
-    };
-    let first_name = take("firstName", parse_name(&body.first_name, 100));
-    let last_name = take("lastName", parse_name(&body.last_name, 100));
+    let d = &mut details;
+    let first_name = take(d, "firstName", PersonName::parse(&body.first_name));
+    let last_name = take(d, "lastName", PersonName::parse(&body.last_name));
     let date_of_birth = take(
+        d,
         "dateOfBirth",
         parse_date_of_birth(&body.date_of_birth).map(|d| d.format("%Y-%m-%d").to_string()),
     );
     let mrn = take(
+        d,
         "medicalRecordNumber",
-        parse_mrn(&body.medical_record_number),
+        MedicalRecordNumber::parse(&body.medical_record_number),
     );
     let phone = body
         .phone_number
         .as_deref()
-        .map(|p| take("phoneNumber", parse_phone(p)));
-    let email = body.email.as_deref().map(|e| {
-        take(
-            "email",
-            Email::parse(e)
-                .map(|e| e.as_str().to_owned())
-                .map_err(|e| e.to_string()),
-        )
-    });
+        .map(|p| take(d, "phoneNumber", PhoneNumber::parse(p)));
+    let email = body
+        .email
+        .as_deref()
+        .map(|e| take(d, "email", Email::parse(e).map_err(|e| e.to_string())));
     match (first_name, last_name, date_of_birth, mrn, phone, email) {
         (Some(first_name), Some(last_name), Some(date_of_birth), Some(mrn), phone, email)
             if details.is_empty() =>
@@ -157,22 +158,28 @@ pub async fn create_patient(
         .await
         .map_err(phi_error)?;
     let fields = EncryptedFields {
-        first_name: Some(seal(&key, &tx, "first_name", id, &new.first_name)),
-        last_name: Some(seal(&key, &tx, "last_name", id, &new.last_name)),
+        first_name: Some(seal(&key, &tx, "first_name", id, new.first_name.as_str())),
+        last_name: Some(seal(&key, &tx, "last_name", id, new.last_name.as_str())),
         date_of_birth: Some(seal(&key, &tx, "date_of_birth", id, &new.date_of_birth)),
-        medical_record_number: Some(seal(&key, &tx, "medical_record_number", id, &new.mrn)),
+        medical_record_number: Some(seal(
+            &key,
+            &tx,
+            "medical_record_number",
+            id,
+            new.mrn.as_str(),
+        )),
         phone_number: Some(
             new.phone
-                .as_deref()
-                .map(|p| seal(&key, &tx, "phone_number", id, p)),
+                .as_ref()
+                .map(|p| seal(&key, &tx, "phone_number", id, p.as_str())),
         ),
         email: Some(
             new.email
-                .as_deref()
-                .map(|e| seal(&key, &tx, "email", id, e)),
+                .as_ref()
+                .map(|e| seal(&key, &tx, "email", id, e.as_str())),
         ),
-        mrn_index: Some(blind.mrn_index("medical_record_number", &new.mrn)),
-        last_name_index: Some(blind.index("last_name", &new.last_name)),
+        mrn_index: Some(blind.mrn_index("medical_record_number", new.mrn.as_str())),
+        last_name_index: Some(blind.index("last_name", new.last_name.as_str())),
     };
     let row = patients::insert(&mut tx, &may, patient_id, &fields, body.user_id)
         .await

@@ -11,7 +11,7 @@ use crate::api::pagination::{Page, Pagination};
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
-use crate::domain::{parse_mrn, parse_name};
+use crate::domain::{MedicalRecordNumber, PersonName};
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -76,12 +76,12 @@ pub async fn list_patients(
     let mrn = query
         .mrn
         .as_deref()
-        .map(|m| parse_mrn(m).map_err(|e| AppError::invalid_field("mrn", e)))
+        .map(|m| MedicalRecordNumber::parse(m).map_err(|e| AppError::invalid_field("mrn", e)))
         .transpose()?;
     let last_name = query
         .last_name
         .as_deref()
-        .map(|n| parse_name(n, 100).map_err(|e| AppError::invalid_field("lastName", e)))
+        .map(|n| PersonName::parse(n).map_err(|e| AppError::invalid_field("lastName", e)))
         .transpose()?;
     let mut tx = state
         .db()
@@ -94,8 +94,8 @@ pub async fn list_patients(
             .await
             .map_err(phi_error)?;
         Lookup {
-            mrn_index: mrn.map(|m| blind.mrn_index("medical_record_number", &m)),
-            last_name_index: last_name.map(|n| blind.index("last_name", &n)),
+            mrn_index: mrn.map(|m| blind.mrn_index("medical_record_number", m.as_str())),
+            last_name_index: last_name.map(|n| blind.index("last_name", n.as_str())),
         }
     } else {
         Lookup::default()

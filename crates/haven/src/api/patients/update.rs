@@ -11,7 +11,7 @@ use super::lookup::find_visible;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
-use crate::domain::{Email, parse_date_of_birth, parse_mrn, parse_name, parse_phone};
+use crate::domain::{Email, MedicalRecordNumber, PersonName, PhoneNumber, parse_date_of_birth};
 use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -96,8 +96,9 @@ fn check(body: UpdatePatient) -> Result<Checked, AppError> {
             }
         })
     };
-    let first_name = take("firstName", body.first_name.map(|n| parse_name(&n, 100)));
-    let last_name = take("lastName", body.last_name.map(|n| parse_name(&n, 100)));
+    let name = |n: String| PersonName::parse(&n).map(|n| n.as_str().to_owned());
+    let first_name = take("firstName", body.first_name.map(name));
+    let last_name = take("lastName", body.last_name.map(name));
     let date_of_birth = take(
         "dateOfBirth",
         body.date_of_birth
@@ -105,7 +106,8 @@ fn check(body: UpdatePatient) -> Result<Checked, AppError> {
     );
     let mrn = take(
         "medicalRecordNumber",
-        body.medical_record_number.map(|m| parse_mrn(&m)),
+        body.medical_record_number
+            .map(|m| MedicalRecordNumber::parse(&m).map(|m| m.as_str().to_owned())),
     );
     let mut nullable_field =
         |field: &'static str,
@@ -120,7 +122,9 @@ fn check(body: UpdatePatient) -> Result<Checked, AppError> {
                 })
             })
         };
-    let phone = nullable_field("phoneNumber", body.phone_number, parse_phone);
+    let phone = nullable_field("phoneNumber", body.phone_number, |p| {
+        PhoneNumber::parse(p).map(|p| p.as_str().to_owned())
+    });
     let email = nullable_field("email", body.email, |e| {
         Email::parse(e)
             .map(|e| e.as_str().to_owned())
