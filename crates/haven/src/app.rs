@@ -168,7 +168,7 @@ impl App {
         &self.keyring
     }
 
-    /// Break-the-glass security signals: stdout line, counter, webhook.
+    /// Break-the-glass security signals: stdout line and webhook.
     #[must_use]
     pub fn security_signals(&self) -> &SecuritySignals {
         &self.security_signals

@@ -1,6 +1,6 @@
 //! The security signal of a break-the-glass event: one JSON line on stdout (for log-based
 //! alarms) and, when configured, a webhook POST. (Its count in `haven_btg_events_total` comes
-//! from the audit row every such event has: see `crate::telemetry::metrics`.)
+//! from the audit row every such event has: see `telemetry::metrics`.)
 //!
 //! The line has exactly SPEC §5's fields, in its order:
 //!
@@ -97,14 +97,15 @@ impl SecurityEvent {
     }
 }
 
-/// Where signals go: stdout and the counters always, the webhook when one is attached.
+/// Where signals go: stdout always, the webhook when one is attached (the counter is fed by
+/// the audit writer, not here).
 #[derive(Debug, Default)]
 pub struct SecuritySignals {
     webhook: OnceLock<Webhook>,
 }
 
 impl SecuritySignals {
-    /// Signals to stdout and the counters only.
+    /// Signals to stdout only.
     #[must_use]
     pub fn new() -> Self {
         Self::default()

@@ -151,7 +151,7 @@ impl FromRequestParts<AppState> for Caller {
             .get::<OriginalUri>()
             .map_or_else(|| parts.uri.path(), |uri| uri.path());
         let on_auth_route = path.starts_with("/api/auth/");
-        if matches!(caller.role, Role::Admin | Role::SuperAdmin) && !on_auth_route {
+        if crate::policy::users::held_to_mfa(caller.role) && !on_auth_route {
             let mut tx = state
                 .db()
                 .begin_tenant(caller.organization_id, Some(caller.user_id))

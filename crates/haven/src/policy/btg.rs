@@ -76,3 +76,10 @@ pub fn oversee(caller: &Caller, operation: &'static str) -> Result<OverseeGrants
         user: caller.user_id,
     })
 }
+
+/// Whether a user of `role` may be given emergency access to a patient: anyone but
+/// COMPLIANCE, whose role holds no PHI.
+#[must_use]
+pub fn may_receive(role: Role) -> bool {
+    role != Role::Compliance
+}

@@ -135,3 +135,9 @@ async fn access(
         Role::Clinician | Role::Compliance => None,
     })
 }
+
+/// Whether a user of `role` may join a patient's care team: clinicians only.
+#[must_use]
+pub fn may_join_care_team(role: Role) -> bool {
+    role == Role::Clinician
+}

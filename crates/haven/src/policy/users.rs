@@ -81,3 +81,10 @@ impl ManageUsers {
         }
     }
 }
+
+/// Whether a user of `role` is held to their organization's MFA requirement (ADMIN and
+/// SUPER_ADMIN may reach only the auth routes, to enrol, until they have MFA).
+#[must_use]
+pub fn held_to_mfa(role: Role) -> bool {
+    matches!(role, Role::Admin | Role::SuperAdmin)
+}

@@ -18,7 +18,6 @@ use crate::btg::{
     ALLOWED_DURATIONS_MINUTES, DEFAULT_DURATION_MINUTES, MAX_JUSTIFICATION_LENGTH,
     MIN_JUSTIFICATION_LENGTH, SecurityEvent, Severity,
 };
-use crate::domain::Role;
 use crate::http::error::{AppError, Details, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -163,7 +162,7 @@ pub async fn create_grant(
             "must be an active user",
         ));
     }
-    if grantee.role == Role::Compliance {
+    if !policy::may_receive(grantee.role) {
         return Err(AppError::invalid_field(
             "grantedToUserId",
             "a COMPLIANCE account cannot be given patient access",

@@ -9,7 +9,6 @@ use super::lookup::open_visible;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
-use crate::domain::Role;
 use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -100,7 +99,7 @@ pub async fn add_care_team_member(
     let (mut tx, patient) = open_visible(&state, &caller, &meta, id, "care_team").await?;
     let access = *patient.access();
     match users::find(&mut tx, body.user_id).await? {
-        Some(user) if user.role == Role::Clinician && !user.disabled => {}
+        Some(user) if policy::may_join_care_team(user.role) && !user.disabled => {}
         Some(_) => {
             return Err(AppError::invalid_field(
                 "userId",
