@@ -26,6 +26,8 @@ use crate::crypto::MasterKey;
 pub const ACCESS: &str = "haven_access";
 /// The refresh token cookie (sent to `/api/auth` only).
 pub const REFRESH: &str = "haven_refresh";
+/// The header that carries the CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The value of cookie `name`, if the request has it.
 #[must_use]
@@ -131,9 +133,6 @@ pub fn presented_csrf(headers: &HeaderMap) -> &str {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
 }
-
-/// The header that carries the CSRF token.
-pub const CSRF_HEADER: &str = "x-csrf-token";
 
 #[cfg(test)]
 mod tests {

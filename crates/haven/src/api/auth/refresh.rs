@@ -14,11 +14,10 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::session::{self, Delivery, SessionTokens};
 use crate::app::AppState;
-use uuid::Uuid;
-
 use crate::audit::{self, AuditAction, AuditEvent, Outcome, RequestMeta};
 use crate::auth::cookies;
 use crate::db::TenantTx;
@@ -49,12 +48,13 @@ fn unauthenticated() -> AppError {
 /// Trade a refresh token for a new token pair
 ///
 /// Send `{"refreshToken": "..."}`; cookie sessions send `{}` or no body, and the
-/// `haven_refresh` cookie is used, and `X-CSRF-Token` must carry the `csrfToken` of the last login
-/// or refresh (else 403 `CSRF_FAILED`). The answer has the shape of the login answer without
-/// `user`, delivered the same way as the token came (body or cookies, with a new `csrfToken`). The presented refresh token stops working; presenting
-/// it again revokes the whole session (`REFRESH_TOKEN_REUSE`, a security alert). A session also
-/// ends after 30 idle minutes and 12 hours in all (configurable), and when its account is
-/// disabled.
+/// `haven_refresh` cookie is used, and `X-CSRF-Token` must carry the `csrfToken` of the last
+/// login or refresh (else 403 `CSRF_FAILED`). The answer has the shape of the login answer
+/// without `user`, delivered the same way as the token came (body, or cookies with a new
+/// `csrfToken`). The presented refresh token stops working; presenting it again, or presenting
+/// it twice at once, revokes the whole session (`REFRESH_TOKEN_REUSE`, a security alert). A
+/// session also ends after 30 idle minutes and 12 hours in all (configurable), and when its
+/// account is disabled.
 #[utoipa::path(
     post,
     path = "/refresh",
