@@ -1,9 +1,14 @@
 //! Session cookies for browser clients (`session: "cookie"` at login), and the CSRF token that
 //! unsafe cookie-authenticated requests must echo in `X-CSRF-Token`.
 //!
-//! The CSRF token is an HMAC of the session id under a key derived from the master key: it
-//! needs no storage, is bound to one session, and cannot be computed by a page that can make the
-//! browser send the cookies (SameSite=Strict already stops most of those).
+//! The CSRF token is `<generation>.<mac>`: the id of the refresh token it was issued with, and an
+//! HMAC of the session id and that generation under a key derived from the master key. It needs
+//! no storage, is bound to one session, and cannot be computed by a page that can make the
+//! browser send the cookies (SameSite=Strict already stops most of those). It rotates with the
+//! session's tokens: each login and refresh issues a new one, and `POST /api/auth/refresh` by
+//! cookie accepts only the one issued with the refresh token it presents
+//! ([`Csrf::verify_current`]). Other routes know the session from the access token, not the
+//! refresh generation, and accept any generation of that session ([`Csrf::verify`]).
 
 use std::time::Duration;
 
@@ -21,6 +26,8 @@ use crate::crypto::MasterKey;
 pub const ACCESS: &str = "haven_access";
 /// The refresh token cookie (sent to `/api/auth` only).
 pub const REFRESH: &str = "haven_refresh";
+/// The header that carries the CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// The value of cookie `name`, if the request has it.
 #[must_use]
@@ -73,26 +80,58 @@ impl Csrf {
         }
     }
 
-    fn mac(&self, session: Uuid) -> Hmac<Sha256> {
+    fn mac(&self, session: Uuid, generation: Uuid) -> Hmac<Sha256> {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.key.as_slice())
             .expect("HMAC takes keys of any length");
         mac.update(session.as_bytes());
+        mac.update(generation.as_bytes());
         mac
     }
 
-    /// The token for `session`.
+    /// The token for `session` issued with refresh token `generation`.
     #[must_use]
-    pub fn token(&self, session: Uuid) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(session).finalize().into_bytes())
+    pub fn token(&self, session: Uuid, generation: Uuid) -> String {
+        let tag = self.mac(session, generation).finalize().into_bytes();
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(generation.as_bytes()),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
-    /// Whether `presented` is `session`'s token (compared in constant time).
+    /// The generation `presented` was issued with, when it is a genuine token of `session`
+    /// (the tag compared in constant time).
+    fn generation_of(&self, session: Uuid, presented: &str) -> Option<Uuid> {
+        let (generation, tag) = presented.trim().split_once('.')?;
+        let generation = Uuid::from_slice(&URL_SAFE_NO_PAD.decode(generation).ok()?).ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        self.mac(session, generation)
+            .verify_slice(&tag)
+            .is_ok()
+            .then_some(generation)
+    }
+
+    /// Whether `presented` is a token of `session`, of any generation.
     #[must_use]
     pub fn verify(&self, session: Uuid, presented: &str) -> bool {
-        URL_SAFE_NO_PAD
-            .decode(presented.trim())
-            .is_ok_and(|bytes| self.mac(session).verify_slice(&bytes).is_ok())
+        self.generation_of(session, presented).is_some()
     }
+
+    /// Whether `presented` is `session`'s token of exactly `generation` (the refresh token the
+    /// request presents): an earlier token of the session no longer counts.
+    #[must_use]
+    pub fn verify_current(&self, session: Uuid, generation: Uuid, presented: &str) -> bool {
+        self.generation_of(session, presented) == Some(generation)
+    }
+}
+
+/// The `X-CSRF-Token` header of a request (empty when absent or not text).
+#[must_use]
+pub fn presented_csrf(headers: &HeaderMap) -> &str {
+    headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -121,5 +160,52 @@ mod tests {
         );
         let dev = set(ACCESS, "t", "/", Duration::from_secs(900), false);
         assert!(!dev.to_str().expect("ascii").contains("Secure"));
+    }
+
+    fn csrf() -> Csrf {
+        Csrf {
+            key: Zeroizing::new([7u8; 32]),
+        }
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_session_and_generation() {
+        let csrf = csrf();
+        let (session, first, second) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let token = csrf.token(session, first);
+
+        assert!(csrf.verify(session, &token));
+        assert!(csrf.verify_current(session, first, &token));
+        assert!(
+            !csrf.verify_current(session, second, &token),
+            "an earlier generation no longer refreshes"
+        );
+        assert!(!csrf.verify(Uuid::now_v7(), &token), "another session");
+        assert_ne!(token, csrf.token(session, second), "rotates");
+    }
+
+    #[test]
+    fn forged_csrf_tokens_are_refused() {
+        let csrf = csrf();
+        let (session, generation) = (Uuid::now_v7(), Uuid::now_v7());
+        let genuine = csrf.token(session, generation);
+        let (prefix, _) = genuine.split_once('.').expect("two parts");
+        let other = Csrf {
+            key: Zeroizing::new([8u8; 32]),
+        };
+        for forged in [
+            String::new(),
+            "AAAA".to_owned(),
+            format!("{prefix}."),
+            format!("{prefix}.AAAA"),
+            other.token(session, generation),
+            genuine.replace('.', ""),
+        ] {
+            assert!(!csrf.verify(session, &forged), "{forged:?}");
+            assert!(
+                !csrf.verify_current(session, generation, &forged),
+                "{forged:?}"
+            );
+        }
     }
 }

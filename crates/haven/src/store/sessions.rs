@@ -1,8 +1,10 @@
 //! Login sessions: refresh-token families and their tokens.
 //!
 //! A family starts at login and is the `sid` of its access tokens. Each refresh rotates the
-//! token: the presented one is marked rotated and a new one is issued. Presenting a rotated
-//! token again means it was stolen (or replayed): the whole family is revoked.
+//! token: the presented one is consumed (marked rotated by one conditional statement, so of
+//! concurrent presentations exactly one wins) and a new one is issued. Presenting a rotated
+//! token again, concurrently or later, means it was stolen (or replayed): the whole family is
+//! revoked.
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
@@ -41,12 +43,12 @@ impl RevokeReason {
     }
 }
 
-/// Starts a family for `user` with its first token; returns the family id.
+/// Starts a family for `user` with its first token; returns the family id and the token's id.
 pub async fn start_family(
     tx: &mut TenantTx,
     user: UserId,
     token_hash: &[u8; 32],
-) -> Result<Uuid, sqlx::Error> {
+) -> Result<(Uuid, Uuid), sqlx::Error> {
     let org = tx.organization_id();
     let family = Uuid::now_v7();
     sqlx::query("INSERT INTO refresh_families (organization_id, id, user_id) VALUES ($1, $2, $3)")
@@ -55,29 +57,72 @@ pub async fn start_family(
         .bind(user)
         .execute(tx.conn())
         .await?;
-    add_token(tx, family, token_hash).await?;
-    Ok(family)
+    let token = add_token(tx, family, token_hash).await?;
+    Ok((family, token))
 }
 
 async fn add_token(
     tx: &mut TenantTx,
     family: Uuid,
     token_hash: &[u8; 32],
-) -> Result<(), sqlx::Error> {
+) -> Result<Uuid, sqlx::Error> {
     let org = tx.organization_id();
+    let id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO refresh_tokens (organization_id, id, family_id, token_hash) VALUES ($1, $2, $3, $4)",
     )
     .bind(org)
-    .bind(Uuid::now_v7())
+    .bind(id)
     .bind(family)
     .bind(token_hash.as_slice())
     .execute(tx.conn())
-    .await
-    .map(drop)
+    .await?;
+    Ok(id)
 }
 
-/// A presented refresh token and its family, the family row locked for the transaction.
+/// A refresh token this request consumed, and its family (locked for the transaction).
+#[derive(Debug, FromRow)]
+pub struct ConsumedToken {
+    /// The family.
+    pub family_id: Uuid,
+    /// Its user.
+    pub user_id: UserId,
+    /// When the family was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When the family started.
+    pub family_created_at: DateTime<Utc>,
+    /// When the family was last used.
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// Consumes token `token_id`: marks it rotated if, and only if, nobody has yet. One
+/// conditional statement decides: of any number of concurrent presentations exactly one gets
+/// `Some` (the others wait for its row lock, then see it rotated and get `None`, which is
+/// reuse). The family row is locked too, so a concurrent logout or revocation is seen.
+pub async fn consume(
+    tx: &mut TenantTx,
+    token_id: Uuid,
+) -> Result<Option<ConsumedToken>, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_as(
+        "WITH consumed AS ( \
+             UPDATE refresh_tokens SET rotated_at = now() \
+             WHERE organization_id = $1 AND id = $2 AND rotated_at IS NULL \
+             RETURNING organization_id, family_id \
+         ) \
+         SELECT f.id AS family_id, f.user_id, f.revoked_at, \
+                f.created_at AS family_created_at, f.last_used_at \
+         FROM consumed c \
+         JOIN refresh_families f ON f.organization_id = c.organization_id AND f.id = c.family_id \
+         FOR UPDATE OF f",
+    )
+    .bind(org)
+    .bind(token_id)
+    .fetch_optional(tx.conn())
+    .await
+}
+
+/// A presented refresh token that could not be consumed, and its family (locked).
 #[derive(Debug, FromRow)]
 pub struct PresentedToken {
     /// The family.
@@ -94,7 +139,7 @@ pub struct PresentedToken {
     pub last_used_at: DateTime<Utc>,
 }
 
-/// Looks up token `token_id`, locking its family so concurrent refreshes run one at a time.
+/// Looks up token `token_id` (after [`consume`] refused it), locking its family.
 pub async fn presented_token(
     tx: &mut TenantTx,
     token_id: Uuid,
@@ -114,21 +159,14 @@ pub async fn presented_token(
     .await
 }
 
-/// Rotates: marks `token_id` used and adds the family's next token.
+/// Continues family `family` after one of its tokens was [consumed](consume): records the use
+/// and adds the family's next token; returns the new token's id.
 pub async fn rotate(
     tx: &mut TenantTx,
     family: Uuid,
-    token_id: Uuid,
     next_hash: &[u8; 32],
-) -> Result<(), sqlx::Error> {
+) -> Result<Uuid, sqlx::Error> {
     let org = tx.organization_id();
-    sqlx::query(
-        "UPDATE refresh_tokens SET rotated_at = now() WHERE organization_id = $1 AND id = $2",
-    )
-    .bind(org)
-    .bind(token_id)
-    .execute(tx.conn())
-    .await?;
     sqlx::query(
         "UPDATE refresh_families SET last_used_at = now() WHERE organization_id = $1 AND id = $2",
     )

@@ -1,8 +1,11 @@
 //! `POST /api/auth/refresh`: a new token pair for a refresh token, which stops working.
 //!
-//! Presenting a token that was already rotated means two parties hold it: the whole family is
-//! revoked and `REFRESH_TOKEN_REUSE` recorded. A family also dies after the idle timeout and the
-//! absolute lifetime, and with its user's account.
+//! The token is consumed by one conditional statement ([`sessions::consume`]): of any number of
+//! concurrent presentations exactly one gets a new pair. Every other presentation, concurrent or
+//! later, means two parties hold the token: the whole family is revoked (the winner's new
+//! tokens with it) and `REFRESH_TOKEN_REUSE` recorded. A family also dies after the idle timeout
+//! and the absolute lifetime, and with its user's account. A refresh by cookie must carry the
+//! session's current CSRF token in `X-CSRF-Token`; the answer carries the next one.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -11,11 +14,13 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::session::{self, Delivery, SessionTokens};
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent, Outcome};
+use crate::audit::{self, AuditAction, AuditEvent, Outcome, RequestMeta};
 use crate::auth::cookies;
+use crate::db::TenantTx;
 use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -43,11 +48,13 @@ fn unauthenticated() -> AppError {
 /// Trade a refresh token for a new token pair
 ///
 /// Send `{"refreshToken": "..."}`; cookie sessions send `{}` or no body, and the
-/// `haven_refresh` cookie is used. The answer has the shape of the login answer without `user`, delivered the same way
-/// as the token came (body or cookies). The presented refresh token stops working; presenting
-/// it again revokes the whole session (`REFRESH_TOKEN_REUSE`, a security alert). A session also
-/// ends after 30 idle minutes and 12 hours in all (configurable), and when its account is
-/// disabled.
+/// `haven_refresh` cookie is used, and `X-CSRF-Token` must carry the `csrfToken` of the last
+/// login or refresh (else 403 `CSRF_FAILED`). The answer has the shape of the login answer
+/// without `user`, delivered the same way as the token came (body, or cookies with a new
+/// `csrfToken`). The presented refresh token stops working; presenting it again, or presenting
+/// it twice at once, revokes the whole session (`REFRESH_TOKEN_REUSE`, a security alert). A
+/// session also ends after 30 idle minutes and 12 hours in all (configurable), and when its
+/// account is disabled.
 #[utoipa::path(
     post,
     path = "/refresh",
@@ -61,6 +68,7 @@ fn unauthenticated() -> AppError {
         (status = 200, description = "A new token pair (in the body, or in cookies with a new `csrfToken`)", body = SessionTokens),
         (status = 400, description = "The body is not `{\"refreshToken\": \"...\"}` (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 401, description = "No refresh token, or one that is unknown, expired, revoked or already used (`UNAUTHENTICATED`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 403, description = "A refresh by cookie without the `csrfToken` of the last login or refresh in `X-CSRF-Token` (`CSRF_FAILED`)", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
 pub async fn refresh(
@@ -89,35 +97,50 @@ pub async fn refresh(
         return Err(unauthenticated());
     }
     let hash = session::hash_refresh_token(&token);
-    let (org, token_id, _) = state
+    let (org, token_id, family) = state
         .db()
         .pre_auth()
         .find_refresh_token(&hash)
         .await?
         .ok_or_else(unauthenticated)?;
+    // A cookie is sent by the browser whoever asks: prove the page is Haven's before the token
+    // is consumed, or a forged request could burn it (and the next genuine refresh would look
+    // like reuse and end the session).
+    if delivery == Delivery::Cookie
+        && !state
+            .csrf()
+            .verify_current(family, token_id, cookies::presented_csrf(&headers))
+    {
+        return Err(AppError::new(
+            ErrorCode::CsrfFailed,
+            ErrorCode::CsrfFailed.default_message(),
+        ));
+    }
 
     let mut tx = state.db().begin_tenant(org, None).await?;
-    let presented = sessions::presented_token(&mut tx, token_id)
-        .await?
-        .ok_or_else(unauthenticated)?;
-    let family = presented.family_id;
-    if presented.revoked_at.is_some() {
+    let Some(consumed) = sessions::consume(&mut tx, token_id).await? else {
+        // Somebody consumed this token first, now or earlier: two parties hold it.
+        reuse(&mut tx, token_id, &meta).await?;
+        tx.commit().await?;
+        return Err(unauthenticated());
+    };
+    if consumed.revoked_at.is_some() {
+        tx.commit().await?;
         return Err(unauthenticated());
     }
-    let user = users::find(&mut tx, presented.user_id)
+    let family = consumed.family_id;
+    let user = users::find(&mut tx, consumed.user_id)
         .await?
         .ok_or_else(unauthenticated)?;
     let config = state.auth_config();
     let now = Utc::now();
-    let ended = if presented.rotated_at.is_some() {
-        Some(RevokeReason::Reuse)
-    } else if user.disabled {
+    let ended = if user.disabled {
         Some(RevokeReason::Disabled)
-    } else if now - presented.last_used_at
+    } else if now - consumed.last_used_at
         > chrono::Duration::from_std(config.session_idle_timeout).unwrap_or_default()
     {
         Some(RevokeReason::IdleTimeout)
-    } else if now - presented.family_created_at
+    } else if now - consumed.family_created_at
         > chrono::Duration::from_std(config.session_max_lifetime).unwrap_or_default()
     {
         Some(RevokeReason::MaxLifetime)
@@ -126,25 +149,12 @@ pub async fn refresh(
     };
     if let Some(reason) = ended {
         sessions::revoke_family(&mut tx, family, reason).await?;
-        if reason == RevokeReason::Reuse {
-            audit::record(
-                &mut tx,
-                &AuditEvent::new(AuditAction::RefreshTokenReuse)
-                    .with_outcome(Outcome::Denied)
-                    .with_actor(user.id, user.role)
-                    .with_entity("session", family)
-                    .with_details(json!({ "familyRevoked": true }))
-                    .with_request(&meta),
-            )
-            .await?;
-            tracing::warn!(session = %family, "refresh token reuse: session revoked");
-        }
         tx.commit().await?;
         return Err(unauthenticated());
     }
 
     let (next, next_hash) = session::new_refresh_token();
-    sessions::rotate(&mut tx, family, token_id, &next_hash).await?;
+    let next_id = sessions::rotate(&mut tx, family, &next_hash).await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::TokenRefresh)
@@ -153,8 +163,39 @@ pub async fn refresh(
             .with_request(&meta),
     )
     .await?;
+    let next = session::NewRefresh {
+        token: next,
+        id: next_id,
+    };
     let tokens = session::issue(&state, user.id, org, user.role, family, next).await?;
     tx.commit().await?;
     let (headers, body) = session::deliver(&state, tokens, delivery);
     Ok((headers, AppJson(body)))
+}
+
+/// A token that was already consumed came back: revoke its family and raise the alarm, once
+/// (of concurrent replays, only the one that actually revokes records the event).
+async fn reuse(tx: &mut TenantTx, token_id: Uuid, meta: &RequestMeta) -> Result<(), AppError> {
+    let Some(presented) = sessions::presented_token(tx, token_id).await? else {
+        return Ok(());
+    };
+    if presented.revoked_at.is_some() || presented.rotated_at.is_none() {
+        return Ok(());
+    }
+    let family = presented.family_id;
+    if !sessions::revoke_family(tx, family, RevokeReason::Reuse).await? {
+        return Ok(());
+    }
+    let user = users::find(tx, presented.user_id).await?;
+    let mut event = AuditEvent::new(AuditAction::RefreshTokenReuse)
+        .with_outcome(Outcome::Denied)
+        .with_entity("session", family)
+        .with_details(json!({ "familyRevoked": true }))
+        .with_request(meta);
+    if let Some(user) = user {
+        event = event.with_actor(user.id, user.role);
+    }
+    audit::record(tx, &event).await?;
+    tracing::warn!(session = %family, "refresh token reuse: session revoked");
+    Ok(())
 }

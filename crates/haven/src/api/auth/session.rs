@@ -49,6 +49,17 @@ pub struct IssuedTokens {
     access: String,
     refresh: String,
     session: Uuid,
+    /// The refresh token's id: the generation the CSRF token is bound to.
+    generation: Uuid,
+}
+
+/// The refresh token to issue with an access token: its value and its id.
+#[derive(Debug)]
+pub struct NewRefresh {
+    /// The opaque token handed to the client.
+    pub token: String,
+    /// Its row id (the session's current generation).
+    pub id: Uuid,
 }
 
 /// Signs an access token for the session. An RSA-3072 signature costs a millisecond or two of
@@ -59,7 +70,7 @@ pub async fn issue(
     organization: OrganizationId,
     role: Role,
     session: Uuid,
-    refresh: String,
+    refresh: NewRefresh,
 ) -> Result<IssuedTokens, AppError> {
     let claims = AccessClaims::new(user, organization, role, session, state.auth_config());
     let keys = state.keys().clone();
@@ -69,8 +80,9 @@ pub async fn issue(
         .map_err(|e| AppError::Internal(anyhow::anyhow!("signing an access token: {e}")))?;
     Ok(IssuedTokens {
         access,
-        refresh,
+        refresh: refresh.token,
         session,
+        generation: refresh.id,
     })
 }
 
@@ -93,7 +105,8 @@ pub struct SessionTokens {
     #[schema(nullable = false, example = "hvn_rt_...")]
     refresh_token: Option<String>,
     /// For cookie sessions: the value to send in `X-CSRF-Token` with every unsafe
-    /// (POST/PUT/PATCH/DELETE) request. Absent for bearer sessions.
+    /// (POST/PUT/PATCH/DELETE) request, including the next refresh. It changes with every
+    /// login and refresh: use the latest. Absent for bearer sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     csrf_token: Option<String>,
@@ -143,7 +156,7 @@ pub fn deliver(
                 token: None,
                 expires_in,
                 refresh_token: None,
-                csrf_token: Some(state.csrf().token(tokens.session)),
+                csrf_token: Some(state.csrf().token(tokens.session, tokens.generation)),
             }
         }
     };
