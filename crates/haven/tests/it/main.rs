@@ -31,6 +31,7 @@ mod patients_access;
 mod patients_at_rest;
 mod phi;
 mod ratelimit;
+mod security_ops;
 mod stale_cleanup;
 mod tenancy;
 mod therapy_sessions;
