@@ -1,7 +1,7 @@
 //! The `haven` subcommands.
 
 mod admin;
-mod audit;
+pub mod audit;
 mod keys;
 mod maintenance;
 mod serve;
