@@ -2,7 +2,7 @@
 
 mod admin;
 pub mod audit;
-mod keys;
+pub mod keys;
 mod maintenance;
 mod serve;
 

@@ -22,7 +22,6 @@ use crate::http::error::{AppError, ErrorCode};
 use crate::ids::UserId;
 use crate::store::authorizations::{self, AuthorizationRow, Balance};
 use crate::store::sessions_units::{self, NewSession, SessionRow};
-use crate::telemetry::metrics;
 
 /// Why the ledger refused an operation. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +159,9 @@ fn max_minutes() -> i32 {
 
 /// Takes `units` from authorization `authorization_id` for a session starting at `start`, in one
 /// conditional UPDATE.
+///
+/// Counts nothing: what a reservation came to is known only after the access decision and the
+/// commit, so the handler counts `haven_unit_reservations_total` then.
 pub async fn hold(
     tx: &mut TenantTx,
     authorization_id: Uuid,
@@ -170,18 +172,14 @@ pub async fn hold(
     if let Some(balance) =
         authorizations::take_for_session(tx, authorization_id, units, day, max_minutes()).await?
     {
-        metrics::unit_reservation("reserved");
         return Ok(Hold::Held(Held { balance, units }));
     }
     let Some(row) = authorizations::find(tx, authorization_id).await? else {
-        metrics::unit_reservation("not_found");
         return Ok(Hold::Missing);
     };
-    let refusal = why_not(&row, units, day);
-    metrics::unit_reservation(refusal.label());
     Ok(Hold::Refused {
         patient_id: row.patient_id,
-        refusal,
+        refusal: why_not(&row, units, day),
     })
 }
 

@@ -14,11 +14,12 @@ use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
 use crate::domain::Role;
-use crate::http::error::{AppError, Details};
+use crate::http::error::{AppError, Details, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::ids::UserId;
 use crate::store::users;
+use crate::telemetry::metrics;
 use crate::units::ledger::{self, Hold};
 use crate::units::minutes::MAX_SESSION_MINUTES;
 
@@ -127,9 +128,13 @@ pub async fn reserve_session(
         None if caller.role == Role::Clinician => Some(caller.user_id),
         None => None,
     };
+    // `haven_unit_reservations_total` counts what the caller was answered, once it is final.
     let held = match ledger::hold(&mut tx, id, units, start).await? {
         Hold::Held(held) => held,
-        Hold::Missing => return Err(missing(&state, &mut tx, &caller, &meta, id).await),
+        Hold::Missing => {
+            metrics::unit_reservation("not_found");
+            return Err(missing(&state, &mut tx, &caller, &meta, id).await);
+        }
         Hold::Refused {
             patient_id,
             refusal,
@@ -144,7 +149,9 @@ pub async fn reserve_session(
                 id,
                 patient_id,
             )
-            .await?;
+            .await
+            .inspect_err(count_hidden)?;
+            metrics::unit_reservation(refusal.label());
             return Err(refusal.into());
         }
     };
@@ -158,7 +165,8 @@ pub async fn reserve_session(
         id,
         patient,
     )
-    .await?;
+    .await
+    .inspect_err(count_hidden)?;
     let outcome = ledger::record_reservation(
         &mut tx,
         held,
@@ -196,5 +204,13 @@ pub async fn reserve_session(
     }
     let body = TherapySessionOutcome::new(&outcome.session, remaining)?;
     tx.commit().await?;
+    metrics::unit_reservation("reserved");
     Ok((StatusCode::CREATED, AppJson(body)))
+}
+
+/// An authorization of a patient the caller may not see answers 404: counted as `not_found`.
+fn count_hidden(error: &AppError) {
+    if error.code() == ErrorCode::NotFound {
+        metrics::unit_reservation("not_found");
+    }
 }

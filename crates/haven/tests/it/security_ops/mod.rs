@@ -1,8 +1,9 @@
 //! Issue 14, the operational items: unsealed audit events protected like sealed ones
-//! ([`audit_outbox`]) and audit streams not cut by the request pool's statement timeout
-//! ([`long_streams`]).
+//! ([`audit_outbox`]), audit streams not cut by the request pool's statement timeout
+//! ([`long_streams`]), and metrics that count what happened ([`counted`]).
 
 mod audit_outbox;
+mod counted;
 mod long_streams;
 
 use base64::Engine;
