@@ -9,10 +9,13 @@
 //!   superuser URL to use a running server instead (its `haven_owner` / `haven_app` roles must
 //!   be able to log in without a password, e.g. trust on localhost).
 //! * [`TestApp`]: Haven's router in-process over a `TestDb`, called without a network.
+//! * [`services`]: Redis for the tests that need it, and skipping without it, except in CI
+//!   (`CI=true`), where a missing service fails the test.
 
 mod app;
 mod db;
 mod server;
+pub mod services;
 
 pub use app::{
     PASSWORD, TestApp, TestResponse, TestUser, json_request, random_master_key, request, send,

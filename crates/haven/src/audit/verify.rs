@@ -24,11 +24,14 @@ pub struct ChainReport {
     pub first_broken_sequence: Option<i64>,
 }
 
-/// Verifies the chain of the transaction's organization, streaming it.
+/// Verifies the chain of the transaction's organization, streaming it. The walk is one
+/// statement as long as the chain, so it lifts the pool's statement timeout for `tx`
+/// ([`TenantTx::allow_long_statements`]).
 pub async fn verify_chain(
     tx: &mut TenantTx,
     key: &CheckpointKey,
 ) -> Result<ChainReport, sqlx::Error> {
+    tx.allow_long_statements().await?;
     let organization = tx.organization_id();
     let checkpoints: Vec<(i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
         "SELECT sequence, hash, signature FROM audit_checkpoints WHERE organization_id = $1 ORDER BY sequence",

@@ -1,8 +1,8 @@
 //! The `haven` subcommands.
 
 mod admin;
-mod audit;
-mod keys;
+pub mod audit;
+pub mod keys;
 mod maintenance;
 mod serve;
 

@@ -17,7 +17,7 @@ pub mod provision;
 mod setup;
 mod tenant;
 
-pub use pool::{AppPool, PoolStats};
+pub use pool::{AppPool, LONG_STATEMENT_TIMEOUT, PoolStats, STATEMENT_TIMEOUT};
 pub use setup::Database;
 pub use tenant::TenantTx;
 

@@ -28,6 +28,15 @@ impl<'a> PlatformDb<'a> {
             .await
     }
 
+    /// Key rotations committed so far by any process (retired signing and PHI data keys),
+    /// counted across every organization by a SECURITY DEFINER function that returns the count
+    /// only.
+    pub async fn key_rotations(&self) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar("SELECT haven_auth.key_rotations()")
+            .fetch_one(self.pool)
+            .await
+    }
+
     /// The pool, for single statements on platform tables only.
     #[must_use]
     pub fn pool(&self) -> &'a PgPool {

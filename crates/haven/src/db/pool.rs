@@ -10,6 +10,16 @@ use super::TenantTx;
 use super::preauth::PreAuth;
 use crate::ids::{OrganizationId, UserId};
 
+/// How long one statement of the runtime pool may run: a runaway statement or a forgotten open
+/// transaction must not hold locks forever.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a statement may run in a transaction that asked for it with
+/// [`TenantTx::allow_long_statements`]: the audit export and verification stream a whole chain
+/// in one statement, for as long as the chain is long or the client slow. Still bounded, so a
+/// client that stops reading without disconnecting gives its connection back eventually.
+pub const LONG_STATEMENT_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
 /// A snapshot of the pool's connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolStats {
@@ -31,13 +41,24 @@ pub struct AppPool(PgPool);
 
 impl AppPool {
     /// Opens a pool of at most `max_connections`; fails fast when the database is unreachable.
+    /// Statements time out after [`STATEMENT_TIMEOUT`].
     pub async fn connect(
         options: PgConnectOptions,
         max_connections: u32,
     ) -> Result<Self, sqlx::Error> {
+        Self::connect_with_statement_timeout(options, max_connections, STATEMENT_TIMEOUT).await
+    }
+
+    /// [`AppPool::connect`] with another `statement_timeout` (tests shorten it to show which
+    /// work is, and is not, bound by it).
+    pub async fn connect_with_statement_timeout(
+        options: PgConnectOptions,
+        max_connections: u32,
+        statement_timeout: Duration,
+    ) -> Result<Self, sqlx::Error> {
+        let statement_timeout = format!("{}ms", statement_timeout.as_millis().max(1));
         let options = options.application_name("haven").options([
-            // A runaway statement or a forgotten open transaction must not hold locks forever.
-            ("statement_timeout", "30s"),
+            ("statement_timeout", statement_timeout.as_str()),
             ("idle_in_transaction_session_timeout", "60s"),
         ]);
         let pool = PgPoolOptions::new()

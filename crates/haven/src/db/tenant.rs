@@ -59,6 +59,17 @@ impl TenantTx {
         &mut self.tx
     }
 
+    /// Lets the statements of this transaction run up to [`super::LONG_STATEMENT_TIMEOUT`]
+    /// instead of the pool's `statement_timeout` (for streams as long as the audit chain; the
+    /// setting ends with the transaction, so the pooled connection returns with the short one).
+    pub async fn allow_long_statements(&mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(format!("{}ms", super::LONG_STATEMENT_TIMEOUT.as_millis()))
+            .execute(&mut *self.tx)
+            .await
+            .map(drop)
+    }
+
     /// Commits.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         self.tx.commit().await

@@ -1,6 +1,7 @@
 //! Tests of the Redis store. Those needing a server use `HAVEN_TEST_REDIS_URL` (default
-//! `redis://127.0.0.1:6379`) and skip, saying so, when none answers. Each run uses its own key
-//! prefix and deletes its keys; the windows are short, so even a crashed run leaves nothing.
+//! `redis://127.0.0.1:6379`) and skip, saying so, when none answers, except in CI (`CI=true`),
+//! where they fail (`haven_testkit::services`). Each run uses its own key prefix and deletes its
+//! keys; the windows are short, so even a crashed run leaves nothing.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -15,17 +16,16 @@ use crate::ratelimit::memory::MemoryLimiter;
 use crate::ratelimit::{RateLimitError, RateLimiter, Store};
 
 fn redis_url() -> SecretString {
-    std::env::var("HAVEN_TEST_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-        .into()
+    haven_testkit::services::redis_url().into()
 }
 
-/// A limiter on the test server under a fresh prefix, or `None` (and a note) without one.
+/// A limiter on the test server under a fresh prefix, or `None` (and a note) without one; in CI
+/// a missing server fails the test.
 async fn limiter_or_skip(prefix: &str, test: &str) -> Option<RateLimiter> {
     match RateLimiter::redis(&redis_url(), prefix).await {
         Ok(limiter) => Some(limiter),
         Err(error) => {
-            eprintln!("skipping {test}: no Redis ({error})");
+            haven_testkit::services::unavailable(test, "Redis", &error);
             None
         }
     }

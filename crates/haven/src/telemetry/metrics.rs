@@ -12,8 +12,13 @@
 //! transaction (break-the-glass grants, uses, revokes, expiries and reviews included); in the
 //! rare case that transaction then rolls back (the request fails with a 5xx) the counter is one
 //! ahead, which errs on the side of alerting.
+//!
+//! Counters of work that other processes do too are read from the database at scrape time
+//! instead: key rotations ([`render_key_rotations`]) happen in the server and in
+//! `haven keys rotate`, a process of its own whose in-memory counter nobody scrapes.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use ::metrics::{
@@ -31,7 +36,7 @@ pub const HTTP_DURATION: &str = "haven_http_request_duration_seconds";
 pub const LOGINS: &str = "haven_auth_logins_total";
 /// Users per password hash algorithm (the Argon2id adoption share).
 pub const PASSWORD_HASHES: &str = "haven_password_hashes";
-/// Signing and data key rotations.
+/// Signing and data key rotations, counted in the database (see [`render_key_rotations`]).
 pub const KEY_ROTATIONS: &str = "haven_key_rotations_total";
 /// Statements PostgreSQL refused for row-level security (a bug if ever non-zero).
 pub const RLS_VIOLATIONS: &str = "haven_rls_violations_total";
@@ -153,7 +158,6 @@ fn describe() {
         PASSWORD_HASHES,
         "Users per password hash algorithm (argon2id, bcrypt awaiting rehash, other)"
     );
-    describe_counter!(KEY_ROTATIONS, "Signing and data key rotations");
     describe_counter!(
         RLS_VIOLATIONS,
         "Statements refused by row-level security (the application's checks come first: any \
@@ -191,7 +195,6 @@ fn start_series() {
     for kind in SECURITY_RESPONSES {
         counter!(SECURITY_EVENTS, "type" => *kind).increment(0);
     }
-    counter!(KEY_ROTATIONS).increment(0);
     counter!(RLS_VIOLATIONS).increment(0);
 }
 
@@ -241,7 +244,6 @@ fn count_audited(event: &AuditEvent) {
     match action {
         AuditAction::LoginSuccess => counter!(LOGINS, "outcome" => "success").increment(1),
         AuditAction::LoginFailure => counter!(LOGINS, "outcome" => "failure").increment(1),
-        AuditAction::KeyRotated => counter!(KEY_ROTATIONS).increment(1),
         _ if BTG_ACTIONS.contains(&action) => {
             counter!(BTG_EVENTS, "action" => action.as_str()).increment(1);
         }
@@ -273,6 +275,37 @@ pub fn db_pool(idle: u32, in_use: u32, max: u32) {
     gauge!(DB_POOL_CONNECTIONS, "state" => "idle").set(f64::from(idle));
     gauge!(DB_POOL_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
     gauge!(DB_POOL_CONNECTIONS, "state" => "max").set(f64::from(max));
+}
+
+/// The last key rotation count read from the database (-1: none yet).
+static KEY_ROTATIONS_READ: AtomicI64 = AtomicI64::new(-1);
+
+/// Appends `haven_key_rotations_total` to a scrape's text: `total` as just read from the
+/// database, or (`None`: the read failed) the last count this process read, or nothing if it
+/// never read one. Every instance reports the deployment's total, CLI rotations included.
+///
+/// The series is written here rather than kept in the process-wide recorder: the count belongs
+/// to the database of the app being scraped, and a recorder counter only ever grows to the
+/// largest value any app of the process set.
+pub fn render_key_rotations(out: &mut String, total: Option<i64>) {
+    let total = match total {
+        Some(total) => {
+            KEY_ROTATIONS_READ.store(total, Ordering::Relaxed);
+            total
+        }
+        None => KEY_ROTATIONS_READ.load(Ordering::Relaxed),
+    };
+    if total < 0 {
+        return;
+    }
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "# HELP {KEY_ROTATIONS} Signing and data key rotations (committed, by any process)\n\
+         # TYPE {KEY_ROTATIONS} counter\n\
+         {KEY_ROTATIONS} {total}\n"
+    ));
 }
 
 /// Users per hash algorithm, read at scrape time.
@@ -312,7 +345,22 @@ mod tests {
         ));
         assert!(text.contains("haven_http_request_duration_seconds_bucket{"));
         assert!(text.contains("haven_unit_reservations_total{outcome=\"exhausted\"}"));
-        assert!(text.contains("# TYPE haven_key_rotations_total counter"));
+    }
+
+    #[test]
+    fn key_rotations_render_the_count_read_or_the_last_one() {
+        let mut text = String::from("# TYPE other counter\nother 1\n");
+        render_key_rotations(&mut text, Some(3));
+        assert!(
+            text.ends_with(
+                "# TYPE haven_key_rotations_total counter\nhaven_key_rotations_total 3\n"
+            )
+        );
+        assert!(text.contains("# HELP haven_key_rotations_total "));
+
+        let mut failed_read = String::new();
+        render_key_rotations(&mut failed_read, None);
+        assert!(failed_read.ends_with("haven_key_rotations_total 3\n"));
     }
 
     #[test]

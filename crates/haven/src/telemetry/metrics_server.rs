@@ -2,9 +2,9 @@
 //! Prometheus text format, nothing else. It is a separate listener so that the public API port
 //! never exposes operational data, and a scrape never competes with the API's middleware.
 //!
-//! Gauges that describe the database (pool connections, users per hash algorithm) are read at
-//! scrape time, with a short timeout: a scrape during a database outage still answers, with the
-//! last values it could read.
+//! Gauges that describe the database (pool connections, users per hash algorithm) and the key
+//! rotation counter are read at scrape time, with a short timeout: a scrape during a database
+//! outage still answers, with the last values it could read.
 
 use std::future::Future;
 use std::time::Duration;
@@ -58,13 +58,27 @@ async fn scrape(State(state): State<AppState>) -> Response {
         Ok(Err(error)) => tracing::warn!(%error, "reading password hash counts for /metrics"),
         Err(_) => tracing::warn!("reading password hash counts for /metrics timed out"),
     }
+    let rotations =
+        match tokio::time::timeout(DB_READ_TIMEOUT, state.db().platform().key_rotations()).await {
+            Ok(Ok(total)) => Some(total),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "reading key rotations for /metrics");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("reading key rotations for /metrics timed out");
+                None
+            }
+        };
     handle.run_upkeep();
+    let mut text = handle.render();
+    metrics::render_key_rotations(&mut text, rotations);
     (
         [
             (header::CONTENT_TYPE, CONTENT_TYPE),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        handle.render(),
+        text,
     )
         .into_response()
 }

@@ -21,7 +21,6 @@ use crate::ids::{AuthorizationId, PatientId, TherapySessionId, UserId};
 use crate::policy::capability::{ManageAuthorizations, OfPatient, PatientUse, Visible};
 use crate::store::authorizations::{self, AuthorizationRow, Balance};
 use crate::store::sessions_units::{self, NewSession, SessionRow};
-use crate::telemetry::metrics;
 
 /// Why the ledger refused an operation. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +123,9 @@ fn max_minutes() -> i32 {
 
 /// Takes `units` from authorization `authorization_id` for a session starting at `start`, in one
 /// conditional UPDATE.
+///
+/// Counts nothing: what a reservation came to is known only after the access decision and the
+/// commit, so the handler counts `haven_unit_reservations_total` then.
 pub async fn hold(
     tx: &mut TenantTx,
     may: &PatientUse,
@@ -135,18 +137,14 @@ pub async fn hold(
     if let Some(balance) =
         authorizations::take_for_session(tx, authorization_id, units, day, max_minutes()).await?
     {
-        metrics::unit_reservation("reserved");
         return Ok(Hold::Held(Held { balance, units }));
     }
     let Some(row) = authorizations::find(tx, may, authorization_id).await? else {
-        metrics::unit_reservation("not_found");
         return Ok(Hold::Missing);
     };
-    let refusal = why_not(&row, units, day);
-    metrics::unit_reservation(refusal.label());
     Ok(Hold::Refused {
+        refusal: why_not(&row, units, day),
         authorization: Box::new(row),
-        refusal,
     })
 }
 

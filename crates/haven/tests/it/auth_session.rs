@@ -378,8 +378,7 @@ async fn auth_routes_are_rate_limited_per_client_ip() {
 
 #[tokio::test]
 async fn two_instances_share_the_auth_rate_limit_through_redis() {
-    let url =
-        std::env::var("HAVEN_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let url = haven_testkit::services::redis_url();
     let settings = || {
         let mut settings = haven::app::Settings::development();
         settings.auth.auth_rate_limit = 4;
@@ -389,11 +388,8 @@ async fn two_instances_share_the_auth_rate_limit_through_redis() {
     };
     let shared = settings();
     let prefix = shared.auth.redis_key_prefix.clone();
-    if haven::ratelimit::RateLimiter::redis(&url.clone().into(), &prefix)
-        .await
-        .is_err()
-    {
-        eprintln!("skipping: no Redis at {url}");
+    if let Err(error) = haven::ratelimit::RateLimiter::redis(&url.clone().into(), &prefix).await {
+        haven_testkit::services::unavailable("the shared auth rate limit test", "Redis", &error);
         return;
     }
     let first = TestApp::with_settings(shared).await;

@@ -33,6 +33,7 @@ mod phi;
 mod ratelimit;
 mod refusals;
 mod security_auth;
+mod security_ops;
 mod stale_cleanup;
 mod tenancy;
 mod therapy_sessions;

@@ -34,7 +34,11 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
 async fn no_plaintext_phi_reaches_the_database_files() {
     let app = TestApp::new().await;
     let Some(data_dir) = app.db().cluster_data_dir() else {
-        eprintln!("skipping: HAVEN_TEST_DATABASE_URL points at a server whose files are not ours");
+        haven_testkit::services::unavailable(
+            "no_plaintext_phi_reaches_the_database_files",
+            "the private test cluster's data files",
+            &"HAVEN_TEST_DATABASE_URL points at a server whose files are not ours",
+        );
         return;
     };
     let admin = app.org_with("Practice A", Role::Admin).await;

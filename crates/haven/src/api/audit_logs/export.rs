@@ -139,10 +139,12 @@ pub async fn export_audit_log(
     audit::record_alone(state.db(), caller.organization_id, &event).await?;
 
     let (sender, mut receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
-    let tx = state
+    let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
+    // The whole export is one statement, as long as the log is and the client slow to read.
+    tx.allow_long_statements().await?;
     tokio::spawn(stream_rows(tx, filter, format, sender));
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
         receiver.poll_recv(cx)

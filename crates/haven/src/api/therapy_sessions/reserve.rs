@@ -14,13 +14,14 @@ use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
 use crate::domain::Role;
-use crate::http::error::{AppError, Details};
+use crate::http::error::{AppError, Details, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::ids::{AuthorizationId, TherapySessionId, UserId};
 use crate::policy::Denial;
 use crate::policy::units as policy;
 use crate::store::users;
+use crate::telemetry::metrics;
 use crate::units::ledger::{self, Hold};
 use crate::units::minutes::MAX_SESSION_MINUTES;
 
@@ -121,19 +122,28 @@ pub async fn reserve_session(
         None if caller.role == Role::Clinician => Some(caller.user_id),
         None => None,
     };
+    // `haven_unit_reservations_total` counts what the caller was answered, once it is final.
     let held = match ledger::hold(&mut tx, &may, id, units, start).await? {
         Hold::Held(held) => held,
-        Hold::Missing => return Err(missing(&mut tx, &caller, id).await?.into()),
+        Hold::Missing => {
+            metrics::unit_reservation("not_found");
+            return Err(missing(&mut tx, &caller, id).await?.into());
+        }
         Hold::Refused {
             authorization,
             refusal,
         } => {
             // Whoever may not see the patient learns nothing about its authorization.
-            visible(&state, &mut tx, &caller, &meta, &may, *authorization).await?;
+            visible(&state, &mut tx, &caller, &meta, &may, *authorization)
+                .await
+                .inspect_err(count_hidden)?;
+            metrics::unit_reservation(refusal.label());
             return Err(refusal.into());
         }
     };
-    let held = visible(&state, &mut tx, &caller, &meta, &may, held).await?;
+    let held = visible(&state, &mut tx, &caller, &meta, &may, held)
+        .await
+        .inspect_err(count_hidden)?;
     let patient = held.patient_id();
     let access = *held.access();
     let outcome = ledger::record_reservation(
@@ -173,5 +183,13 @@ pub async fn reserve_session(
     }
     let body = TherapySessionOutcome::new(&outcome.session, remaining)?;
     tx.commit().await?;
+    metrics::unit_reservation("reserved");
     Ok((StatusCode::CREATED, AppJson(body)))
+}
+
+/// An authorization of a patient the caller may not see answers 404: counted as `not_found`.
+fn count_hidden(error: &AppError) {
+    if error.code() == ErrorCode::NotFound {
+        metrics::unit_reservation("not_found");
+    }
 }

@@ -25,7 +25,8 @@ const LOCK: &str = "haven.signing_keys";
 
 static ROTATIONS: AtomicU64 = AtomicU64::new(0);
 
-/// How many rotations this process has performed (for the metrics endpoint).
+/// How many rotations this process has performed. (`haven_key_rotations_total` counts those of
+/// every process, from the database: see `telemetry::metrics::render_key_rotations`.)
 #[must_use]
 pub fn rotations_total() -> u64 {
     ROTATIONS.load(Ordering::Relaxed)
