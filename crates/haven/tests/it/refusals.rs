@@ -73,9 +73,10 @@ async fn refused_reservations_in_flood_leave_the_pool_to_other_practices() {
     // The pool (8 connections here) is shared fairly: a read waits behind refusals that each
     // hold one connection at a time. Before the fix, refusals holding one connection while
     // waiting for a second exhausted the pool and reads failed after its 5 s acquire timeout.
-    // Measured: p95 0.64 s on a 2-core machine with load 7 (debug build); the bound leaves
-    // room for a busy CI machine without letting the old failure through.
-    assert!(p95 < Duration::from_secs(2), "p95 of reads {p95:?}");
+    // Measured: p95 0.64 s on a 2-core machine at load 7 (debug build, other suites running).
+    // The bound stays below the pool's 5 s acquire timeout, where the old failure shows, and
+    // leaves room for a CI machine running the whole suite at once.
+    assert!(p95 < Duration::from_secs(4), "p95 of reads {p95:?}");
     assert!(!refused.is_empty());
     assert!(
         refused
