@@ -34,6 +34,7 @@ mod phi;
 mod ratelimit;
 mod refusals;
 mod routes;
+mod snapshots_errors;
 mod stale_cleanup;
 mod tenancy;
 mod tokens;

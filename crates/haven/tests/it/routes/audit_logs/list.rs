@@ -121,3 +121,26 @@ async fn bad_filters_are_400s() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_audit_log_page_keeps_its_shape() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+
+    let page = app
+        .get_as(&admin, "/api/audit-logs?action=LOGIN_SUCCESS")
+        .await;
+
+    assert_eq!(page.status, StatusCode::OK);
+    insta::assert_json_snapshot!(page.json(), {
+        ".auditLogs[].id" => "[id]",
+        ".auditLogs[].organizationId" => "[id]",
+        ".auditLogs[].userId" => "[id]",
+        ".auditLogs[].entityId" => "[id]",
+        ".auditLogs[].requestId" => "[id]",
+        ".auditLogs[].sequence" => "[sequence]",
+        ".auditLogs[].timestamp" => "[timestamp]",
+        ".auditLogs[].prevHash" => "[hash]",
+        ".auditLogs[].hash" => "[hash]",
+    });
+}

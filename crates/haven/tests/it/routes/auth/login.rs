@@ -213,3 +213,23 @@ async fn unknown_and_known_emails_take_similar_time() {
     assert!(u * 4 > k && k * 4 > u, "known {k:?} vs unknown {u:?}");
     assert!(u > Duration::from_millis(1));
 }
+
+#[tokio::test]
+async fn a_login_keeps_its_shape() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+
+    let response = login(&app, &admin.email, PASSWORD).await;
+
+    assert_eq!(response.status, StatusCode::OK);
+    insta::assert_json_snapshot!(response.json(), {
+        ".token" => "[jwt]",
+        ".refreshToken" => "[refresh token]",
+        ".user.id" => "[id]",
+        ".user.email" => "[email]",
+        ".user.organizationId" => "[id]",
+        ".user.createdAt" => "[timestamp]",
+        ".user.updatedAt" => "[timestamp]",
+        ".user.lastLoginAt" => "[timestamp]",
+    });
+}

@@ -6,53 +6,7 @@ use haven::domain::Role;
 use haven_testkit::{PASSWORD, TestApp, TestUser};
 use serde_json::{Value, json};
 
-fn code_at(secret: &[u8], unix: u64) -> String {
-    totp_rs::Builder::new()
-        .with_secret(secret.to_vec())
-        .build()
-        .expect("totp")
-        .generate(unix)
-        .to_string()
-}
-
-fn now() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp()).expect("after 1970")
-}
-
-/// Enrols `user`; returns the secret and the backup codes.
-async fn enrol(app: &TestApp, user: &TestUser) -> (Vec<u8>, Vec<String>) {
-    let setup = app
-        .json_as(user, Method::POST, "/api/auth/mfa/setup", &json!({}))
-        .await;
-    assert_eq!(setup.status, StatusCode::OK);
-    let body = setup.json();
-    let url = body["otpauthUrl"].as_str().expect("url");
-    assert!(
-        url.starts_with("otpauth://totp/") && url.contains("issuer=Haven"),
-        "{url}"
-    );
-    let secret = totp_rs::Secret::try_from_base32(body["secret"].as_str().expect("secret"))
-        .expect("base32")
-        .as_bytes()
-        .to_vec();
-    // The code of the previous step: confirming uses it up, leaving the current one for login.
-    let confirm = app
-        .json_as(
-            user,
-            Method::POST,
-            "/api/auth/mfa/confirm",
-            &json!({ "code": code_at(&secret, now() - 30) }),
-        )
-        .await;
-    assert_eq!(confirm.status, StatusCode::OK, "{:?}", confirm.body);
-    let codes: Vec<String> = confirm.json()["backupCodes"]
-        .as_array()
-        .expect("codes")
-        .iter()
-        .map(|c| c.as_str().expect("code").to_owned())
-        .collect();
-    (secret, codes)
-}
+use crate::fixtures::auth::{code_at, enrol, now};
 
 async fn login(app: &TestApp, user: &TestUser, code: Option<&str>) -> haven_testkit::TestResponse {
     let mut body = json!({ "email": user.email, "password": PASSWORD });

@@ -102,3 +102,27 @@ async fn bad_authorization_input_is_refused_by_field_and_nothing_is_written() {
         .expect("count");
     assert_eq!(count, 0);
 }
+
+#[tokio::test]
+async fn a_created_authorization_keeps_its_shape() {
+    let app = TestApp::new().await;
+    let p = practice(&app, "Practice A").await;
+
+    let created = post(
+        &app,
+        &p.admin,
+        "/api/authorizations",
+        authorization_body(&p.patient, 95),
+    )
+    .await;
+
+    assert_eq!(created.status, StatusCode::CREATED);
+    insta::assert_json_snapshot!(created.json(), {
+        ".authorization.id" => "[id]",
+        ".authorization.patientId" => "[id]",
+        ".authorization.startDate" => "[date]",
+        ".authorization.endDate" => "[date]",
+        ".authorization.createdAt" => "[timestamp]",
+        ".authorization.updatedAt" => "[timestamp]",
+    });
+}

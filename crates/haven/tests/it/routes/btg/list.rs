@@ -86,3 +86,25 @@ async fn a_status_outside_the_list_is_a_400() {
     assert!(response.json()["details"]["status"].is_string());
     assert_eq!(limit.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_grant_list_keeps_its_shape() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    let clinician = app.user_in(admin.organization_id, Role::Clinician).await;
+    let patient = patient(&app, &admin, "BTG-1").await;
+    grant_id(&app, &admin, &clinician, &patient).await;
+
+    let active = list(&app, &admin, "active").await;
+
+    insta::assert_json_snapshot!(active, {
+        ".grants[].id" => "[id]",
+        ".grants[].patient.id" => "[id]",
+        ".grants[].grantedByUser.id" => "[id]",
+        ".grants[].grantedByUser.email" => "[email]",
+        ".grants[].grantedToUser.id" => "[id]",
+        ".grants[].grantedToUser.email" => "[email]",
+        ".grants[].createdAt" => "[timestamp]",
+        ".grants[].expiresAt" => "[timestamp]",
+    });
+}

@@ -125,3 +125,31 @@ async fn invalid_organizations_are_refused_field_by_field() {
         .await;
     assert_eq!(big_limit.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_created_organization_keeps_its_shape() {
+    let app = TestApp::new().await;
+    let operator = app
+        .user_in(OrganizationId::PLATFORM, Role::SuperAdmin)
+        .await;
+
+    let created = app
+        .json_as(
+            &operator,
+            Method::POST,
+            "/api/admin/organizations",
+            &new_org("dana@sunrise.example.org"),
+        )
+        .await;
+
+    assert_eq!(created.status, StatusCode::CREATED);
+    insta::assert_json_snapshot!(created.json(), {
+        ".organization.id" => "[id]",
+        ".organization.createdAt" => "[timestamp]",
+        ".organization.updatedAt" => "[timestamp]",
+        ".admin.id" => "[id]",
+        ".admin.organizationId" => "[id]",
+        ".admin.createdAt" => "[timestamp]",
+        ".admin.updatedAt" => "[timestamp]",
+    });
+}

@@ -110,3 +110,18 @@ async fn bad_patient_input_is_refused_by_field_and_nothing_is_written() {
         .expect("count");
     assert_eq!(stored, 0);
 }
+
+#[tokio::test]
+async fn a_created_patient_keeps_its_shape() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+
+    let created = create(&app, &admin, &patient("MRN-001", "Castellano")).await;
+
+    assert_eq!(created.status, StatusCode::CREATED);
+    insta::assert_json_snapshot!(created.json(), {
+        ".patient.id" => "[id]",
+        ".patient.createdAt" => "[timestamp]",
+        ".patient.updatedAt" => "[timestamp]",
+    });
+}

@@ -102,3 +102,23 @@ async fn low_units_are_recorded_once_per_crossing() {
         .json();
     assert_eq!(low["pagination"]["total"], 1);
 }
+
+#[tokio::test]
+async fn a_reserved_session_keeps_its_shape() {
+    let app = TestApp::new().await;
+    let p = practice(&app, "Practice A").await;
+    let auth = authorization(&app, &p.admin, &p.patient, 20).await;
+
+    let created = reserve(&app, &p.admin, &auth, 4).await;
+
+    assert_eq!(created.status, StatusCode::CREATED);
+    insta::assert_json_snapshot!(created.json(), {
+        ".session.id" => "[id]",
+        ".session.authorizationId" => "[id]",
+        ".session.patientId" => "[id]",
+        ".session.clinicianId" => "[id]",
+        ".session.startTime" => "[timestamp]",
+        ".session.createdAt" => "[timestamp]",
+        ".session.updatedAt" => "[timestamp]",
+    });
+}

@@ -105,3 +105,19 @@ async fn an_operator_acting_in_a_practice_cannot_put_a_super_admin_there() {
     assert_eq!(allowed.status, StatusCode::CREATED, "{:?}", allowed.body);
     assert_eq!(allowed.json()["user"]["role"], "CLINICIAN");
 }
+
+#[tokio::test]
+async fn a_created_user_keeps_its_shape() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+
+    let created = create(&app, &admin, "sam@a.example.org", "CLINICIAN").await;
+
+    assert_eq!(created.status, StatusCode::CREATED);
+    insta::assert_json_snapshot!(created.json(), {
+        ".user.id" => "[id]",
+        ".user.organizationId" => "[id]",
+        ".user.createdAt" => "[timestamp]",
+        ".user.updatedAt" => "[timestamp]",
+    });
+}
