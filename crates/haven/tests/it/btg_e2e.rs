@@ -6,8 +6,8 @@
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::btg_webhook::receiver;
-use crate::embedded::{call, scratch_dir, start_with, stop};
+use crate::fixtures::binary::{call, scratch_dir, start_with, stop};
+use crate::fixtures::webhook::receiver;
 
 const JUSTIFICATION: &str = "STAGING TEST: Validating BTG emergency access system for deployment verification and CloudWatch alerting";
 

@@ -1,70 +1,17 @@
 //! The security webhook against a local receiver: delivery of the exact line, retries after
 //! failures, and a receiver that is down never holding up or failing a request.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
 use axum::http::StatusCode;
-use axum::routing::post;
 use haven::btg::webhook::WebhookUrl;
 use haven::config::{Config, Env};
 use haven::domain::Role;
 use haven_testkit::TestApp;
-use serde_json::Value;
 
-use crate::btg::{WHY, grant, grant_id, patient, text};
-
-/// A local receiver: answers 503 to the first `failures` POSTs, then 204, keeping each body
-/// it accepted.
-pub(crate) struct Receiver {
-    pub(crate) url: String,
-    pub(crate) bodies: Arc<Mutex<Vec<Value>>>,
-    pub(crate) attempts: Arc<AtomicUsize>,
-}
-
-pub(crate) async fn receiver(failures: usize) -> Receiver {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let attempts = Arc::new(AtomicUsize::new(0));
-    let (kept, counted) = (bodies.clone(), attempts.clone());
-    let router = Router::new().route(
-        "/hooks/security",
-        post(move |body: Bytes| async move {
-            if counted.fetch_add(1, Ordering::SeqCst) < failures {
-                return StatusCode::SERVICE_UNAVAILABLE;
-            }
-            let value = serde_json::from_slice(&body).expect("the webhook posts JSON");
-            kept.lock().expect("lock").push(value);
-            StatusCode::NO_CONTENT
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    Receiver {
-        url: format!("http://{address}/hooks/security"),
-        bodies,
-        attempts,
-    }
-}
-
-impl Receiver {
-    /// Waits (up to 15 s) until `n` bodies arrived; returns them.
-    pub(crate) async fn wait_for(&self, n: usize) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let bodies = self.bodies.lock().expect("lock").clone();
-            if bodies.len() >= n || Instant::now() > deadline {
-                return bodies;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
+use crate::fixtures::btg::{WHY, grant, grant_id, patient, text};
+use crate::fixtures::webhook::receiver;
 
 fn attach(app: &TestApp, url: &str) {
     app.state()

@@ -3,156 +3,19 @@
 //! graceful SIGTERM, and recovery after SIGKILL left the cluster running.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::path::Path;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+use nix::sys::signal::Signal;
 
-pub(crate) struct Running {
-    pub(crate) child: Child,
-    pub(crate) address: String,
-    pub(crate) stdout: Arc<Mutex<String>>,
-    pub(crate) stderr: Arc<Mutex<String>>,
-}
-
-pub(crate) fn haven(data_dir: &Path, extra: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_haven"));
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HAVEN_")) {
-        command.env_remove(key);
-    }
-    command
-        .env("HAVEN_DATA_DIR", data_dir)
-        .env("HAVEN_BIND", "127.0.0.1:0")
-        .env("HAVEN_METRICS_BIND", "127.0.0.1:0")
-        .env("HAVEN_LOG_FORMAT", "json")
-        .envs(extra.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command
-}
+use crate::fixtures::binary::{Running, call, haven, scratch_dir, start_with, stop};
 
 async fn start(data_dir: &Path) -> Running {
     start_with(data_dir, &[("HAVEN_BOOTSTRAP_EMAIL", "ops@haven.test")]).await
 }
 
-/// Starts the binary and waits until it listens; all its output is kept.
-pub(crate) async fn start_with(data_dir: &Path, env: &[(&str, &str)]) -> Running {
-    let mut child = haven(data_dir, env).spawn().expect("spawn haven");
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let sink = stdout.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = out.next_line().await {
-            let mut text = sink.lock().expect("lock");
-            text.push_str(&line);
-            text.push('\n');
-        }
-    });
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let mut err = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let err_sink = stderr.clone();
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = err.next_line().await {
-            {
-                let mut text = err_sink.lock().expect("lock");
-                text.push_str(&line);
-                text.push('\n');
-            }
-            let _ = tx.send(line);
-        }
-    });
-    let address = tokio::time::timeout(Duration::from_secs(90), async {
-        let mut seen = Vec::new();
-        while let Some(line) = rx.recv().await {
-            if let Ok(event) = serde_json::from_str::<Value>(&line)
-                && event["message"] == "haven is listening"
-            {
-                return event["address"].as_str().expect("address").to_owned();
-            }
-            seen.push(line);
-        }
-        panic!("haven exited before listening:\n{}", seen.join("\n"));
-    })
-    .await
-    .expect("haven listens within 90 s");
-    Running {
-        child,
-        address,
-        stdout,
-        stderr,
-    }
-}
-
 /// A minimal HTTP/1.1 GET: the tests need no client library for a few calls.
 async fn get(address: &str, path: &str) -> (u16, String) {
     call(address, "GET", path, None, None).await
-}
-
-/// A minimal HTTP/1.1 request with an optional bearer token and JSON body.
-pub(crate) async fn call(
-    address: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, String) {
-    let mut stream = TcpStream::connect(address).await.expect("connect");
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("read");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = response
-        .split("\r\n\r\n")
-        .nth(1)
-        .unwrap_or_default()
-        .to_owned();
-    (status, body)
-}
-
-pub(crate) async fn stop(mut running: Running, signal: Signal) -> Option<i32> {
-    let pid = Pid::from_raw(i32::try_from(running.child.id().expect("pid")).expect("pid fits"));
-    kill(pid, signal).expect("signal");
-    let status = tokio::time::timeout(Duration::from_secs(60), running.child.wait())
-        .await
-        .expect("haven exits within 60 s")
-        .expect("wait");
-    status.code()
-}
-
-pub(crate) fn scratch_dir() -> PathBuf {
-    let base = if Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        std::env::temp_dir()
-    };
-    let dir = base.join(format!("haven-e2e-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    dir
 }
 
 #[tokio::test]

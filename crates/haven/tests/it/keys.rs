@@ -3,84 +3,17 @@
 
 use std::time::Duration;
 
-use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeyPair;
-use aws_lc_rs::signature::RSA_PKCS1_SHA256;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use haven::auth::keys::{KeyError, KeyStatus, KeyStore, RotationReason, list, rotate_if_due};
 use haven::auth::token::{AccessClaims, Rejection};
 use haven::config::AuthConfig;
-use haven::crypto::{AeadKey, MasterKey};
-use haven::domain::Role;
-use haven::ids::{OrganizationId, UserId};
+use haven::crypto::AeadKey;
+use haven::ids::OrganizationId;
 use haven_testkit::TestDb;
-use uuid::Uuid;
-use zeroize::Zeroizing;
 
-/// A random master key.
-pub(crate) fn master_key() -> MasterKey {
-    let mut raw = [0u8; 32];
-    getrandom::fill(&mut raw).expect("OS RNG");
-    MasterKey::from_base64(&STANDARD.encode(raw)).expect("random key")
-}
-
-/// A fresh database, a master key and a store loaded on them.
-pub(crate) async fn loaded() -> (TestDb, MasterKey, KeyStore) {
-    let db = TestDb::new().await;
-    let master = master_key();
-    let store = KeyStore::load(&db.app_pool().await, &master, &AuthConfig::development())
-        .await
-        .expect("keys load");
-    (db, master, store)
-}
-
-/// Claims as login would issue them, for a made-up user.
-pub(crate) fn claims() -> AccessClaims {
-    AccessClaims::new(
-        UserId::new(),
-        OrganizationId::new(),
-        Role::Clinician,
-        Uuid::now_v7(),
-        &AuthConfig::development(),
-    )
-}
-
-/// The PKCS#8 DER of `kid`, opened the way Haven opens it.
-pub(crate) async fn private_key(db: &TestDb, master: &MasterKey, kid: &str) -> Zeroizing<Vec<u8>> {
-    let blob: Vec<u8> =
-        sqlx::query_scalar("SELECT private_key_encrypted FROM signing_keys WHERE kid = $1")
-            .bind(kid)
-            .fetch_one(&db.owner_pool().await)
-            .await
-            .expect("stored key");
-    AeadKey::derive(master, "signing-keys")
-        .open(&blob, kid.as_bytes())
-        .expect("opens with its kid")
-}
-
-/// A JWT with exactly this header and payload, genuinely RS256-signed with `pkcs8`.
-pub(crate) fn sign_rs256(
-    pkcs8: &[u8],
-    header: &serde_json::Value,
-    payload: &serde_json::Value,
-) -> String {
-    let pair = KeyPair::from_pkcs8(pkcs8).expect("PKCS#8");
-    let message = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(payload.to_string())
-    );
-    let mut signature = vec![0; pair.public_modulus_len()];
-    pair.sign(
-        &RSA_PKCS1_SHA256,
-        &SystemRandom::new(),
-        message.as_bytes(),
-        &mut signature,
-    )
-    .expect("signs");
-    format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
-}
+use crate::fixtures::keys::{claims, loaded, master_key, private_key};
 
 async fn backdate(db: &TestDb, column: &str, kid: &str, days: i32) {
     let statement = format!(

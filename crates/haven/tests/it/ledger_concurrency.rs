@@ -10,8 +10,9 @@ use haven_testkit::{TestApp, TestUser};
 use proptest::prelude::*;
 use serde_json::json;
 
-use crate::units_fixtures::{
-    assert_ledger_balanced, authorization, get_authorization, ledger, ledger_rows, post, practice,
+use crate::fixtures::post;
+use crate::fixtures::units::{
+    assert_ledger_balanced, authorization, get_authorization, ledger, ledger_rows, practice,
     reserve,
 };
 

@@ -16,7 +16,7 @@ use sqlx::{Connection, PgConnection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::embedded::{Running, call, haven, scratch_dir, start_with, stop};
+use crate::fixtures::binary::{Running, call, haven, scratch_dir, start_with, stop};
 
 const PASSWORD: &str = "correct-horse-battery-staple-42";
 

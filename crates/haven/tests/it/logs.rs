@@ -4,7 +4,7 @@
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 
-use crate::embedded::{call, scratch_dir, start_with, stop};
+use crate::fixtures::binary::{call, scratch_dir, start_with, stop};
 
 #[tokio::test]
 async fn a_full_workflow_leaves_no_phi_password_or_token_in_the_logs() {

@@ -2,7 +2,7 @@
 //! cardinality, and exercising each feature moves its counter. (The binary's own listener, and
 //! `/metrics` being absent from the API port, are checked end to end in `logs`.)
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
@@ -13,62 +13,9 @@ use haven::telemetry::metrics_server;
 use haven_testkit::{TestApp, request, send};
 use serde_json::json;
 
-use crate::btg::grant_id;
-use crate::units_fixtures::{authorization, practice, reserve, reserved};
-
-/// A series: its name and its labels, sorted.
-pub(crate) type Series = (String, BTreeMap<String, String>);
-
-/// Scrapes the metrics listener of `app`'s state.
-pub(crate) async fn scrape(app: &TestApp) -> (String, HashMap<Series, f64>) {
-    let router = metrics_server::router(app.state().clone());
-    let response = send(&router, request(Method::GET, "/metrics", Body::empty())).await;
-    assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(
-        response.header("content-type"),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
-    let text = String::from_utf8(response.body.to_vec()).expect("utf-8");
-    let values = parse(&text);
-    (text, values)
-}
-
-/// The exposition format's sample lines: `name{k="v",...} value`.
-fn parse(text: &str) -> HashMap<Series, f64> {
-    let mut out = HashMap::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let (series, value) = line.rsplit_once(' ').expect("a sample line");
-        let value: f64 = value.parse().expect("a number");
-        let (name, labels) = match series.split_once('{') {
-            Some((name, rest)) => (name, rest.strip_suffix('}').expect("closing brace")),
-            None => (series, ""),
-        };
-        let labels = labels
-            .split("\",")
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (key, value) = pair.split_once("=\"").expect("key=\"value");
-                (key.to_owned(), value.trim_end_matches('"').to_owned())
-            })
-            .collect();
-        out.insert((name.to_owned(), labels), value);
-    }
-    out
-}
-
-pub(crate) fn value(samples: &HashMap<Series, f64>, name: &str, labels: &[(&str, &str)]) -> f64 {
-    let key = (
-        name.to_owned(),
-        labels
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    );
-    samples.get(&key).copied().unwrap_or(0.0)
-}
+use crate::fixtures::btg::grant_id;
+use crate::fixtures::metrics::{scrape, value};
+use crate::fixtures::units::{authorization, practice, reserve, reserved};
 
 #[tokio::test]
 async fn the_listener_serves_every_spec_metric_and_the_api_port_does_not() {

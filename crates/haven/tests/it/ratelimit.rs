@@ -1,4 +1,5 @@
-//! The auth rate limit as another module wires it: the public API, Haven's middleware, and the
+//! The auth rate limit: on Haven's auth routes (per client IP, and shared by two instances
+//! through Redis), and as another module wires it: the public API, Haven's middleware, and the
 //! peer address supplied the way tests supply it (`MockConnectInfo`).
 
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use haven::config::IpNetwork;
 use haven::http::rate_limit::{AuthRateLimit, auth_rate_limit};
 use haven::http::with_middleware;
 use haven::ratelimit::RateLimiter;
-use haven_testkit::{request, send};
+use haven_testkit::{TestApp, request, send};
 use serde_json::json;
 
 async fn ok() -> &'static str {
@@ -94,4 +95,98 @@ async fn forwarded_clients_of_a_trusted_proxy_have_their_own_counts() {
 
     assert_eq!((alice.status, bob.status), (StatusCode::OK, StatusCode::OK));
     assert_eq!(alice_again.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn auth_routes_are_rate_limited_per_client_ip() {
+    let mut settings = haven::app::Settings::development();
+    settings.auth.auth_rate_limit = 3;
+    let app = TestApp::with_settings(settings).await;
+    let body = json!({ "email": "nobody@example.org", "password": "whatever-it-is-123" });
+
+    for _ in 0..3 {
+        assert_eq!(
+            app.json(Method::POST, "/api/auth/login", &body)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limited = app.json(Method::POST, "/api/auth/login", &body).await;
+
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        limited.json(),
+        json!({ "success": false, "error": "RATE_LIMITED", "message": "Rate limit exceeded. Please try again later." })
+    );
+    assert!(
+        limited
+            .header("retry-after")
+            .and_then(|s| s.parse::<u64>().ok())
+            .is_some_and(|s| s >= 1)
+    );
+    let refresh = app
+        .json(
+            Method::POST,
+            "/api/auth/refresh",
+            &json!({ "refreshToken": "hvn_rt_x" }),
+        )
+        .await;
+    assert_eq!(
+        refresh.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "refresh is limited too"
+    );
+    assert_eq!(
+        app.get("/health").await.status,
+        StatusCode::OK,
+        "other routes are not"
+    );
+}
+
+#[tokio::test]
+async fn two_instances_share_the_auth_rate_limit_through_redis() {
+    let url = haven_testkit::services::redis_url();
+    let settings = || {
+        let mut settings = haven::app::Settings::development();
+        settings.auth.auth_rate_limit = 4;
+        settings.auth.redis_url = Some(url.clone().into());
+        settings.auth.redis_key_prefix = format!("haven:test:{}", uuid::Uuid::new_v4().simple());
+        settings
+    };
+    let shared = settings();
+    let prefix = shared.auth.redis_key_prefix.clone();
+    if let Err(error) = RateLimiter::redis(&url.clone().into(), &prefix).await {
+        haven_testkit::services::unavailable("the shared auth rate limit test", "Redis", &error);
+        return;
+    }
+    let first = TestApp::with_settings(shared).await;
+    let mut second_settings = settings();
+    second_settings.auth.redis_key_prefix = prefix;
+    let second = TestApp::with_settings(second_settings).await;
+    let body = json!({ "email": "nobody@example.org", "password": "whatever-it-is-123" });
+
+    for app in [&first, &second, &first, &second] {
+        assert_eq!(
+            app.json(Method::POST, "/api/auth/login", &body)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    assert_eq!(
+        first
+            .json(Method::POST, "/api/auth/login", &body)
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        second
+            .json(Method::POST, "/api/auth/login", &body)
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use haven::domain::Role;
 use haven_testkit::TestApp;
 
-use crate::units_fixtures::{authorization, practice, reserve};
+use crate::fixtures::units::{authorization, practice, reserve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refused_reservations_in_flood_leave_the_pool_to_other_practices() {

@@ -10,7 +10,7 @@ use haven::domain::Role;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::keys::{claims, loaded, private_key, sign_rs256};
+use crate::fixtures::keys::{claims, loaded, private_key, sign_rs256};
 
 async fn rejection(store: &KeyStore, token: &str) -> Rejection {
     let error = store.verify(token).await.expect_err("refused");

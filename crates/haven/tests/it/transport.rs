@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::embedded::{call, scratch_dir, start_with, stop};
+use crate::fixtures::binary::{call, scratch_dir, start_with, stop};
 
 /// Serves a test app on a real socket with a 1-second head timeout.
 async fn serve(app: &TestApp) -> (String, tokio::sync::oneshot::Sender<()>) {

@@ -12,7 +12,7 @@ use haven_testkit::{TestApp, TestDb, request, send};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use super::shared_master_key;
-use crate::units_fixtures::{authorization, practice, reserve};
+use crate::fixtures::units::{authorization, practice, reserve};
 
 /// The value of `haven_unit_reservations_total{outcome}` in a rendered recorder (0 if absent).
 fn reservations(text: &str, outcome: &str) -> f64 {

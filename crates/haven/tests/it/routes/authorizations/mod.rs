@@ -1,0 +1,6 @@
+//! `/api/authorizations`.
+
+mod access;
+mod adjust;
+mod create;
+mod list;

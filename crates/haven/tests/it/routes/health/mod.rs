@@ -1,0 +1,4 @@
+//! `GET /health` and `GET /ready`.
+
+mod get;
+mod ready;

@@ -1,0 +1,4 @@
+//! `/api/admin/maintenance`.
+
+mod access;
+mod cleanup_stale;

@@ -1,0 +1,4 @@
+//! `/api/admin/organizations` (SUPER_ADMIN).
+
+mod access;
+mod create;

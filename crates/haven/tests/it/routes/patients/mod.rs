@@ -1,0 +1,6 @@
+//! `/api/patients` and `/api/patients/{id}/care-team`.
+
+mod access;
+mod create;
+mod list;
+mod update;

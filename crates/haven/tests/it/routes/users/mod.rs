@@ -1,0 +1,5 @@
+//! `/api/users` (ADMIN).
+
+mod access;
+mod create;
+mod update;
