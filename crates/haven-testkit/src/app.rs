@@ -1,6 +1,7 @@
 //! Haven in-process: the real router over a test database, called without a network, as
 //! anonymous clients or as users of given roles.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -8,12 +9,14 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use base64::Engine;
 use haven::app::Settings;
+use haven::auth::revocation::REFRESH_INTERVAL;
 use haven::crypto::MasterKey;
 use haven::domain::Role;
 use haven::ids::{OrganizationId, UserId};
 use haven::{App, AppState, build_router};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use crate::TestDb;
@@ -21,12 +24,26 @@ use crate::TestDb;
 /// The password every test user gets (strong enough for the policy).
 pub const PASSWORD: &str = "correct-horse-battery-staple-42";
 
-/// The app over its own database.
+/// The app over its own database (or, for [`TestApp::another_instance`], over another's).
+///
+/// Like a served instance, it re-reads the revoked sessions every
+/// [`REFRESH_INTERVAL`] in the background.
 #[derive(Debug)]
 pub struct TestApp {
-    db: TestDb,
+    db: Arc<TestDb>,
     state: AppState,
     router: Router,
+    _revocations: Background,
+}
+
+/// A background task that stops with its owner.
+#[derive(Debug)]
+struct Background(JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// A response, read whole.
@@ -101,14 +118,37 @@ impl TestApp {
 
     /// A fresh database and an app with these settings (e.g. a tight rate limit).
     pub async fn with_settings(settings: Settings) -> Self {
-        let db = TestDb::new().await;
+        Self::over(Arc::new(TestDb::new().await), random_master_key(), settings).await
+    }
+
+    /// A second instance of Haven over the same database, with the same master key and the
+    /// settings of [`TestApp::new`]: what another server of a multi-instance deployment is.
+    /// The database lives as long as any instance over it.
+    pub async fn another_instance(&self) -> Self {
+        let mut settings = Settings::development();
+        settings.request_timeout = Duration::from_secs(10);
+        Self::over(
+            Arc::clone(&self.db),
+            self.state.master_key().clone(),
+            settings,
+        )
+        .await
+    }
+
+    async fn over(db: Arc<TestDb>, master_key: MasterKey, settings: Settings) -> Self {
         let state = AppState::new(
-            App::start(db.app_pool().await, random_master_key(), settings)
+            App::start(db.app_pool().await, master_key, settings)
                 .await
                 .expect("starting the app"),
         );
+        let revocations = Background(state.revocations().spawn_refresher(REFRESH_INTERVAL));
         let router = build_router(state.clone());
-        Self { db, state, router }
+        Self {
+            db,
+            state,
+            router,
+            _revocations: revocations,
+        }
     }
 
     /// The database under the app.

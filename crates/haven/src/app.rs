@@ -10,6 +10,7 @@ use crate::audit::seal::Sealer;
 use crate::auth::cookies::Csrf;
 use crate::auth::keys::KeyStore;
 use crate::auth::password::PasswordHasher;
+use crate::auth::revocation::Revocations;
 use crate::btg::SecuritySignals;
 use crate::config::AuthConfig;
 use crate::crypto::{AeadKey, MasterKey};
@@ -48,6 +49,7 @@ pub struct App {
     master_key: MasterKey,
     settings: Settings,
     keys: KeyStore,
+    revocations: Revocations,
     hasher: PasswordHasher,
     limiter: RateLimiter,
     csrf: Csrf,
@@ -68,8 +70,8 @@ impl App {
         }
     }
 
-    /// Loads the signing keys (creating the first one on a new database), builds the hasher
-    /// and connects the rate limiter.
+    /// Loads the signing keys (creating the first one on a new database) and the revoked
+    /// sessions, builds the hasher and connects the rate limiter.
     pub async fn start(
         db: AppPool,
         master_key: MasterKey,
@@ -79,6 +81,9 @@ impl App {
         let keys = KeyStore::load(&db, &master_key, &settings.auth)
             .await
             .context("loading the JWT signing keys")?;
+        let revocations = Revocations::load(db.clone(), settings.auth.access_token_ttl)
+            .await
+            .context("loading the revoked sessions")?;
         let hasher = PasswordHasher::new(settings.auth.argon2, settings.auth.hash_threads)
             .context("setting up password hashing")?;
         let limiter = match &settings.auth.redis_url {
@@ -97,6 +102,7 @@ impl App {
             master_key,
             settings,
             keys,
+            revocations,
             hasher,
             limiter,
         })
@@ -136,6 +142,13 @@ impl App {
     #[must_use]
     pub fn keys(&self) -> &KeyStore {
         &self.keys
+    }
+
+    /// The sessions and users whose access tokens are refused (in memory; see
+    /// [`Revocations::spawn_refresher`]).
+    #[must_use]
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
     }
 
     /// Password hashing on its bounded pool.

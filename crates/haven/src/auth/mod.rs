@@ -1,5 +1,5 @@
 //! Authentication: passwords (Argon2id on a bounded pool, legacy bcrypt, the NIST policy),
-//! RS256 access tokens under rotating signing keys, TOTP MFA, session cookies with CSRF tokens,
+//! RS256 access tokens under rotating signing keys and their immediate revocation, TOTP MFA, session cookies with CSRF tokens,
 //! and [`caller::Caller`], the plain data of who is calling (its extractor is
 //! `crate::http::caller`).
 
@@ -8,4 +8,5 @@ pub mod cookies;
 pub mod keys;
 pub mod mfa;
 pub mod password;
+pub mod revocation;
 pub mod token;

@@ -60,6 +60,10 @@ async fn serve_with(
     // Every instance picks up keys rotated elsewhere; one at a time rotates when due.
     let refresher = state.keys().spawn_refresher(Duration::from_secs(30));
     let rotation = state.keys().spawn_rotation_job(Duration::from_secs(300));
+    // Every instance re-reads the revoked sessions and users twice a second (SPEC §5).
+    let revocations = state
+        .revocations()
+        .spawn_refresher(crate::auth::revocation::REFRESH_INTERVAL);
     let sealer = state.sealer().clone().spawn();
     // Releases reservations left open past their end (crashed clients); one instance per
     // organization at a time.
@@ -109,6 +113,7 @@ async fn serve_with(
     }
     refresher.abort();
     rotation.abort();
+    revocations.abort();
     sealer.abort();
     stale_cleanup.abort();
     btg_expiry.abort();

@@ -2,11 +2,12 @@
 //! access token.
 //!
 //! Handlers take tenancy only from here (never from a path, query or body). The extractor
-//! verifies the token (a bearer header, or the session cookie), checks the CSRF token on unsafe
-//! cookie-authenticated requests, enforces the organization's MFA requirement for admins, and
-//! records the caller in the request's span. It reads the database only for admins (the MFA
-//! requirement) and for a platform operator acting inside a practice (`X-Haven-Organization`,
-//! audited `SUPER_ADMIN_BYPASS`); everything else comes from the token.
+//! verifies the token (a bearer header, or the session cookie), refuses it when its session or
+//! user was revoked (from the in-memory set of `auth::revocation`, not a query), checks the
+//! CSRF token on unsafe cookie-authenticated requests, enforces the organization's MFA
+//! requirement for admins, and records the caller in the request's span. It reads the database
+//! only for admins (the MFA requirement) and for a platform operator acting inside a practice
+//! (`X-Haven-Organization`, audited `SUPER_ADMIN_BYPASS`); everything else comes from the token.
 
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
@@ -18,6 +19,7 @@ use crate::app::AppState;
 use crate::audit::{self, AccessMethod, AuditAction, AuditEvent};
 use crate::auth::caller::{AuthMethod, Caller};
 use crate::auth::cookies;
+use crate::auth::revocation::Verdict;
 use crate::domain::Role;
 use crate::http::error::{AppError, ErrorCode};
 use crate::ids::OrganizationId;
@@ -116,6 +118,21 @@ impl FromRequestParts<AppState> for Caller {
             .verify(&token)
             .await
             .map_err(|_| unauthenticated())?;
+        // Logged out, revoked or reused session, disabled account, changed role: refused here,
+        // from memory (SPEC §5 "Revocation is immediate").
+        match state.revocations().check(&claims) {
+            Verdict::Valid => {}
+            Verdict::Revoked => {
+                tracing::debug!("access token refused: its session or user was revoked");
+                return Err(unauthenticated());
+            }
+            Verdict::Unknown => {
+                return Err(AppError::new(
+                    ErrorCode::ServiceUnavailable,
+                    "Sessions cannot be checked right now; please retry shortly",
+                ));
+            }
+        }
         if auth_method == AuthMethod::Cookie && !is_safe(&parts.method) {
             let presented = parts
                 .headers

@@ -230,3 +230,16 @@ pub async fn family_is_live(tx: &mut TenantTx, family: Uuid) -> Result<bool, sql
     .fetch_one(tx.conn())
     .await
 }
+
+/// The sessions revoked within the last `window_seconds`, in every organization, through the
+/// narrow SECURITY DEFINER look-up (ids only): what `auth::revocation` holds in memory. `pool`
+/// is the runtime pool with no tenant set.
+pub async fn recently_revoked(
+    pool: &sqlx::PgPool,
+    window_seconds: i32,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM haven_auth.recently_revoked_sessions($1)")
+        .bind(window_seconds)
+        .fetch_all(pool)
+        .await
+}

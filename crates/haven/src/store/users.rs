@@ -191,6 +191,63 @@ pub async fn update(
     row.map(User::try_from).transpose()
 }
 
+/// Ends every access token user `id` holds: those issued before now are refused from here on
+/// (on every instance, within a second: see `auth::revocation`). Run in the transaction of the
+/// change that calls for it (the account disabled, its role changed).
+pub async fn end_access_tokens(tx: &mut TenantTx, id: UserId) -> Result<(), sqlx::Error> {
+    let org = tx.organization_id();
+    // The clock at this statement, not at the transaction's start: a token issued meanwhile by
+    // a refresh (which read the account before this change) is older than this.
+    sqlx::query(
+        "UPDATE users SET tokens_valid_after = clock_timestamp() \
+         WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .execute(tx.conn())
+    .await
+    .map(drop)
+}
+
+/// A user whose access tokens were ended recently, as `auth::revocation` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenEpoch {
+    /// The user.
+    pub user_id: UserId,
+    /// Their access tokens issued before this are refused.
+    pub tokens_valid_after: DateTime<Utc>,
+    /// Their role now: a token naming another one is refused.
+    pub role: Role,
+    /// Whether the account is disabled now: then every token is refused.
+    pub disabled: bool,
+}
+
+/// The users whose access tokens were ended within the last `window_seconds`, in every
+/// organization, through the narrow SECURITY DEFINER look-up. `pool` is the runtime pool with
+/// no tenant set.
+pub async fn recent_token_epochs(
+    pool: &sqlx::PgPool,
+    window_seconds: i32,
+) -> Result<Vec<TokenEpoch>, sqlx::Error> {
+    let rows: Vec<(UserId, DateTime<Utc>, String, bool)> = sqlx::query_as(
+        "SELECT user_id, tokens_valid_after, role, disabled \
+         FROM haven_auth.recent_token_epochs($1)",
+    )
+    .bind(window_seconds)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(user_id, tokens_valid_after, role, disabled)| {
+            Ok(TokenEpoch {
+                user_id,
+                tokens_valid_after,
+                role: role.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                disabled,
+            })
+        })
+        .collect()
+}
+
 /// What the login and password steps need about an account, locked for the transaction.
 #[derive(Debug, FromRow)]
 pub struct Credentials {

@@ -92,6 +92,24 @@ async fn a_full_workflow_is_audited_without_any_secret_in_the_trail() {
         &json!({ "refreshToken": refresh_token }),
     )
     .await;
+    // The reuse revoked that session, and its access tokens with it: the workflow goes on in a
+    // new one.
+    let relogin = app
+        .json(
+            Method::POST,
+            "/api/auth/login",
+            &json!({ "email": "lead@marker.example.org", "password": admin_password }),
+        )
+        .await
+        .json();
+    let admin = haven_testkit::TestUser {
+        token: relogin["token"].as_str().expect("token").to_owned(),
+        refresh_token: relogin["refreshToken"]
+            .as_str()
+            .expect("refresh")
+            .to_owned(),
+        ..admin
+    };
     let setup = app
         .json_as(&admin, Method::POST, "/api/auth/mfa/setup", &json!({}))
         .await
@@ -163,6 +181,8 @@ async fn a_full_workflow_is_audited_without_any_secret_in_the_trail() {
         "wrong-marker-guess-5150".to_owned(),
         token,
         refresh_token,
+        admin.token.clone(),
+        admin.refresh_token.clone(),
         rotated["refreshToken"]
             .as_str()
             .expect("rotated")

@@ -33,6 +33,7 @@ mod patients_at_rest;
 mod phi;
 mod ratelimit;
 mod refusals;
+mod revocation;
 mod routes;
 mod security_auth;
 mod security_ops;

@@ -43,7 +43,8 @@ pub struct UpdateUser {
 /// Changes an account's role, disabled flag or names (ADMIN). Changing one's own role, or
 /// giving a role the caller may not give, is refused with 403 and audited as
 /// `ROLE_ESCALATION_ATTEMPT`; a role change is audited as `ROLE_CHANGE`. Disabling an account
-/// ends all its sessions.
+/// ends all its sessions; disabling it or changing its role makes its access tokens refused at
+/// once (401).
 #[utoipa::path(
     patch,
     path = "/{id}",
@@ -117,8 +118,14 @@ pub async fn update_user(
         )
         .await?;
     }
-    if after.disabled && !before.disabled {
+    let newly_disabled = after.disabled && !before.disabled;
+    if newly_disabled {
         sessions::revoke_user_families(&mut tx, id, None, RevokeReason::Disabled).await?;
+    }
+    // The access tokens already out name the old role, or a live account: refused from now on,
+    // on every instance (SPEC §5).
+    if newly_disabled || before.role != after.role {
+        users::end_access_tokens(&mut tx, id).await?;
     }
     let fields: Vec<&str> = [
         body.role.map(|_| "role"),
@@ -139,5 +146,11 @@ pub async fn update_user(
     )
     .await?;
     tx.commit().await?;
+    if before.role != after.role || before.disabled != after.disabled {
+        // This instance refuses the old tokens at once; the others within their next read.
+        if let Err(error) = state.revocations().refresh_now().await {
+            tracing::warn!(%error, "re-reading the revoked sessions failed; the next read catches up");
+        }
+    }
     Ok(AppJson(UserResponse { user: after }))
 }
