@@ -42,6 +42,7 @@ pub async fn logout(
     )
     .await?;
     tx.commit().await?;
+    super::reread_revocations(&state).await;
     let secure = state.auth_config().secure_cookies;
     let mut headers = HeaderMap::new();
     headers.append(

@@ -122,6 +122,7 @@ pub async fn refresh(
         // Somebody consumed this token first, now or earlier: two parties hold it.
         reuse(&mut tx, token_id, &meta).await?;
         tx.commit().await?;
+        crate::api::auth::reread_revocations(&state).await;
         return Err(unauthenticated());
     };
     if consumed.revoked_at.is_some() {

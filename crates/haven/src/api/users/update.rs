@@ -148,9 +148,7 @@ pub async fn update_user(
     tx.commit().await?;
     if before.role != after.role || before.disabled != after.disabled {
         // This instance refuses the old tokens at once; the others within their next read.
-        if let Err(error) = state.revocations().refresh_now().await {
-            tracing::warn!(%error, "re-reading the revoked sessions failed; the next read catches up");
-        }
+        crate::api::auth::reread_revocations(&state).await;
     }
     Ok(AppJson(UserResponse { user: after }))
 }
