@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use haven::audit::{self, AccessMethod, AuditAction, AuditEvent, RequestMeta};
 use haven::db::AppPool;
 use haven::domain::Role;
-use haven::ids::{OrganizationId, UserId};
+use haven::ids::{OrganizationId, PatientId, UserId};
 use serde_json::json;
 use sqlx::Connection as _;
 use tokio::task::JoinSet;
@@ -167,7 +167,7 @@ pub async fn run(target: &Target, args: &AuditWritesArgs) -> anyhow::Result<Repo
 /// One audited event in a transaction of its own, as `haven::audit::record_alone` does, but
 /// with the tenant transaction spelled out (the benchmark is of these three steps).
 async fn write_one(pool: &AppPool, org: OrganizationId, actor: UserId) -> load::Outcome {
-    let patient = Uuid::now_v7();
+    let patient = PatientId::new();
     let meta = RequestMeta {
         ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         user_agent: None,

@@ -55,7 +55,8 @@ enum Kind {
 pub struct Denial {
     organization_id: OrganizationId,
     actor: Actor,
-    kind: Kind,
+    // Boxed: a denial travels in every check's `Err`, which stays small this way.
+    kind: Box<Kind>,
     /// Answer 403 (with this message) whatever the kind.
     forbidden_message: Option<&'static str>,
 }
@@ -65,7 +66,7 @@ impl Denial {
         Self {
             organization_id: caller.organization_id,
             actor: caller.actor(),
-            kind,
+            kind: Box::new(kind),
             forbidden_message: None,
         }
     }
@@ -109,7 +110,7 @@ impl Denial {
     /// Replaces the generic 403 message with a more specific, client-safe one.
     #[must_use]
     pub fn with_message(mut self, text: &'static str) -> Self {
-        if let Kind::Forbidden { message, .. } = &mut self.kind {
+        if let Kind::Forbidden { message, .. } = self.kind.as_mut() {
             *message = Some(text);
         }
         self
@@ -126,7 +127,7 @@ impl Denial {
     /// Names why the role's permission does not reach this case (`own_grant`), for the trail.
     #[must_use]
     pub fn with_reason(mut self, why: &'static str) -> Self {
-        if let Kind::Forbidden { reason, .. } = &mut self.kind {
+        if let Kind::Forbidden { reason, .. } = self.kind.as_mut() {
             *reason = Some(why);
         }
         self
@@ -213,13 +214,13 @@ impl Denial {
     #[must_use]
     pub fn is_forbidden(&self) -> bool {
         self.forbidden_message.is_some()
-            || matches!(self.kind, Kind::Forbidden { .. } | Kind::Escalation { .. })
+            || matches!(*self.kind, Kind::Forbidden { .. } | Kind::Escalation { .. })
     }
 
     /// Whether this is an attempt on another organization's data.
     #[must_use]
     pub fn is_cross_tenant(&self) -> bool {
-        matches!(self.kind, Kind::CrossTenant { .. })
+        matches!(*self.kind, Kind::CrossTenant { .. })
     }
 
     /// The specific 403 message, if any.
@@ -228,7 +229,7 @@ impl Denial {
         if self.forbidden_message.is_some() {
             return self.forbidden_message;
         }
-        match self.kind {
+        match *self.kind {
             Kind::Forbidden { message, .. } => message,
             Kind::Escalation { message, .. } => Some(message),
             _ => None,
@@ -250,7 +251,7 @@ impl Denial {
                 .with_outcome(Outcome::Denied)
                 .by(self.actor)
         };
-        Some(match &self.kind {
+        Some(match self.kind.as_ref() {
             Kind::Forbidden {
                 operation,
                 entity,

@@ -51,7 +51,7 @@ pub async fn get_session(
             .with_request(&meta),
     )
     .await?;
-    let body = TherapySessionResponse::new(&row)?;
+    let body = TherapySessionResponse::new(row)?;
     tx.commit().await?;
     Ok(AppJson(body))
 }
