@@ -6,6 +6,7 @@ pub mod auth;
 pub mod authorizations;
 pub mod btg;
 pub mod maintenance;
+pub mod organization_settings;
 pub mod organizations;
 pub mod pagination;
 pub mod patients;
@@ -33,4 +34,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/authorizations", authorizations::routes())
         .nest("/sessions", therapy_sessions::routes())
         .nest("/admin/maintenance", maintenance::routes())
+        .nest("/organization/settings", organization_settings::routes())
 }

@@ -32,6 +32,7 @@ mod patients_at_rest;
 mod phi;
 mod ratelimit;
 mod refusals;
+mod routes;
 mod stale_cleanup;
 mod tenancy;
 mod therapy_sessions;

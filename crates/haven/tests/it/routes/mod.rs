@@ -1,0 +1,3 @@
+//! The API's routes, one folder per resource, one file per action.
+
+mod organization_settings;
