@@ -5,6 +5,7 @@ pub mod audit_logs;
 pub mod auth;
 pub mod authorizations;
 pub mod btg;
+pub mod clinicians;
 pub mod maintenance;
 pub mod organization_settings;
 pub mod organizations;
@@ -35,4 +36,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/sessions", therapy_sessions::routes())
         .nest("/admin/maintenance", maintenance::routes())
         .nest("/organization/settings", organization_settings::routes())
+        .nest("/clinicians", clinicians::routes())
 }

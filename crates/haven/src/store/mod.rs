@@ -3,6 +3,7 @@
 
 pub mod audit_logs;
 pub mod authorizations;
+pub mod availability;
 pub mod btg;
 pub mod mfa;
 pub mod organizations;

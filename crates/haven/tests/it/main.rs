@@ -33,6 +33,7 @@ mod phi;
 mod ratelimit;
 mod refusals;
 mod routes;
+mod scheduling_fixtures;
 mod stale_cleanup;
 mod tenancy;
 mod therapy_sessions;
