@@ -1,6 +1,7 @@
 //! The `/api` routes. One module per resource; handlers are named `<verb>_<resource>`.
 
 pub mod access;
+pub mod appointments;
 pub mod audit_logs;
 pub mod auth;
 pub mod authorizations;
@@ -37,4 +38,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/admin/maintenance", maintenance::routes())
         .nest("/organization/settings", organization_settings::routes())
         .nest("/clinicians", clinicians::routes())
+        .nest("/appointments", appointments::routes())
 }

@@ -1,6 +1,7 @@
 //! Data access. Every function takes the [`crate::db::TenantTx`] it runs in and filters by its
 //! organization as well, even though row-level security would hide other tenants' rows anyway.
 
+pub mod appointments;
 pub mod audit_logs;
 pub mod authorizations;
 pub mod availability;

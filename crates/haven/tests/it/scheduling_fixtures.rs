@@ -72,3 +72,41 @@ pub(crate) async fn set_availability(
 pub(crate) fn text(response: &TestResponse) -> String {
     String::from_utf8_lossy(&response.body).into_owned()
 }
+/// `POST /api/appointments` with `extra` fields merged into a 60-minute 97153 booking.
+pub(crate) async fn book(
+    app: &TestApp,
+    user: &TestUser,
+    patient: &str,
+    clinician: &TestUser,
+    start: &str,
+    extra: Value,
+) -> TestResponse {
+    let mut body = json!({
+        "patientId": patient,
+        "clinicianId": clinician.id,
+        "start": start,
+        "durationMinutes": 60,
+        "serviceCode": "97153",
+    });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    app.json_as(user, Method::POST, "/api/appointments", &body)
+        .await
+}
+
+/// Books and returns the appointment (asserting 201).
+pub(crate) async fn booked(
+    app: &TestApp,
+    user: &TestUser,
+    patient: &str,
+    clinician: &TestUser,
+    start: &str,
+    extra: Value,
+) -> Value {
+    let response = book(app, user, patient, clinician, start, extra).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", text(&response));
+    response.json()["appointment"].clone()
+}

@@ -5,7 +5,7 @@ mod codec;
 mod create_block;
 mod delete_block;
 mod get_availability;
-mod lookup;
+pub(crate) mod lookup;
 mod set_availability;
 
 use utoipa_axum::router::OpenApiRouter;

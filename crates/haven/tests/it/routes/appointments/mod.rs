@@ -1,0 +1,8 @@
+//! `/api/appointments`.
+
+mod concurrency;
+mod create;
+mod create_units;
+mod read;
+mod reschedule;
+mod transitions;
