@@ -4,6 +4,7 @@
 //! never passes PostgreSQL's message on (it names the other row's times and ids).
 
 pub mod booking;
+pub mod holds;
 pub mod wall_time;
 
 use crate::units::ledger::Refusal;

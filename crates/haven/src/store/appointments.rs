@@ -366,3 +366,66 @@ pub async fn fulfil_for_session(
     .fetch_optional(tx.conn())
     .await
 }
+
+/// Releases the transaction's organization's holds past their expiry, in one statement: each
+/// becomes CANCELLED ('hold expired'), its open session CANCELLED with a RELEASE ledger row,
+/// its authorization's units given back, and one `APPOINTMENT_HOLD_EXPIRED` audit row. With
+/// `only` = (clinician, patient), just the holds of that clinician or that patient (a booking
+/// that is about to use their time). Returns (holds released, units given back).
+pub async fn expire_holds(
+    tx: &mut TenantTx,
+    only: Option<(UserId, PatientId)>,
+    trigger: &str,
+) -> Result<(i64, i64), sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_as(
+        "WITH expired AS ( \
+             UPDATE calendar_entries e SET status = 'CANCELLED', reason = 'hold expired', \
+                 hold_expires_at = NULL, version = e.version + 1, updated_at = now() \
+             WHERE e.organization_id = $1 AND e.kind = 'APPOINTMENT' AND e.status = 'HELD' \
+               AND e.hold_expires_at <= now() \
+               AND ($2::uuid IS NULL OR e.clinician_id = $2 OR e.patient_id = $3) \
+             RETURNING e.organization_id, e.id, e.patient_id, e.session_id), \
+         sessions AS ( \
+             UPDATE therapy_sessions s SET status = 'CANCELLED', cancel_reason = 'hold expired', \
+                 cancelled_at = now(), updated_at = now() \
+             FROM expired x \
+             WHERE s.organization_id = x.organization_id AND s.id = x.session_id \
+               AND s.status IN ('SCHEDULED', 'IN_PROGRESS') \
+             RETURNING s.organization_id, s.id, s.authorization_id, s.reserved_units), \
+         ledger AS ( \
+             INSERT INTO unit_ledger (organization_id, authorization_id, session_id, kind, units, user_id, reason) \
+             SELECT organization_id, authorization_id, id, 'RELEASE', -reserved_units, NULL, 'hold expired' \
+             FROM sessions), \
+         released AS ( \
+             UPDATE authorizations a SET used_units = a.used_units - g.units \
+             FROM (SELECT organization_id, authorization_id, sum(reserved_units)::int AS units \
+                   FROM sessions GROUP BY organization_id, authorization_id) g \
+             WHERE a.organization_id = g.organization_id AND a.id = g.authorization_id), \
+         audit AS ( \
+             INSERT INTO audit_outbox (organization_id, id, occurred_at, user_id, role, action, \
+                 entity_type, entity_id, patient_id, access_method, outcome, request_id, details) \
+             SELECT organization_id, haven_units.uuid_v7(), now(), NULL, NULL, 'APPOINTMENT_HOLD_EXPIRED', \
+                 'appointment', id::text, patient_id, 'system', 'success', NULL, \
+                 jsonb_build_object('sessionId', session_id, 'trigger', $4::text) \
+             FROM expired) \
+         SELECT (SELECT count(*) FROM expired), \
+                (SELECT coalesce(sum(reserved_units), 0)::bigint FROM sessions)",
+    )
+    .bind(org)
+    .bind(only.map(|o| o.0))
+    .bind(only.map(|o| o.1))
+    .bind(trigger)
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// Organizations with holds past their expiry, across tenants, through the narrow SECURITY
+/// DEFINER look-up (ids only). `pool` is the runtime pool with no tenant set.
+pub async fn organizations_with_expired_holds(
+    pool: &sqlx::PgPool,
+) -> Result<Vec<OrganizationId>, sqlx::Error> {
+    sqlx::query_scalar("SELECT haven_auth.organizations_with_expired_holds(now())")
+        .fetch_all(pool)
+        .await
+}

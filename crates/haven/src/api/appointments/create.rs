@@ -24,6 +24,7 @@ use crate::ids::{AppointmentId, AuthorizationId, PatientId, UserId};
 use crate::policy::Denial;
 use crate::policy::appointments::{self as policy, Schedule};
 use crate::scheduling::booking::{self, MAX_ATTEMPTS};
+use crate::scheduling::holds;
 use crate::store::appointments::{self, ACTIVE, NewAppointment};
 use crate::units::parse_service_code;
 
@@ -213,6 +214,7 @@ async fn attempt_booking(
         }
     }
     booking::lock(&mut tx, &[body.clinician_id], body.patient_id).await?;
+    holds::expire_at_use(&mut tx, body.clinician_id, body.patient_id).await?;
     let within = appointments::within_availability(
         &mut tx,
         body.clinician_id,

@@ -22,6 +22,7 @@ use crate::ids::{AppointmentId, UserId};
 use crate::policy::appointments as policy;
 use crate::scheduling::ScheduleError;
 use crate::scheduling::booking::{self, MAX_ATTEMPTS};
+use crate::scheduling::holds;
 use crate::store::appointments::{self, Move};
 use crate::store::sessions_units;
 use crate::units::ledger;
@@ -125,6 +126,12 @@ async fn attempt_move(
         }
         .into());
     }
+    if row
+        .hold_expires_at
+        .is_some_and(|at| at <= chrono::Utc::now())
+    {
+        return Err(ScheduleError::HoldExpired.into());
+    }
     if row.version != body.expected_version {
         return Err(ScheduleError::StaleVersion.into());
     }
@@ -133,6 +140,7 @@ async fn attempt_move(
         .unwrap_or_else(|| (row.end_at - row.start_at).num_minutes());
     let end = start + Duration::minutes(minutes);
     booking::lock(&mut tx, &[row.clinician_id, clinician], row.patient_id).await?;
+    holds::expire_at_use(&mut tx, clinician, row.patient_id).await?;
     let within =
         appointments::within_availability(&mut tx, clinician, start, end, &row.service_code)
             .await?;

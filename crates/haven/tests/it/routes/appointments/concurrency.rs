@@ -39,7 +39,8 @@ async fn sixty_four_racing_bookings_never_overlap() {
     let tasks: Vec<_> = (0..64usize)
         .map(|i| {
             let (app, admin) = (app.clone(), admin.clone());
-            let (clinicians, patients, auths) = (clinicians.clone(), patients.clone(), auths.clone());
+            let (clinicians, patients, auths) =
+                (clinicians.clone(), patients.clone(), auths.clone());
             tokio::spawn(async move {
                 let clinician = &clinicians[i % 5];
                 let p = (i * 7) % 20;
@@ -82,10 +83,11 @@ async fn sixty_four_racing_bookings_never_overlap() {
     .fetch_one(&owner)
     .await
     .expect("self-join");
-    let booked: i64 = sqlx::query_scalar("SELECT count(*) FROM calendar_entries WHERE kind = 'APPOINTMENT'")
-        .fetch_one(&owner)
-        .await
-        .expect("count");
+    let booked: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM calendar_entries WHERE kind = 'APPOINTMENT'")
+            .fetch_one(&owner)
+            .await
+            .expect("count");
     owner.close().await;
     assert_eq!(overlaps, 0);
     assert_eq!(booked, won);

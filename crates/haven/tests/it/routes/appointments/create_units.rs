@@ -32,9 +32,18 @@ async fn booking_with_an_authorization_reserves_its_units_as_a_session() {
     // 60 minutes of 15-minute units.
     assert_eq!(body["remainingUnits"], 36);
     assert!(body["appointment"]["sessionId"].is_string());
-    assert_eq!(get_authorization(&app, &c.admin, &auth).await["usedUnits"], 4);
-    assert_eq!(ledger_rows(&app, &auth).await, vec![("RESERVE".to_owned(), 4)]);
-    assert!(app.audited(c.admin.organization_id, "SESSION_RESERVE").await);
+    assert_eq!(
+        get_authorization(&app, &c.admin, &auth).await["usedUnits"],
+        4
+    );
+    assert_eq!(
+        ledger_rows(&app, &auth).await,
+        vec![("RESERVE".to_owned(), 4)]
+    );
+    assert!(
+        app.audited(c.admin.organization_id, "SESSION_RESERVE")
+            .await
+    );
     assert_ledger_balanced(&app, c.admin.organization_id).await;
 }
 
@@ -68,12 +77,23 @@ async fn a_conflict_after_the_units_were_taken_gives_them_back() {
     let c = clinic(&app, "Practice A", 0).await;
     let auth = authorization(&app, &c.admin, &c.patient, 40).await;
     let body = json!({ "authorizationId": auth });
-    book(&app, &c.admin, &c.patient, &c.clinician, MONDAY_NINE, body.clone()).await;
+    book(
+        &app,
+        &c.admin,
+        &c.patient,
+        &c.clinician,
+        MONDAY_NINE,
+        body.clone(),
+    )
+    .await;
 
     let again = book(&app, &c.admin, &c.patient, &c.clinician, MONDAY_NINE, body).await;
 
     assert_eq!(again.error_code(), "SCHEDULE_CONFLICT");
-    assert_eq!(get_authorization(&app, &c.admin, &auth).await["usedUnits"], 4);
+    assert_eq!(
+        get_authorization(&app, &c.admin, &auth).await["usedUnits"],
+        4
+    );
     assert_ledger_balanced(&app, c.admin.organization_id).await;
 }
 
@@ -105,7 +125,12 @@ async fn an_authorization_of_another_patient_or_service_is_refused_naming_it() {
     .await;
 
     for response in [&wrong_patient, &wrong_service] {
-        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", text(response));
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            text(response)
+        );
         assert!(response.json()["details"]["authorizationId"].is_string());
     }
     assert!(ledger_rows(&app, &theirs).await.is_empty());
@@ -130,6 +155,9 @@ async fn another_practices_authorization_is_not_found_and_audited() {
     .await;
 
     assert_eq!(response.status, StatusCode::NOT_FOUND);
-    assert!(app.audited(b.admin.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT").await);
+    assert!(
+        app.audited(b.admin.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
+            .await
+    );
     assert!(ledger_rows(&app, &theirs).await.is_empty());
 }

@@ -3,6 +3,8 @@
 mod concurrency;
 mod create;
 mod create_units;
+mod holds;
 mod read;
 mod reschedule;
+mod stale;
 mod transitions;

@@ -12,7 +12,13 @@ use crate::units_fixtures::{
 
 const MONDAY_NINE: &str = "2027-03-15T13:00:00Z";
 
-async fn act(app: &TestApp, user: &TestUser, id: &Value, action: &str, body: Value) -> TestResponse {
+async fn act(
+    app: &TestApp,
+    user: &TestUser,
+    id: &Value,
+    action: &str,
+    body: Value,
+) -> TestResponse {
     let id = id.as_str().expect("id");
     post(app, user, &format!("/api/appointments/{id}/{action}"), body).await
 }
@@ -21,7 +27,15 @@ async fn act(app: &TestApp, user: &TestUser, id: &Value, action: &str, body: Val
 async fn a_hold_is_confirmed_before_it_expires() {
     let app = TestApp::new().await;
     let c = clinic(&app, "Practice A", 0).await;
-    let held = booked(&app, &c.scheduler, &c.patient, &c.clinician, MONDAY_NINE, json!({ "hold": { "ttlMinutes": 10 } })).await;
+    let held = booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({ "hold": { "ttlMinutes": 10 } }),
+    )
+    .await;
     assert_eq!(held["status"], "HELD");
     assert!(held["holdExpiresAt"].is_string());
 
@@ -41,7 +55,15 @@ async fn a_hold_is_confirmed_before_it_expires() {
 async fn an_expired_hold_cannot_be_confirmed_even_before_the_job_runs() {
     let app = TestApp::new().await;
     let c = clinic(&app, "Practice A", 0).await;
-    let held = booked(&app, &c.scheduler, &c.patient, &c.clinician, MONDAY_NINE, json!({ "hold": { "ttlMinutes": 10 } })).await;
+    let held = booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({ "hold": { "ttlMinutes": 10 } }),
+    )
+    .await;
     as_owner(
         &app,
         "UPDATE calendar_entries SET hold_expires_at = now() - interval '1 minute' WHERE id = $1::uuid",
@@ -60,19 +82,46 @@ async fn check_in_starts_the_session_and_its_completion_fulfils_the_appointment(
     let app = TestApp::new().await;
     let c = clinic(&app, "Practice A", 0).await;
     let auth = authorization(&app, &c.admin, &c.patient, 40).await;
-    let appointment = booked(&app, &c.admin, &c.patient, &c.clinician, MONDAY_NINE, json!({ "authorizationId": auth })).await;
+    let appointment = booked(
+        &app,
+        &c.admin,
+        &c.patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({ "authorizationId": auth }),
+    )
+    .await;
 
-    let checked_in = act(&app, &c.scheduler, &appointment["id"], "check-in", json!({})).await;
+    let checked_in = act(
+        &app,
+        &c.scheduler,
+        &appointment["id"],
+        "check-in",
+        json!({}),
+    )
+    .await;
 
     assert_eq!(checked_in.status, StatusCode::OK, "{}", text(&checked_in));
     assert_eq!(checked_in.json()["appointment"]["status"], "CHECKED_IN");
     let session = appointment["sessionId"].as_str().expect("session");
-    let read = app.get_as(&c.admin, &format!("/api/sessions/{session}")).await.json();
+    let read = app
+        .get_as(&c.admin, &format!("/api/sessions/{session}"))
+        .await
+        .json();
     assert_eq!(read["session"]["status"], "IN_PROGRESS");
-    let completed = post(&app, &c.clinician, &format!("/api/sessions/{session}/complete"), json!({ "actualUnits": 4 })).await;
+    let completed = post(
+        &app,
+        &c.clinician,
+        &format!("/api/sessions/{session}/complete"),
+        json!({ "actualUnits": 4 }),
+    )
+    .await;
     assert_eq!(completed.status, StatusCode::OK, "{}", text(&completed));
     let id = appointment["id"].as_str().expect("id");
-    let after = app.get_as(&c.admin, &format!("/api/appointments/{id}")).await.json();
+    let after = app
+        .get_as(&c.admin, &format!("/api/appointments/{id}"))
+        .await
+        .json();
     assert_eq!(after["appointment"]["status"], "FULFILLED");
     assert_ledger_balanced(&app, c.admin.organization_id).await;
 }
@@ -82,13 +131,50 @@ async fn cancel_and_no_show_release_the_units_and_are_final() {
     let app = TestApp::new().await;
     let c = clinic(&app, "Practice A", 0).await;
     let auth = authorization(&app, &c.admin, &c.patient, 40).await;
-    let first = booked(&app, &c.admin, &c.patient, &c.clinician, MONDAY_NINE, json!({ "authorizationId": auth })).await;
-    let second = booked(&app, &c.admin, &c.patient, &c.clinician, "2027-03-16T13:00:00Z", json!({ "authorizationId": auth })).await;
+    let first = booked(
+        &app,
+        &c.admin,
+        &c.patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({ "authorizationId": auth }),
+    )
+    .await;
+    let second = booked(
+        &app,
+        &c.admin,
+        &c.patient,
+        &c.clinician,
+        "2027-03-16T13:00:00Z",
+        json!({ "authorizationId": auth }),
+    )
+    .await;
 
-    let cancelled = act(&app, &c.scheduler, &first["id"], "cancel", json!({ "reason": "Family emergency" })).await;
+    let cancelled = act(
+        &app,
+        &c.scheduler,
+        &first["id"],
+        "cancel",
+        json!({ "reason": "Family emergency" }),
+    )
+    .await;
     let no_show = act(&app, &c.scheduler, &second["id"], "no-show", json!({})).await;
-    let again = act(&app, &c.scheduler, &first["id"], "cancel", json!({ "reason": "Twice" })).await;
-    let blank = act(&app, &c.scheduler, &second["id"], "cancel", json!({ "reason": " " })).await;
+    let again = act(
+        &app,
+        &c.scheduler,
+        &first["id"],
+        "cancel",
+        json!({ "reason": "Twice" }),
+    )
+    .await;
+    let blank = act(
+        &app,
+        &c.scheduler,
+        &second["id"],
+        "cancel",
+        json!({ "reason": " " }),
+    )
+    .await;
 
     assert_eq!(cancelled.status, StatusCode::OK, "{}", text(&cancelled));
     assert_eq!(cancelled.json()["appointment"]["status"], "CANCELLED");
@@ -96,30 +182,73 @@ async fn cancel_and_no_show_release_the_units_and_are_final() {
     assert_eq!(no_show.json()["remainingUnits"], 40);
     assert_eq!(again.error_code(), "INVALID_STATE");
     assert_eq!(blank.status, StatusCode::BAD_REQUEST);
-    assert_eq!(get_authorization(&app, &c.admin, &auth).await["usedUnits"], 0);
-    let kinds: Vec<String> = ledger_rows(&app, &auth).await.into_iter().map(|r| r.0).collect();
-    assert_eq!(kinds.iter().filter(|k| *k == "RELEASE").count(), 2, "{kinds:?}");
+    assert_eq!(
+        get_authorization(&app, &c.admin, &auth).await["usedUnits"],
+        0
+    );
+    let kinds: Vec<String> = ledger_rows(&app, &auth)
+        .await
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "RELEASE").count(),
+        2,
+        "{kinds:?}"
+    );
     assert_ledger_balanced(&app, c.admin.organization_id).await;
     // The time is free again.
-    booked(&app, &c.admin, &c.patient, &c.clinician, MONDAY_NINE, json!({})).await;
+    booked(
+        &app,
+        &c.admin,
+        &c.patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({}),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn billing_may_not_move_appointments_nor_another_practice() {
     let app = TestApp::new().await;
     let c = clinic(&app, "Practice A", 0).await;
-    let appointment = booked(&app, &c.admin, &c.patient, &c.clinician, MONDAY_NINE, json!({})).await;
+    let appointment = booked(
+        &app,
+        &c.admin,
+        &c.patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({}),
+    )
+    .await;
     let billing = app.user_in(c.admin.organization_id, Role::Billing).await;
     let other = app.org_with("Practice B", Role::Scheduler).await;
 
     let by_billing = act(&app, &billing, &appointment["id"], "check-in", json!({})).await;
-    let by_other = act(&app, &other, &appointment["id"], "cancel", json!({ "reason": "x" })).await;
+    let by_other = act(
+        &app,
+        &other,
+        &appointment["id"],
+        "cancel",
+        json!({ "reason": "x" }),
+    )
+    .await;
 
     assert_eq!(by_billing.status, StatusCode::FORBIDDEN);
     assert_eq!(by_other.status, StatusCode::NOT_FOUND);
-    assert!(app.audited(other.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT").await);
+    assert!(
+        app.audited(other.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
+            .await
+    );
     let read = app
-        .get_as(&c.admin, &format!("/api/appointments/{}", appointment["id"].as_str().expect("id")))
+        .get_as(
+            &c.admin,
+            &format!(
+                "/api/appointments/{}",
+                appointment["id"].as_str().expect("id")
+            ),
+        )
         .await
         .json();
     assert_eq!(read["appointment"]["status"], "BOOKED");
