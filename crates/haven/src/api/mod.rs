@@ -12,6 +12,7 @@ pub mod organization_settings;
 pub mod organizations;
 pub mod pagination;
 pub mod patients;
+pub mod slots;
 pub mod therapy_sessions;
 pub mod users;
 
@@ -39,4 +40,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/organization/settings", organization_settings::routes())
         .nest("/clinicians", clinicians::routes())
         .nest("/appointments", appointments::routes())
+        .nest("/availability", slots::routes())
 }

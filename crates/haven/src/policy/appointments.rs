@@ -10,7 +10,7 @@
 //! Which patient an appointment may be of is the patient check's answer
 //! (`super::patients::visible`); this file decides the calendar side.
 
-pub use super::capability::{CalendarScope, ManageCalendar, Schedule};
+pub use super::capability::{CalendarScope, FindSlots, ManageCalendar, Schedule};
 use super::{Denial, method_of};
 use crate::auth::caller::Caller;
 use crate::domain::Role;
@@ -101,5 +101,14 @@ pub fn override_availability(
         Err(Denial::forbidden(caller, operation)
             .with_reason("override_availability")
             .with_message("Only admins and schedulers may book outside availability"))
+    }
+}
+
+/// Whether the caller may look for free slots (`operation`): every staff role of a practice.
+pub fn find_slots(caller: &Caller, operation: &'static str) -> Result<FindSlots, Denial> {
+    if in_practice(caller) {
+        Ok(FindSlots::new())
+    } else {
+        Err(Denial::forbidden(caller, operation))
     }
 }

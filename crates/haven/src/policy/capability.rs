@@ -362,3 +362,16 @@ impl Schedule {
         PatientUse { _proof: () }
     }
 }
+
+/// Proof that the caller may look for free slots: every staff role inside a practice (the
+/// answer holds no PHI).
+#[derive(Debug, Clone, Copy)]
+pub struct FindSlots {
+    _proof: (),
+}
+
+impl FindSlots {
+    pub(super) const fn new() -> Self {
+        Self { _proof: () }
+    }
+}

@@ -11,6 +11,7 @@ pub mod organizations;
 pub mod patients;
 pub mod sessions;
 pub mod sessions_units;
+pub mod slots;
 pub mod users;
 
 /// Whether `error` is a unique-constraint violation on `constraint`.

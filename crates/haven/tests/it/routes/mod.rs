@@ -3,3 +3,4 @@
 mod appointments;
 mod clinicians;
 mod organization_settings;
+mod slots;
