@@ -4,6 +4,8 @@ mod concurrency;
 mod create;
 mod create_units;
 mod holds;
+mod ledger_sequences;
+mod metrics;
 mod read;
 mod reschedule;
 mod stale;
