@@ -84,6 +84,18 @@ id_type!(
     /// A break-the-glass (emergency access) grant.
     GrantId
 );
+id_type!(
+    /// An appointment of a patient with a clinician.
+    AppointmentId
+);
+id_type!(
+    /// A weekly series of appointments.
+    SeriesId
+);
+id_type!(
+    /// A clinician's time-off block.
+    BlockId
+);
 
 impl OrganizationId {
     /// The reserved platform organization: it holds the platform operators (SUPER_ADMIN) and the

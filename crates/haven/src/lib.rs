@@ -21,6 +21,7 @@ pub mod ids;
 pub mod phi;
 pub mod policy;
 pub mod ratelimit;
+pub mod scheduling;
 mod server;
 pub mod store;
 pub mod telemetry;

@@ -1,14 +1,18 @@
 //! The `/api` routes. One module per resource; handlers are named `<verb>_<resource>`.
 
 pub mod access;
+pub mod appointments;
 pub mod audit_logs;
 pub mod auth;
 pub mod authorizations;
 pub mod btg;
+pub mod clinicians;
 pub mod maintenance;
+pub mod organization_settings;
 pub mod organizations;
 pub mod pagination;
 pub mod patients;
+pub mod slots;
 pub mod therapy_sessions;
 pub mod users;
 
@@ -33,4 +37,8 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/authorizations", authorizations::routes())
         .nest("/sessions", therapy_sessions::routes())
         .nest("/admin/maintenance", maintenance::routes())
+        .nest("/organization/settings", organization_settings::routes())
+        .nest("/clinicians", clinicians::routes())
+        .nest("/appointments", appointments::routes())
+        .nest("/availability", slots::routes())
 }

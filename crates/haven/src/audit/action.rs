@@ -68,6 +68,21 @@ actions! {
     BtgReview => "BTG_REVIEW",
     KeyRotated => "KEY_ROTATED",
     AuditExport => "AUDIT_EXPORT",
+    AvailabilityUpdate => "AVAILABILITY_UPDATE",
+    AvailabilityOverride => "AVAILABILITY_OVERRIDE",
+    ScheduleBlockCreate => "SCHEDULE_BLOCK_CREATE",
+    ScheduleBlockDelete => "SCHEDULE_BLOCK_DELETE",
+    AppointmentBook => "APPOINTMENT_BOOK",
+    AppointmentHold => "APPOINTMENT_HOLD",
+    AppointmentConfirm => "APPOINTMENT_CONFIRM",
+    AppointmentReschedule => "APPOINTMENT_RESCHEDULE",
+    AppointmentCheckIn => "APPOINTMENT_CHECK_IN",
+    AppointmentCancel => "APPOINTMENT_CANCEL",
+    AppointmentNoShow => "APPOINTMENT_NO_SHOW",
+    AppointmentHoldExpired => "APPOINTMENT_HOLD_EXPIRED",
+    AppointmentRead => "APPOINTMENT_READ",
+    AppointmentList => "APPOINTMENT_LIST",
+    SettingsUpdate => "SETTINGS_UPDATE",
 }
 
 impl fmt::Display for AuditAction {

@@ -72,6 +72,9 @@ async fn serve_with(
         config.stale_cleanup_interval,
         config.stale_threshold_minutes,
     );
+    // Releases appointment holds past their expiry; one instance per organization at a time.
+    let hold_expiry =
+        crate::scheduling::holds::spawn(pool.clone(), crate::scheduling::holds::INTERVAL);
     if let Some(url) = config.security_webhook_url {
         state.security_signals().attach_webhook(url)?;
     }
@@ -116,6 +119,7 @@ async fn serve_with(
     revocations.abort();
     sealer.abort();
     stale_cleanup.abort();
+    hold_expiry.abort();
     btg_expiry.abort();
     // Seal what the last requests recorded, briefly: whatever is left waits in the outbox for
     // the next start (nothing is lost).

@@ -19,16 +19,20 @@ pub enum Role {
     Billing,
     /// Audit log, emergency-access review, security alerts; no PHI.
     Compliance,
+    /// Front desk: availability, appointments and series of every patient; a patient's name,
+    /// date of birth, MRN, phone and email only.
+    Scheduler,
 }
 
 impl Role {
     /// Every role, in SPEC order.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::SuperAdmin,
         Role::Admin,
         Role::Clinician,
         Role::Billing,
         Role::Compliance,
+        Role::Scheduler,
     ];
 
     /// The name stored in the database and used on the wire.
@@ -40,6 +44,7 @@ impl Role {
             Role::Clinician => "CLINICIAN",
             Role::Billing => "BILLING",
             Role::Compliance => "COMPLIANCE",
+            Role::Scheduler => "SCHEDULER",
         }
     }
 }

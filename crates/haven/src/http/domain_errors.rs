@@ -1,8 +1,9 @@
 //! The domain's errors, as the client sees them: each module below `http` returns its own
 //! error type, and this file is the one place that turns them into the envelope.
 
-use super::error::{AppError, ErrorCode};
+use super::error::{AppError, Details, ErrorCode};
 use crate::accounts::AccountError;
+use crate::scheduling::{ConflictWith, ScheduleError};
 use crate::units::ledger::Refusal;
 use crate::units::minutes::MAX_SESSION_MINUTES;
 
@@ -54,6 +55,41 @@ impl From<AccountError> for AppError {
                 Self::Internal(anyhow::anyhow!("hashing a password: {cause}"))
             }
             AccountError::Database(error) => error.into(),
+        }
+    }
+}
+
+impl From<ScheduleError> for AppError {
+    fn from(error: ScheduleError) -> Self {
+        match error {
+            ScheduleError::Conflict(with) => Self::with_details(
+                ErrorCode::ScheduleConflict,
+                match with {
+                    ConflictWith::Clinician => {
+                        "The clinician has another appointment or time off then"
+                    }
+                    ConflictWith::Patient => "The patient has another appointment then",
+                },
+                Details::from([("conflictWith".to_owned(), with.as_str().to_owned())]),
+            ),
+            ScheduleError::OutsideAvailability => Self::new(
+                ErrorCode::OutsideAvailability,
+                ErrorCode::OutsideAvailability.default_message(),
+            ),
+            ScheduleError::HoldExpired => Self::new(
+                ErrorCode::HoldExpired,
+                ErrorCode::HoldExpired.default_message(),
+            ),
+            ScheduleError::InvalidState { status, action } => Self::new(
+                ErrorCode::InvalidState,
+                format!("Cannot {action} an appointment that is {status}"),
+            ),
+            ScheduleError::StaleVersion => Self::new(
+                ErrorCode::Conflict,
+                "The appointment has changed since expectedVersion; read it again",
+            ),
+            ScheduleError::Units(refusal) => refusal.into(),
+            ScheduleError::Database(error) => error.into(),
         }
     }
 }

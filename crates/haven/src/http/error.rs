@@ -51,6 +51,12 @@ pub enum ErrorCode {
     AuthorizationNotActive,
     /// 409: the authorization has no units left.
     AuthorizationExhausted,
+    /// 409: the time overlaps another active appointment or block (`details.conflictWith`).
+    ScheduleConflict,
+    /// 409: the time is outside the clinician's availability.
+    OutsideAvailability,
+    /// 409: the hold has expired.
+    HoldExpired,
     /// 413: the body exceeds the limit.
     PayloadTooLarge,
     /// 414: the request target is too long.
@@ -89,6 +95,9 @@ impl ErrorCode {
             Self::AuthorizationExpired => "AUTHORIZATION_EXPIRED",
             Self::AuthorizationNotActive => "AUTHORIZATION_NOT_ACTIVE",
             Self::AuthorizationExhausted => "AUTHORIZATION_EXHAUSTED",
+            Self::ScheduleConflict => "SCHEDULE_CONFLICT",
+            Self::OutsideAvailability => "OUTSIDE_AVAILABILITY",
+            Self::HoldExpired => "HOLD_EXPIRED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UriTooLong => "URI_TOO_LONG",
             Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
@@ -117,7 +126,10 @@ impl ErrorCode {
             | Self::InsufficientUnits
             | Self::AuthorizationExpired
             | Self::AuthorizationNotActive
-            | Self::AuthorizationExhausted => StatusCode::CONFLICT,
+            | Self::AuthorizationExhausted
+            | Self::ScheduleConflict
+            | Self::OutsideAvailability
+            | Self::HoldExpired => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -148,6 +160,9 @@ impl ErrorCode {
             Self::AuthorizationExpired => "The authorization does not cover this date",
             Self::AuthorizationNotActive => "The authorization is not active",
             Self::AuthorizationExhausted => "The authorization has no units left",
+            Self::ScheduleConflict => "The time conflicts with another appointment or block",
+            Self::OutsideAvailability => "The time is outside the clinician's availability",
+            Self::HoldExpired => "The hold has expired",
             Self::PayloadTooLarge => "The request body is too large",
             Self::UriTooLong => "The request URI is too long",
             Self::HeadersTooLarge => "The request headers are too many or too large",
@@ -275,6 +290,19 @@ impl AppError {
     pub fn validation(message: impl Into<Cow<'static, str>>, details: Details) -> Self {
         Self::Client(ErrorBody {
             code: ErrorCode::ValidationError,
+            message: message.into(),
+            details: Some(details),
+        })
+    }
+
+    /// An error with `code`, a client-safe message and `details` (field → problem).
+    pub fn with_details(
+        code: ErrorCode,
+        message: impl Into<Cow<'static, str>>,
+        details: Details,
+    ) -> Self {
+        Self::Client(ErrorBody {
+            code,
             message: message.into(),
             details: Some(details),
         })

@@ -70,6 +70,9 @@ pub struct ErrorEnvelope {
         (name = "btg", description = "Break-the-glass emergency access"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "maintenance", description = "Operator tasks"),
+        (name = "settings", description = "The practice's settings"),
+        (name = "availability", description = "Clinicians' weekly availability and time off"),
+        (name = "appointments", description = "Appointments that may reserve units"),
     ),
 )]
 struct Base;

@@ -27,6 +27,8 @@ pub enum View {
     Full,
     /// Name, date of birth and MRN only (billing).
     Demographics,
+    /// Name, date of birth, MRN, phone and email (the front desk).
+    FrontDesk,
     /// The ids only: a platform operator acting in a practice never sees PHI.
     Masked,
 }
@@ -260,6 +262,115 @@ pub struct ManageAuthorizations {
 }
 
 impl ManageAuthorizations {
+    pub(super) const fn new() -> Self {
+        Self { _proof: () }
+    }
+}
+
+/// Proof that the caller may read and change the practice's settings (ADMIN, and a platform
+/// operator acting in a practice).
+#[derive(Debug, Clone, Copy)]
+pub struct ManageSettings {
+    _proof: (),
+}
+
+impl ManageSettings {
+    pub(super) const fn new() -> Self {
+        Self { _proof: () }
+    }
+}
+
+/// Proof that the caller may set clinician [`ManageCalendar::clinician`]'s availability and
+/// time off (ADMIN, SCHEDULER, the clinician themself).
+#[derive(Debug, Clone, Copy)]
+pub struct ManageCalendar {
+    clinician: UserId,
+    method: AccessMethod,
+}
+
+impl ManageCalendar {
+    pub(super) const fn new(clinician: UserId, method: AccessMethod) -> Self {
+        Self { clinician, method }
+    }
+
+    /// Whose calendar.
+    #[must_use]
+    pub fn clinician(&self) -> UserId {
+        self.clinician
+    }
+
+    /// The audit access method.
+    #[must_use]
+    pub fn method(&self) -> AccessMethod {
+        self.method
+    }
+}
+
+/// Which appointments the caller sees in lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CalendarScope {
+    /// Every appointment of the practice.
+    All,
+    /// A clinician's: their own calendar and their care-team patients' appointments.
+    ClinicianOf(UserId),
+}
+
+/// Proof that the caller may book and move appointments: ADMIN, SCHEDULER and a platform
+/// operator acting in a practice for any clinician, a CLINICIAN on their own calendar. Which
+/// patient is the patient check's answer ([`Visible`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    scope: CalendarScope,
+    may_override: bool,
+    method: AccessMethod,
+}
+
+impl Schedule {
+    pub(super) const fn new(
+        scope: CalendarScope,
+        may_override: bool,
+        method: AccessMethod,
+    ) -> Self {
+        Self {
+            scope,
+            may_override,
+            method,
+        }
+    }
+
+    /// Which appointments the caller sees.
+    #[must_use]
+    pub fn scope(&self) -> CalendarScope {
+        self.scope
+    }
+
+    /// Whether the caller may book outside a clinician's availability.
+    #[must_use]
+    pub fn may_override(&self) -> bool {
+        self.may_override
+    }
+
+    /// The audit access method of the caller's ordinary access.
+    #[must_use]
+    pub fn method(&self) -> AccessMethod {
+        self.method
+    }
+
+    /// Seeing the calendar implies working with patients (to book them).
+    #[must_use]
+    pub fn patient_use(&self) -> PatientUse {
+        PatientUse { _proof: () }
+    }
+}
+
+/// Proof that the caller may look for free slots: every staff role inside a practice (the
+/// answer holds no PHI).
+#[derive(Debug, Clone, Copy)]
+pub struct FindSlots {
+    _proof: (),
+}
+
+impl FindSlots {
     pub(super) const fn new() -> Self {
         Self { _proof: () }
     }

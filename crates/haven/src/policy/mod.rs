@@ -29,6 +29,7 @@
 
 mod denial;
 
+pub mod appointments;
 pub mod audit_log;
 pub mod btg;
 pub mod capability;

@@ -1,6 +1,7 @@
 //! Who may create and list practices: platform operators only (SPEC §3, §5).
 
 use super::Denial;
+pub use super::capability::ManageSettings;
 use crate::auth::caller::Caller;
 use crate::domain::Role;
 
@@ -26,4 +27,14 @@ pub fn act_in(caller: &Caller, target: crate::ids::OrganizationId) -> Result<(),
         Err(Denial::cross_tenant(caller, "organization", target, target)
             .answered_forbidden("Only platform operators may act in another organization"))
     }
+}
+
+/// Whether the caller may read and change their practice's settings (`operation`): ADMIN, and a
+/// platform operator acting in a practice; never in the platform organization itself.
+pub fn manage_settings(caller: &Caller, operation: &'static str) -> Result<ManageSettings, Denial> {
+    super::require(caller, &[Role::Admin, Role::SuperAdmin], operation)?;
+    if caller.organization_id.is_platform() {
+        return Err(Denial::forbidden(caller, operation));
+    }
+    Ok(ManageSettings::new())
 }

@@ -5,6 +5,7 @@
 //! | ADMIN | all of the organization's | all | create, update, delete, care teams |
 //! | CLINICIAN | those on their care team | all | update |
 //! | BILLING | all of the organization's | name, date of birth, MRN | none |
+//! | SCHEDULER | all of the organization's | name, date of birth, MRN, phone, email | none |
 //! | COMPLIANCE | none | — | — |
 //! | SUPER_ADMIN | as ADMIN, inside a practice it acts in (`X-Haven-Organization`, audited `SUPER_ADMIN_BYPASS`); none in the platform itself | ids only | as ADMIN |
 //!
@@ -82,6 +83,7 @@ pub fn list(caller: &Caller, operation: &'static str) -> Result<PatientList, Den
     let (scope, view) = match caller.role {
         Role::Admin | Role::SuperAdmin => (Scope::All, role_view(caller)),
         Role::Billing => (Scope::All, View::Demographics),
+        Role::Scheduler => (Scope::All, View::FrontDesk),
         Role::Clinician => (Scope::CareTeamOf(caller.user_id), View::Full),
         Role::Compliance => return Err(Denial::forbidden(caller, operation)),
     };
@@ -126,6 +128,11 @@ async fn access(
         )),
         Role::Billing => Some(PatientAccess::new(
             View::Demographics,
+            false,
+            AccessMethod::Normal,
+        )),
+        Role::Scheduler => Some(PatientAccess::new(
+            View::FrontDesk,
             false,
             AccessMethod::Normal,
         )),

@@ -1,8 +1,9 @@
 //! Who may work with units: insurance authorizations, therapy sessions and the ledger (SPEC §3,
 //! §5). Access to a patient's units is access to the patient (`super::patients`): ADMIN and
 //! BILLING for every patient of the practice, a CLINICIAN for the patients on their care team,
-//! COMPLIANCE and a platform operator outside a practice for none. Creating and adjusting
-//! authorizations is ADMIN's and BILLING's.
+//! COMPLIANCE, SCHEDULER (an authorization shows its member id) and a platform operator
+//! outside a practice for none. Creating and adjusting authorizations is ADMIN's and
+//! BILLING's. (A SCHEDULER's booking still reserves units: `super::appointments` allows it.)
 
 use super::Denial;
 pub use super::capability::ManageAuthorizations;
@@ -14,6 +15,9 @@ use crate::ids::{AuthorizationId, TherapySessionId};
 
 /// Whether the caller may work with authorizations and sessions at all (`operation`).
 pub fn use_units(caller: &Caller, operation: &'static str) -> Result<PatientUse, Denial> {
+    if caller.role == Role::Scheduler {
+        return Err(Denial::forbidden(caller, operation));
+    }
     patients::use_patients(caller, operation)
 }
 

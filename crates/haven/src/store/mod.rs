@@ -1,14 +1,17 @@
 //! Data access. Every function takes the [`crate::db::TenantTx`] it runs in and filters by its
 //! organization as well, even though row-level security would hide other tenants' rows anyway.
 
+pub mod appointments;
 pub mod audit_logs;
 pub mod authorizations;
+pub mod availability;
 pub mod btg;
 pub mod mfa;
 pub mod organizations;
 pub mod patients;
 pub mod sessions;
 pub mod sessions_units;
+pub mod slots;
 pub mod users;
 
 /// Whether `error` is a unique-constraint violation on `constraint`.

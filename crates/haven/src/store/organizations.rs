@@ -6,6 +6,7 @@ use sqlx::FromRow;
 
 use crate::db::{AppPool, TenantTx};
 use crate::ids::OrganizationId;
+use crate::policy::capability::ManageSettings;
 
 /// An organization as the API shows it.
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
@@ -74,4 +75,58 @@ pub async fn list_all(
         })
         .collect();
     Ok((organizations, total))
+}
+
+/// The practice's settings as stored.
+#[derive(Debug, Clone, FromRow)]
+pub struct SettingsRow {
+    /// Its IANA time zone.
+    pub time_zone: String,
+}
+
+/// The transaction's organization's settings.
+pub async fn settings(
+    tx: &mut TenantTx,
+    _may: &ManageSettings,
+) -> Result<SettingsRow, sqlx::Error> {
+    let id = tx.organization_id();
+    sqlx::query_as("SELECT time_zone FROM organizations WHERE id = $1")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await
+}
+
+/// The transaction's organization's time zone (the default zone of its clinicians' rules).
+pub async fn time_zone(tx: &mut TenantTx) -> Result<String, sqlx::Error> {
+    let id = tx.organization_id();
+    sqlx::query_scalar("SELECT time_zone FROM organizations WHERE id = $1")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await
+}
+
+/// Sets the transaction's organization's time zone (a name [`is_known_time_zone`] accepted).
+pub async fn set_time_zone(
+    tx: &mut TenantTx,
+    _may: &ManageSettings,
+    time_zone: &str,
+) -> Result<SettingsRow, sqlx::Error> {
+    let id = tx.organization_id();
+    sqlx::query_as(
+        "UPDATE organizations SET time_zone = $2, updated_at = now() WHERE id = $1 \
+         RETURNING time_zone",
+    )
+    .bind(id)
+    .bind(time_zone)
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// Whether PostgreSQL knows IANA zone `name` (the zone `AT TIME ZONE` will convert with).
+/// Abbreviations (`EST`) are not zone names and are refused.
+pub async fn is_known_time_zone(tx: &mut TenantTx, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names WHERE name = $1)")
+        .bind(name)
+        .fetch_one(tx.conn())
+        .await
 }

@@ -351,6 +351,11 @@ pub const RELEASE_STALE: &str = "\
           AND s.start_time < now() - make_interval(mins => $2) \
           AND s.start_time + make_interval(mins => s.reserved_units * s.unit_minutes + $2) < now() \
         RETURNING s.organization_id, s.id, s.authorization_id, s.patient_id, s.reserved_units), \
+    appointments AS ( \
+        UPDATE calendar_entries c SET status = 'CANCELLED', reason = 'stale reservation released', \
+            hold_expires_at = NULL, version = c.version + 1, updated_at = now() \
+        FROM stale WHERE c.organization_id = stale.organization_id AND c.session_id = stale.id \
+          AND c.status IN ('HELD', 'BOOKED', 'CHECKED_IN')), \
     ledger AS ( \
         INSERT INTO unit_ledger (organization_id, authorization_id, session_id, kind, units, user_id, reason) \
         SELECT organization_id, authorization_id, id, 'STALE_RELEASE', -reserved_units, $3, \

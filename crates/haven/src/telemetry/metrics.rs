@@ -44,6 +44,10 @@ pub const RLS_VIOLATIONS: &str = "haven_rls_violations_total";
 pub const BTG_EVENTS: &str = "haven_btg_events_total";
 /// Unit reservations by outcome.
 pub const UNIT_RESERVATIONS: &str = "haven_unit_reservations_total";
+/// `haven_appointments_total{outcome}`: booking attempts (SPEC §9).
+pub const APPOINTMENTS: &str = "haven_appointments_total";
+/// The outcomes of `haven_appointments_total`.
+pub const APPOINTMENT_OUTCOMES: [&str; 3] = ["booked", "conflict", "outside_availability"];
 /// Time to write audit rows into the outbox.
 pub const AUDIT_WRITE_DURATION: &str = "haven_audit_write_duration_seconds";
 /// Runtime pool connections by state.
@@ -165,6 +169,7 @@ fn describe() {
     );
     describe_counter!(BTG_EVENTS, "Break-the-glass events by action");
     describe_counter!(UNIT_RESERVATIONS, "Unit reservations by outcome");
+    describe_counter!(APPOINTMENTS, "Appointment bookings by outcome");
     describe_histogram!(
         AUDIT_WRITE_DURATION,
         Unit::Seconds,
@@ -263,6 +268,12 @@ fn security_type(action: AuditAction) -> String {
 pub fn unit_reservation(outcome: &'static str) {
     debug_assert!(RESERVATION_OUTCOMES.contains(&outcome));
     counter!(UNIT_RESERVATIONS, "outcome" => outcome).increment(1);
+}
+
+/// One booking attempt; `outcome` is one of [`APPOINTMENT_OUTCOMES`].
+pub fn appointment(outcome: &'static str) {
+    debug_assert!(APPOINTMENT_OUTCOMES.contains(&outcome));
+    counter!(APPOINTMENTS, "outcome" => outcome).increment(1);
 }
 
 /// A statement refused by row-level security.

@@ -1,7 +1,8 @@
 //! Stale reservations: sessions still SCHEDULED or IN_PROGRESS long after they should have ended
 //! (a client crashed between reserving and completing, or nobody closed the session). Their
 //! units go back to the authorization, the session becomes CANCELLED, with one STALE_RELEASE
-//! ledger row and one `STALE_RESERVATION_RELEASED` audit row each.
+//! ledger row and one `STALE_RESERVATION_RELEASED` audit row each; the appointment that wraps
+//! such a session (SPEC §6) is cancelled by the same statement.
 //!
 //! A session is stale when `start_time + reserved_units × unit_minutes + threshold` has passed
 //! (threshold `HAVEN_STALE_THRESHOLD_MINUTES`, default 60).

@@ -172,10 +172,12 @@ pub async fn to_patient(
         created_at: None,
         updated_at: None,
     };
-    if view == View::Full {
+    if matches!(view, View::Full | View::FrontDesk) {
         patient.phone_number =
             Some(open_optional(state, tx, "phone_number", id, row.phone_number.as_deref()).await?);
         patient.email = Some(open_optional(state, tx, "email", id, row.email.as_deref()).await?);
+    }
+    if view == View::Full {
         patient.user_id = Some(row.user_id);
         patient.created_at = Some(row.created_at);
         patient.updated_at = Some(row.updated_at);

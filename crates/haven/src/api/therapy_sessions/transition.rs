@@ -232,6 +232,8 @@ pub async fn complete_session(
     };
     let outcome =
         ledger::complete(&mut tx, &visible, actual, minutes, Some(caller.user_id)).await??;
+    // The appointment that wraps the session (if any) is fulfilled with it.
+    crate::store::appointments::fulfil_for_session(&mut tx, session.id).await?;
     let details = json!({
         "authorizationId": session.authorization_id,
         "reservedUnits": session.reserved_units,

@@ -1,0 +1,107 @@
+//! Free slots: every clinician's availability (weekly wall-time rules turned into instants in
+//! the clinician's zone, date by date), minus time off and busy time including buffers, on
+//! the granularity grid — in ONE statement whatever the number of clinicians or days.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+
+use crate::db::TenantTx;
+use crate::ids::UserId;
+use crate::policy::capability::FindSlots;
+
+/// A free slot.
+#[derive(Debug, Clone, FromRow)]
+pub struct SlotRow {
+    /// Whose.
+    pub clinician_id: UserId,
+    /// Start.
+    pub start_at: DateTime<Utc>,
+    /// End (exclusive).
+    pub end_at: DateTime<Utc>,
+}
+
+/// What to search.
+#[derive(Debug)]
+pub struct SlotQuery {
+    /// These clinicians (`None`: every active clinician with availability).
+    pub clinicians: Option<Vec<UserId>>,
+    /// Hours for this service only (rules without codes are for any).
+    pub service_code: Option<String>,
+    /// The slot's length.
+    pub duration_minutes: i32,
+    /// Window start.
+    pub from: DateTime<Utc>,
+    /// Window end.
+    pub to: DateTime<Utc>,
+    /// Slots start on multiples of this many minutes (UTC epoch grid, which is the local grid
+    /// in every zone whose offset is a multiple of it).
+    pub granularity_minutes: i32,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// The statement. A candidate is free when its busy range (the slot plus the clinician's
+/// buffer) overlaps no active appointment's busy range and no block: the same test as the
+/// clinician's exclusion constraint, answered by its GiST index. Holds past their expiry do
+/// not count (they are released at use). `limit + 1` rows tell whether the answer was cut.
+const FIND: &str = "\
+WITH av AS ( \
+    SELECT a.clinician_id, a.time_zone, a.buffer_minutes, a.effective_from, a.effective_to \
+    FROM clinician_availability a \
+    JOIN users u ON u.organization_id = a.organization_id AND u.id = a.clinician_id \
+         AND u.role = 'CLINICIAN' AND NOT u.disabled \
+    WHERE a.organization_id = $1 AND ($2::uuid[] IS NULL OR a.clinician_id = ANY ($2))), \
+windows AS ( \
+    SELECT av.clinician_id, av.buffer_minutes, \
+           greatest((d.day::date + r.start_time) AT TIME ZONE av.time_zone, $4) AS ws, \
+           least((d.day::date + r.end_time) AT TIME ZONE av.time_zone, $5) AS we \
+    FROM av \
+    CROSS JOIN LATERAL generate_series(($4 AT TIME ZONE av.time_zone)::date::timestamp, \
+                                       ($5 AT TIME ZONE av.time_zone)::date::timestamp, \
+                                       interval '1 day') AS d(day) \
+    JOIN availability_rules r ON r.organization_id = $1 AND r.clinician_id = av.clinician_id \
+         AND r.day_of_week = extract(isodow FROM d.day) \
+    WHERE d.day::date >= av.effective_from \
+      AND (av.effective_to IS NULL OR d.day::date <= av.effective_to) \
+      AND ($3::text IS NULL OR r.service_codes IS NULL OR $3 = ANY (r.service_codes))), \
+candidates AS ( \
+    SELECT DISTINCT w.clinician_id, w.buffer_minutes, s AS start_at \
+    FROM windows w \
+    CROSS JOIN LATERAL generate_series( \
+        to_timestamp(ceil(extract(epoch FROM w.ws) / ($7 * 60)) * ($7 * 60)), \
+        w.we - make_interval(mins => $6), make_interval(mins => $7)) AS s \
+    WHERE w.we - w.ws >= make_interval(mins => $6)) \
+SELECT c.clinician_id, c.start_at, c.start_at + make_interval(mins => $6) AS end_at \
+FROM candidates c \
+WHERE NOT EXISTS ( \
+    SELECT 1 FROM calendar_entries e \
+    WHERE e.organization_id = $1 AND e.clinician_id = c.clinician_id \
+      AND e.status IN ('HELD', 'BOOKED', 'CHECKED_IN', 'ACTIVE') \
+      AND NOT (e.status = 'HELD' AND e.hold_expires_at <= now()) \
+      AND e.busy && tstzrange(c.start_at, \
+                              c.start_at + make_interval(mins => $6 + c.buffer_minutes), '[)')) \
+ORDER BY c.start_at, c.clinician_id \
+LIMIT $8 + 1";
+
+/// The free slots (at most `limit`), and whether there were more.
+pub async fn find(
+    tx: &mut TenantTx,
+    _may: &FindSlots,
+    query: &SlotQuery,
+) -> Result<(Vec<SlotRow>, bool), sqlx::Error> {
+    let org = tx.organization_id();
+    let mut rows: Vec<SlotRow> = sqlx::query_as(FIND)
+        .bind(org)
+        .bind(query.clinicians.as_deref())
+        .bind(query.service_code.as_deref())
+        .bind(query.from)
+        .bind(query.to)
+        .bind(query.duration_minutes)
+        .bind(query.granularity_minutes)
+        .bind(query.limit)
+        .fetch_all(tx.conn())
+        .await?;
+    let truncated = i64::try_from(rows.len()).unwrap_or(i64::MAX) > query.limit;
+    rows.truncate(usize::try_from(query.limit).unwrap_or(0));
+    Ok((rows, truncated))
+}

@@ -1,0 +1,4 @@
+//! `/api/organization/settings`.
+
+mod get;
+mod update;

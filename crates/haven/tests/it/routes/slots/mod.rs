@@ -1,0 +1,4 @@
+//! `GET /api/availability`: the slot finder.
+
+mod find;
+mod statements;
