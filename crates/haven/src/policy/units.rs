@@ -64,3 +64,10 @@ pub fn manage_authorizations(
 pub fn clean_stale(caller: &Caller) -> Result<(), Denial> {
     super::require(caller, &[Role::Admin, Role::SuperAdmin], "cleanup_stale")
 }
+
+/// Whether the caller sees authorizations' member ids: not a platform operator acting in a
+/// practice, who sees no PHI (SPEC §3).
+#[must_use]
+pub fn sees_member_ids(caller: &Caller) -> bool {
+    !caller.is_operator_in_practice()
+}

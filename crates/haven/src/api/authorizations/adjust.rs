@@ -137,7 +137,13 @@ pub async fn adjust_authorization(
     let row = authorizations::find(&mut tx, &may_use, id)
         .await?
         .ok_or_else(AppError::not_found)?;
-    let authorization = to_authorization(&state, &mut tx, &row).await?;
+    let authorization = to_authorization(
+        &state,
+        &mut tx,
+        &row,
+        crate::policy::units::sees_member_ids(&caller),
+    )
+    .await?;
     tx.commit().await?;
     Ok(AppJson(AuthorizationAdjusted {
         success: true,

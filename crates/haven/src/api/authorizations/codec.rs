@@ -104,13 +104,16 @@ pub struct AuthorizationResponse {
     pub authorization: Authorization,
 }
 
-/// The authorization as the API shows it, its member id decrypted.
+/// The authorization as the API shows it, its member id decrypted, or masked (`***`) unless
+/// `shows_member_id` (see `policy::units::sees_member_ids`).
 pub(crate) async fn to_authorization(
     state: &AppState,
     tx: &mut TenantTx,
     row: &AuthorizationRow,
+    shows_member_id: bool,
 ) -> Result<Authorization, AppError> {
     let member_id = match &row.member_id {
+        Some(_) if !shows_member_id => Some(crate::api::patients::codec::MASKED.to_owned()),
         Some(blob) => {
             let reference = field(tx, row.id.as_uuid());
             let plain = state

@@ -279,7 +279,13 @@ pub async fn create_authorization(
             .with_request(&meta),
     )
     .await?;
-    let authorization = to_authorization(&state, &mut tx, &row).await?;
+    let authorization = to_authorization(
+        &state,
+        &mut tx,
+        &row,
+        crate::policy::units::sees_member_ids(&caller),
+    )
+    .await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,

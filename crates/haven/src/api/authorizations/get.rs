@@ -45,7 +45,13 @@ pub async fn get_authorization(
         .await?;
     let found = find_visible(&state, &mut tx, &caller, &meta, &may, id).await?;
     let (row, access) = (found.row(), found.access());
-    let authorization = to_authorization(&state, &mut tx, row).await?;
+    let authorization = to_authorization(
+        &state,
+        &mut tx,
+        row,
+        crate::policy::units::sees_member_ids(&caller),
+    )
+    .await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::PatientRead)

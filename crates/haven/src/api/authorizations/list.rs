@@ -121,7 +121,15 @@ pub async fn list_authorizations(
         authorizations::list(&mut tx, &may, &filter, page.limit, page.offset()).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
-        items.push(to_authorization(&state, &mut tx, row).await?);
+        items.push(
+            to_authorization(
+                &state,
+                &mut tx,
+                row,
+                crate::policy::units::sees_member_ids(&caller),
+            )
+            .await?,
+        );
     }
     let events: Vec<AuditEvent> = rows
         .iter()

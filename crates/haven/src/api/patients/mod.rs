@@ -2,7 +2,7 @@
 //! write is audited with patient ids, never values; access decisions come from `crate::policy`.
 
 mod care_team;
-mod codec;
+pub(crate) mod codec;
 mod create;
 mod delete;
 mod get;

@@ -113,3 +113,37 @@ async fn another_practice_gets_404_on_every_authorization_endpoint_and_is_audite
         "CANCELLED"
     );
 }
+
+#[tokio::test]
+async fn a_platform_operator_in_a_practice_sees_authorizations_without_member_ids() {
+    let app = TestApp::new().await;
+    let p = practice(&app, "Practice A").await;
+    let id = authorization(&app, &p.admin, &p.patient, 40).await;
+    let operator = app
+        .user_in(haven::ids::OrganizationId::PLATFORM, Role::SuperAdmin)
+        .await;
+    let mut request = haven_testkit::request(
+        axum::http::Method::GET,
+        &format!("/api/authorizations/{id}"),
+        axum::body::Body::empty(),
+    );
+    for (name, value) in [
+        ("authorization", format!("Bearer {}", operator.token)),
+        ("x-haven-organization", p.admin.organization_id.to_string()),
+    ] {
+        request
+            .headers_mut()
+            .insert(name, value.parse().expect("header"));
+    }
+
+    let read = app.send(request).await;
+
+    assert_eq!(read.status, StatusCode::OK);
+    assert_eq!(read.json()["authorization"]["memberId"], "***");
+    assert!(!String::from_utf8_lossy(&read.body).contains("BH-20391"));
+    assert_eq!(
+        get_authorization(&app, &p.admin, &id).await["memberId"],
+        json!("BH-20391"),
+        "the practice's own admin still sees it"
+    );
+}
