@@ -3,4 +3,5 @@
 mod appointments;
 mod clinicians;
 mod organization_settings;
+mod series;
 mod slots;
