@@ -40,5 +40,6 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/organization/settings", organization_settings::routes())
         .nest("/clinicians", clinicians::routes())
         .nest("/appointments", appointments::routes())
+        .nest("/appointment-series", appointments::series_routes())
         .nest("/availability", slots::routes())
 }

@@ -82,6 +82,8 @@ actions! {
     AppointmentHoldExpired => "APPOINTMENT_HOLD_EXPIRED",
     AppointmentRead => "APPOINTMENT_READ",
     AppointmentList => "APPOINTMENT_LIST",
+    SeriesCreate => "SERIES_CREATE",
+    SeriesCancel => "SERIES_CANCEL",
     SettingsUpdate => "SETTINGS_UPDATE",
 }
 

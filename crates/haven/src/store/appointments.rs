@@ -62,7 +62,7 @@ impl OfPatient for AppointmentRow {
 /// The statuses in which an appointment occupies its time.
 pub const ACTIVE: [&str; 3] = ["HELD", "BOOKED", "CHECKED_IN"];
 
-const COLUMNS: &str = "id, patient_id, clinician_id, service_code, start_at, end_at, status, \
+pub(crate) const COLUMNS: &str = "id, patient_id, clinician_id, service_code, start_at, end_at, status, \
      hold_expires_at, authorization_id, session_id, concurrent_with_id, series_id, \
      availability_overridden, reason, version, created_at, updated_at";
 

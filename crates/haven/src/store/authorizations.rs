@@ -283,6 +283,36 @@ pub(crate) async fn take_for_session(
     .await
 }
 
+/// Takes `per` units for each of `count` sessions from `first` to `last` (UTC days), all at
+/// once, in one conditional UPDATE. `None` when the authorization cannot cover them all
+/// (nothing changed).
+pub(crate) async fn take_for_series(
+    tx: &mut TenantTx,
+    id: AuthorizationId,
+    per: i32,
+    count: i32,
+    (first, last): (NaiveDate, NaiveDate),
+    max_minutes: i32,
+) -> Result<Option<Balance>, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE authorizations SET used_units = used_units + $3 * $4 \
+         WHERE organization_id = $1 AND id = $2 AND status = 'ACTIVE' \
+           AND used_units + $3 * $4 <= total_units \
+           AND $5 >= start_date AND $6 <= end_date AND $3 * unit_minutes <= $7 \
+         RETURNING {BALANCE}"
+    )))
+    .bind(org)
+    .bind(id)
+    .bind(per)
+    .bind(count)
+    .bind(first)
+    .bind(last)
+    .bind(max_minutes)
+    .fetch_optional(tx.conn())
+    .await
+}
+
 /// Takes `units` more for a session being completed: only from an ACTIVE authorization with
 /// that many available. `None` when not (nothing changed).
 pub(crate) async fn take_extra(

@@ -9,6 +9,7 @@ pub mod btg;
 pub mod mfa;
 pub mod organizations;
 pub mod patients;
+pub mod series;
 pub mod sessions;
 pub mod sessions_units;
 pub mod slots;

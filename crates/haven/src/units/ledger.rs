@@ -173,6 +173,42 @@ fn why_not(row: &AuthorizationRow, units: i32, day: NaiveDate) -> Refusal {
     }
 }
 
+/// Takes `per` units for each of `count` sessions from `first` to `last` of authorization `row`
+/// (already found and checked to be the patient's) at once: the balance left, or why the
+/// authorization cannot cover them all (nothing taken).
+pub async fn hold_series(
+    tx: &mut TenantTx,
+    row: &AuthorizationRow,
+    per: i32,
+    count: i32,
+    days: (NaiveDate, NaiveDate),
+) -> Result<Result<Balance, Refusal>, sqlx::Error> {
+    if let Some(balance) =
+        authorizations::take_for_series(tx, row.id, per, count, days, max_minutes()).await?
+    {
+        metrics::unit_reservation("reserved");
+        return Ok(Ok(balance));
+    }
+    let day = if days.0 < row.start_date {
+        days.0
+    } else {
+        days.1
+    };
+    let refusal = match why_not(row, per, day) {
+        Refusal::InsufficientUnits { available, .. } => Refusal::InsufficientUnits {
+            available,
+            requested: per.saturating_mul(count),
+        },
+        Refusal::Exhausted if row.available_units() > 0 => Refusal::InsufficientUnits {
+            available: row.available_units(),
+            requested: per.saturating_mul(count),
+        },
+        other => other,
+    };
+    metrics::unit_reservation(refusal.label());
+    Ok(Err(refusal))
+}
+
 /// A change that took units, with what it leaves.
 #[derive(Debug)]
 pub struct Outcome {

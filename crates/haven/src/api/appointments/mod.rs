@@ -7,6 +7,7 @@ mod get;
 mod list;
 mod lookup;
 mod reschedule;
+mod series;
 mod transition;
 mod units;
 
@@ -25,4 +26,11 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(transition::cancel_appointment))
         .routes(routes!(transition::no_show_appointment))
         .routes(routes!(reschedule::reschedule_appointment))
+}
+
+/// The routes, relative to `/api/appointment-series`.
+pub fn series_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(series::create_series))
+        .routes(routes!(series::cancel_series))
 }

@@ -12,6 +12,7 @@ mod maintenance;
 mod organization_settings;
 mod organizations;
 mod patients;
+mod series;
 mod sessions;
 mod slots;
 mod users;
