@@ -367,6 +367,27 @@ pub async fn fulfil_for_session(
     .await
 }
 
+/// Cancels the appointment whose session `session` was cancelled directly (`POST
+/// /api/sessions/{id}/cancel`), so its time is free again (none: nothing).
+pub async fn cancel_for_session(
+    tx: &mut TenantTx,
+    session: TherapySessionId,
+    reason: &str,
+) -> Result<Option<AppointmentRow>, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE calendar_entries SET status = 'CANCELLED', reason = $3, hold_expires_at = NULL, \
+             version = version + 1, updated_at = now() \
+         WHERE organization_id = $1 AND session_id = $2 AND kind = 'APPOINTMENT' \
+           AND status IN ('HELD', 'BOOKED', 'CHECKED_IN') RETURNING {COLUMNS}"
+    )))
+    .bind(org)
+    .bind(session)
+    .bind(reason)
+    .fetch_optional(tx.conn())
+    .await
+}
+
 /// Releases the transaction's organization's holds past their expiry, in one statement: each
 /// becomes CANCELLED ('hold expired'), its open session CANCELLED with a RELEASE ledger row,
 /// its authorization's units given back, and one `APPOINTMENT_HOLD_EXPIRED` audit row. With

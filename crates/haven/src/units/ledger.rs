@@ -175,7 +175,8 @@ fn why_not(row: &AuthorizationRow, units: i32, day: NaiveDate) -> Refusal {
 
 /// Takes `per` units for each of `count` sessions from `first` to `last` of authorization `row`
 /// (already found and checked to be the patient's) at once: the balance left, or why the
-/// authorization cannot cover them all (nothing taken).
+/// authorization cannot cover them all (nothing taken). Counts nothing: the handler counts
+/// `haven_unit_reservations_total` once the answer is final.
 pub async fn hold_series(
     tx: &mut TenantTx,
     row: &AuthorizationRow,
@@ -186,7 +187,6 @@ pub async fn hold_series(
     if let Some(balance) =
         authorizations::take_for_series(tx, row.id, per, count, days, max_minutes()).await?
     {
-        metrics::unit_reservation("reserved");
         return Ok(Ok(balance));
     }
     let day = if days.0 < row.start_date {
@@ -205,7 +205,6 @@ pub async fn hold_series(
         },
         other => other,
     };
-    metrics::unit_reservation(refusal.label());
     Ok(Err(refusal))
 }
 

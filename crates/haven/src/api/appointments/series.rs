@@ -471,7 +471,12 @@ async fn attempt_series(
             );
             match ledger::hold_series(&mut tx, row, per, count, days).await? {
                 Ok(balance) => (Some((row.id, per, row.unit_minutes)), Some(balance)),
-                Err(refusal) => return Err(ScheduleError::Units(refusal).into()),
+                Err(refusal) => {
+                    if !body.dry_run {
+                        crate::telemetry::metrics::unit_reservation(refusal.label());
+                    }
+                    return Err(ScheduleError::Units(refusal).into());
+                }
             }
         }
         None => (None, None),
@@ -604,6 +609,9 @@ async fn attempt_series(
         tx.rollback().await?;
     } else {
         tx.commit().await?;
+        if units.is_some() {
+            crate::telemetry::metrics::unit_reservation("reserved");
+        }
     }
     Ok(outcome)
 }

@@ -300,6 +300,8 @@ pub async fn cancel_session(
     let visible = find_visible(&state, &mut tx, &caller, &meta, &may, id, true).await?;
     let (session, access) = (visible.row(), *visible.access());
     let outcome = ledger::cancel(&mut tx, &visible, reason, Some(caller.user_id)).await??;
+    // The appointment that wraps the session (if any) is cancelled with it: its time is free.
+    crate::store::appointments::cancel_for_session(&mut tx, session.id, reason).await?;
     let details = json!({
         "authorizationId": session.authorization_id,
         "unitsReleased": session.reserved_units,

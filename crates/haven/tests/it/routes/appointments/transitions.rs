@@ -253,3 +253,51 @@ async fn billing_may_not_move_appointments_nor_another_practice() {
         .json();
     assert_eq!(read["appointment"]["status"], "BOOKED");
 }
+
+#[tokio::test]
+async fn cancelling_the_session_directly_cancels_its_appointment_and_frees_the_time() {
+    let app = TestApp::new().await;
+    let c = clinic(&app, "Practice A", 0).await;
+    let auth = authorization(&app, &c.admin, &c.patient, 40).await;
+    let appointment = booked(
+        &app,
+        &c.admin,
+        &c.patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({ "authorizationId": auth }),
+    )
+    .await;
+    let session = appointment["sessionId"].as_str().expect("session");
+
+    let cancelled = post(
+        &app,
+        &c.admin,
+        &format!("/api/sessions/{session}/cancel"),
+        json!({ "reason": "family emergency" }),
+    )
+    .await;
+
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", text(&cancelled));
+    let id = appointment["id"].as_str().expect("id");
+    let after = app
+        .get_as(&c.admin, &format!("/api/appointments/{id}"))
+        .await
+        .json();
+    assert_eq!(after["appointment"]["status"], "CANCELLED");
+    let rebooked = booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({}),
+    )
+    .await;
+    assert_eq!(rebooked["status"], "BOOKED", "the slot is free again");
+    assert_eq!(
+        get_authorization(&app, &c.admin, &auth).await["usedUnits"],
+        0
+    );
+    assert_ledger_balanced(&app, c.admin.organization_id).await;
+}
