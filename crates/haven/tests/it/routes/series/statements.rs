@@ -1,7 +1,9 @@
 //! A series is written in a fixed number of statements whatever its number of occurrences:
-//! every statement sqlx runs for the request is counted (its `sqlx::query` log event, seen by a
-//! subscriber local to this test's thread; the router runs in-process on it), for 2 and for
-//! 52 occurrences with units reserved; and the authorization is updated once for all.
+//! every statement sqlx runs for the request is counted (its `sqlx::query` log event inside the
+//! request's span, seen by a subscriber local to this test's thread; the router runs in-process
+//! on it, and background jobs sharing the thread — the revocation re-read — are not the
+//! request's), for 2 and for 52 occurrences with units reserved; and the authorization is
+//! updated once for all.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,9 +21,15 @@ use crate::fixtures::units::{as_owner, assert_ledger_balanced, authorization};
 #[derive(Clone, Default)]
 struct Statements(Arc<AtomicUsize>);
 
-impl<S: tracing::Subscriber> Layer<S> for Statements {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
+impl<S> Layer<S> for Statements
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let in_request = ctx
+            .event_scope(event)
+            .is_some_and(|mut scope| scope.any(|span| span.name() == "request"));
+        if event.metadata().target() == "sqlx::query" && in_request {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -33,7 +41,8 @@ async fn counted(app: &TestApp, user: &TestUser, body: &Value) -> (Value, usize)
     let subscriber = Registry::default().with(
         statements.clone().with_filter(
             tracing_subscriber::filter::Targets::new()
-                .with_target("sqlx::query", tracing::Level::TRACE),
+                .with_target("sqlx::query", tracing::Level::TRACE)
+                .with_target("haven::http::context", tracing::Level::INFO),
         ),
     );
     let guard = tracing::subscriber::set_default(subscriber);
