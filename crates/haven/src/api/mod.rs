@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod patients;
 pub mod slots;
 pub mod therapy_sessions;
+mod time_range;
 pub mod users;
 
 use utoipa_axum::router::OpenApiRouter;

@@ -3,17 +3,15 @@
 use std::collections::BTreeSet;
 
 use axum::extract::State;
-use chrono::{DateTime, Days, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::codec::{Appointment, AppointmentList, Status};
-use crate::api::authorizations::parse_date;
 use crate::api::pagination::Page;
+use crate::api::time_range::bound;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
-use crate::domain::parse_instant;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
@@ -46,23 +44,6 @@ pub struct AppointmentQuery {
     /// Starting on or before this date (or before this timestamp).
     #[param(example = "2027-03-31")]
     to: Option<String>,
-}
-
-fn bound(field: &str, text: &str, end: bool) -> Result<DateTime<Utc>, AppError> {
-    if let Ok(date) = parse_date(text) {
-        let day = if end {
-            date.checked_add_days(Days::new(1)).unwrap_or(date)
-        } else {
-            date
-        };
-        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    parse_instant(text).map_err(|_| {
-        AppError::invalid_field(
-            field,
-            "must be a date (YYYY-MM-DD) or an RFC 3339 timestamp",
-        )
-    })
 }
 
 fn filter(query: &AppointmentQuery) -> Result<Filter, AppError> {

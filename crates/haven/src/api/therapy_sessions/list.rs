@@ -1,14 +1,12 @@
 //! `GET /api/sessions`.
 
 use axum::extract::State;
-use chrono::{DateTime, Days, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
 use super::codec::TherapySessionList;
-use super::reserve::parse_time;
-use crate::api::authorizations::parse_date;
 use crate::api::pagination::Page;
+use crate::api::time_range::bound;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
@@ -47,25 +45,6 @@ pub struct SessionQuery {
     /// (`YYYY-MM-DD`, through its last instant, UTC). Not before `from`. Years 2000–2100.
     #[param(example = "2026-01-31")]
     to: Option<String>,
-}
-
-/// A bound of the start-time range: a timestamp, or a date (`from`: its first instant; `to`:
-/// through its last, i.e. before the next day).
-fn bound(field: &str, text: &str, end: bool) -> Result<DateTime<Utc>, AppError> {
-    if let Ok(date) = parse_date(text) {
-        let day = if end {
-            date.checked_add_days(Days::new(1)).unwrap_or(date)
-        } else {
-            date
-        };
-        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    parse_time(text).map_err(|_| {
-        AppError::invalid_field(
-            field,
-            "must be a date (YYYY-MM-DD) or an RFC 3339 timestamp",
-        )
-    })
 }
 
 fn filter(query: &SessionQuery) -> Result<Filter, AppError> {
