@@ -29,6 +29,42 @@ impl ConflictWith {
     }
 }
 
+/// Appointments start on this grid, in minutes. Every IANA zone's offset from UTC is a multiple
+/// of 15 minutes today, so a start on the UTC grid is on the local one too.
+pub const START_GRID_MINUTES: i64 = 5;
+
+/// Whether `start` is on the booking grid (whole minutes, a multiple of
+/// [`START_GRID_MINUTES`]): the reason to show the client when it is not.
+///
+/// # Errors
+/// The field's message when the start falls between grid lines.
+pub fn check_start_grid(start: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    let on_grid = start.timestamp().rem_euclid(START_GRID_MINUTES * 60) == 0
+        && start.timestamp_subsec_nanos() == 0;
+    if on_grid {
+        Ok(())
+    } else {
+        Err(format!(
+            "must start on a {START_GRID_MINUTES}-minute boundary (09:05, not 09:07 or 09:05:30)"
+        ))
+    }
+}
+
+/// Whether a local wall time is on the booking grid (see [`check_start_grid`]).
+///
+/// # Errors
+/// The field's message when the time falls between grid lines.
+pub fn check_local_grid(at: chrono::NaiveTime) -> Result<(), String> {
+    use chrono::Timelike;
+    if i64::from(at.minute()) % START_GRID_MINUTES == 0 && at.second() == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be on a {START_GRID_MINUTES}-minute boundary (09:05, not 09:07)"
+        ))
+    }
+}
+
 /// The clinician's constraint.
 pub const CLINICIAN_CONSTRAINT: &str = "calendar_entries_clinician_no_overlap";
 /// The patient's constraints (plain, and between appointments linked as concurrent).
@@ -104,5 +140,23 @@ impl From<sqlx::Error> for ScheduleError {
 impl From<Refusal> for ScheduleError {
     fn from(refusal: Refusal) -> Self {
         Self::Units(refusal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{check_local_grid, check_start_grid};
+
+    #[test]
+    fn starts_are_on_the_five_minute_grid() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().expect("instant");
+        assert!(check_start_grid(at("2027-03-15T13:05:00Z")).is_ok());
+        assert!(check_start_grid(at("2027-03-15T13:00:00-05:00")).is_ok());
+        assert!(check_start_grid(at("2027-03-15T13:07:00Z")).is_err());
+        assert!(check_start_grid(at("2027-03-15T13:05:30Z")).is_err());
+        assert!(check_start_grid(at("2027-03-15T13:05:00.5Z")).is_err());
+        let local = |s: &str| chrono::NaiveTime::parse_from_str(s, "%H:%M").expect("time");
+        assert!(check_local_grid(local("09:55")).is_ok());
+        assert!(check_local_grid(local("09:58")).is_err());
     }
 }

@@ -24,6 +24,7 @@ use crate::ids::{AppointmentId, AuthorizationId, PatientId, UserId};
 use crate::policy::Denial;
 use crate::policy::appointments::{self as policy, Schedule};
 use crate::scheduling::booking::{self, MAX_ATTEMPTS};
+use crate::scheduling::check_start_grid;
 use crate::scheduling::holds;
 use crate::store::appointments::{self, ACTIVE, NewAppointment};
 use crate::units::parse_service_code;
@@ -88,6 +89,7 @@ struct Request {
 fn check(body: &BookAppointment) -> Result<Request, AppError> {
     let mut details = Details::new();
     let start = parse_instant(&body.start)
+        .and_then(|start| check_start_grid(start).map(|()| start))
         .map_err(|e| details.insert("start".into(), e))
         .ok();
     if !(15..=480).contains(&body.duration_minutes) {

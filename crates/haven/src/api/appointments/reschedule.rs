@@ -22,6 +22,7 @@ use crate::ids::{AppointmentId, UserId};
 use crate::policy::appointments as policy;
 use crate::scheduling::ScheduleError;
 use crate::scheduling::booking::{self, MAX_ATTEMPTS};
+use crate::scheduling::check_start_grid;
 use crate::scheduling::holds;
 use crate::store::appointments::{self, Move};
 use crate::store::sessions_units;
@@ -73,6 +74,7 @@ pub async fn reschedule_appointment(
 ) -> Result<AppJson<AppointmentOutcome>, AppError> {
     let mut details = Details::new();
     let start = parse_instant(&body.start)
+        .and_then(|start| check_start_grid(start).map(|()| start))
         .map_err(|e| details.insert("start".into(), e))
         .ok();
     if body

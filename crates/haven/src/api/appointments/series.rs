@@ -27,6 +27,7 @@ use crate::policy::Denial;
 use crate::policy::appointments::{self as policy, Schedule};
 use crate::scheduling::ScheduleError;
 use crate::scheduling::booking::{self, MAX_ATTEMPTS};
+use crate::scheduling::check_local_grid;
 use crate::scheduling::holds;
 use crate::scheduling::wall_time::parse_day;
 use crate::store::organizations::is_known_time_zone;
@@ -139,7 +140,9 @@ fn check(body: &CreateSeries) -> Result<Request, AppError> {
         .map_err(|e| field("startDate", e))
         .ok();
     let at = NaiveTime::parse_from_str(body.start_time.trim(), "%H:%M")
-        .map_err(|_| field("startTime", "must be a time HH:MM".into()))
+        .map_err(|_| "must be a time HH:MM".to_owned())
+        .and_then(|at| check_local_grid(at).map(|()| at))
+        .map_err(|e| field("startTime", e))
         .ok();
     if !(15..=480).contains(&body.duration_minutes) {
         field("durationMinutes", "must be 15 to 480".into());

@@ -222,6 +222,22 @@ async fn invalid_bookings_name_the_field_and_write_nothing() {
     )
     .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    for off_grid in ["2027-03-15T13:07:00Z", "2027-03-15T13:05:30Z"] {
+        let response = book(
+            &app,
+            &c.admin,
+            &c.patient,
+            &c.clinician,
+            off_grid,
+            json!({}),
+        )
+        .await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{off_grid}");
+        assert!(
+            response.json()["details"]["start"].is_string(),
+            "{off_grid}"
+        );
+    }
     let list = app.get_as(&c.admin, "/api/appointments").await.json();
     assert_eq!(list["pagination"]["total"], 0);
 }

@@ -114,6 +114,15 @@ async fn a_stale_version_or_a_taken_time_changes_nothing() {
     )
     .await;
 
+    let off_grid = post(
+        &app,
+        &c.admin,
+        &path(&appointment),
+        json!({ "start": "2027-03-17T13:02:00Z", "expectedVersion": 1 }),
+    )
+    .await;
+    assert_eq!(off_grid.status, StatusCode::BAD_REQUEST);
+    assert!(off_grid.json()["details"]["start"].is_string());
     assert_eq!(stale.error_code(), "CONFLICT");
     assert_eq!(taken.error_code(), "SCHEDULE_CONFLICT");
     assert_eq!(taken.json()["details"]["conflictWith"], "clinician");

@@ -330,6 +330,7 @@ async fn bad_series_are_refused_naming_the_field() {
         (json!({ "timeZone": "not a zone" }), "timeZone"),
         (json!({ "startDate": "2027-02-30" }), "startDate"),
         (json!({ "startTime": "25:00" }), "startTime"),
+        (json!({ "startTime": "09:07" }), "startTime"),
         (json!({ "durationMinutes": 10 }), "durationMinutes"),
         (
             json!({ "expectedUnitsPerOccurrence": 4 }),
@@ -415,11 +416,58 @@ async fn another_practices_patient_or_clinician_is_not_found_and_audited() {
         text(&their_patient)
     );
     assert_eq!(their_clinician.status, StatusCode::NOT_FOUND);
+    let their_authorization = authorization(&app, &a.admin, &a.patient, 100).await;
+    let foreign_units = create(
+        &app,
+        &b.scheduler,
+        &series_body(
+            &b.patient,
+            &b.clinician,
+            json!({ "authorizationId": their_authorization }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        foreign_units.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        text(&foreign_units)
+    );
     assert_eq!(
         audited(&app, b.admin.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
             .await
             .len(),
-        2
+        3
     );
     assert_eq!(count(&app, "calendar_entries").await, 0);
+    assert!(ledger_rows(&app, &their_authorization).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_authorization_of_another_patient_is_refused_and_moves_nothing() {
+    let app = TestApp::new().await;
+    let c = clinic(&app, "Practice A", 0).await;
+    let sibling = crate::fixtures::units::patient(&app, &c.admin, "MRN-SIBLING").await;
+    let theirs = authorization(&app, &c.admin, &sibling, 100).await;
+
+    let response = create(
+        &app,
+        &c.scheduler,
+        &series_body(
+            &c.patient,
+            &c.clinician,
+            json!({ "authorizationId": theirs }),
+        ),
+    )
+    .await;
+
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        text(&response)
+    );
+    assert!(response.json()["details"]["authorizationId"].is_string());
+    assert_eq!(count(&app, "calendar_entries").await, 0);
+    assert!(ledger_rows(&app, &theirs).await.is_empty());
 }

@@ -2,6 +2,7 @@
 
 mod cancel;
 mod create;
+mod race;
 mod statements;
 
 use axum::http::Method;

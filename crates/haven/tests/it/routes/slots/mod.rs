@@ -1,4 +1,5 @@
 //! `GET /api/availability`: the slot finder.
 
 mod find;
+mod plan;
 mod statements;

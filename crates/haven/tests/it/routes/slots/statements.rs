@@ -11,7 +11,7 @@ use haven_testkit::TestApp;
 
 /// Inserts `n` clinicians of `org`, each available 09:00–17:00 New York time, Monday to
 /// Friday (as the owner: set-up, not the subject).
-async fn clinicians(app: &TestApp, org: OrganizationId, n: usize) -> Vec<UserId> {
+pub(super) async fn clinicians(app: &TestApp, org: OrganizationId, n: usize) -> Vec<UserId> {
     let mut ids = Vec::new();
     for i in 0..n {
         let email = format!("slot-{i}-{}@example.org", uuid::Uuid::new_v4().simple());
