@@ -7,6 +7,9 @@
 #   .ci/fuzz.sh                 # uses target/debug/haven (cargo build -p haven)
 #   MAX_EXAMPLES=50 BIN=target/release .ci/fuzz.sh
 #
+# Before fuzzing, .ci/dpop_interop.py logs in, calls and refreshes with DPoP proofs made by
+# PyJWT (an implementation independent of Haven's).
+#
 # The logout route is fuzzed last, in a run of its own: it ends the session the token belongs to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,8 +20,8 @@ MAX_EXAMPLES=${MAX_EXAMPLES:-25}
 CHECKS=${CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}
 venv=${FUZZ_VENV:-target/fuzz-venv}
 
-if [ ! -x "$venv/bin/schemathesis" ]; then
-    echo "--- installing schemathesis into $venv"
+if ! "$venv/bin/python" -c 'import schemathesis, jwt, cryptography' >/dev/null 2>&1; then
+    echo "--- installing schemathesis and the DPoP interop client into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r .ci/fuzz-requirements.txt
 fi
@@ -93,6 +96,9 @@ call("POST", "/api/authorizations", {
 print(admin)
 PY
 )
+
+echo "--- DPoP against an independent implementation (PyJWT, cryptography)"
+"$venv/bin/python" .ci/dpop_interop.py "$base" fuzz-operator@haven.test "$operator_password"
 
 fuzz() {
     "$venv/bin/schemathesis" run "$base/api/openapi.json" \

@@ -135,6 +135,17 @@ impl TestApp {
         .await
     }
 
+    /// Another instance over the same database and master key, with `settings` (e.g. a shared
+    /// Redis).
+    pub async fn another_instance_with(&self, settings: Settings) -> Self {
+        Self::over(
+            Arc::clone(&self.db),
+            self.state.master_key().clone(),
+            settings,
+        )
+        .await
+    }
+
     async fn over(db: Arc<TestDb>, master_key: MasterKey, settings: Settings) -> Self {
         let state = AppState::new(
             App::start(db.app_pool().await, master_key, settings)

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::audit::seal::Sealer;
 use crate::auth::cookies::Csrf;
+use crate::auth::dpop::nonce::Nonces;
 use crate::auth::keys::KeyStore;
 use crate::auth::password::PasswordHasher;
 use crate::auth::revocation::Revocations;
@@ -53,6 +54,7 @@ pub struct App {
     hasher: PasswordHasher,
     limiter: RateLimiter,
     csrf: Csrf,
+    dpop_nonces: Nonces,
     mfa_key: AeadKey,
     sealer: Sealer,
     keyring: Keyring,
@@ -97,6 +99,7 @@ impl App {
             keyring: Keyring::new(&master_key),
             security_signals: SecuritySignals::new(),
             csrf: Csrf::new(&master_key),
+            dpop_nonces: Nonces::new(&master_key),
             mfa_key: AeadKey::derive(&master_key, "mfa-secrets"),
             db,
             master_key,
@@ -167,6 +170,12 @@ impl App {
     #[must_use]
     pub fn csrf(&self) -> &Csrf {
         &self.csrf
+    }
+
+    /// The DPoP nonces handed out at login and refresh.
+    #[must_use]
+    pub fn dpop_nonces(&self) -> &Nonces {
+        &self.dpop_nonces
     }
 
     /// The audit sealer (chains recorded events into the log).

@@ -85,6 +85,7 @@ actions! {
     SeriesCreate => "SERIES_CREATE",
     SeriesCancel => "SERIES_CANCEL",
     SettingsUpdate => "SETTINGS_UPDATE",
+    DpopProofRejected => "DPOP_PROOF_REJECTED",
 }
 
 impl fmt::Display for AuditAction {

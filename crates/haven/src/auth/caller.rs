@@ -16,6 +16,8 @@ use crate::ids::{OrganizationId, UserId};
 pub enum AuthMethod {
     /// `Authorization: Bearer <token>`.
     Bearer,
+    /// `Authorization: DPoP <token>` with a proof of the key the token is bound to.
+    Dpop,
     /// The httpOnly session cookie (unsafe methods also need `X-CSRF-Token`).
     Cookie,
 }
@@ -32,7 +34,7 @@ pub struct Caller {
     pub role: Role,
     /// The login session (refresh family) the token belongs to.
     pub session_id: Uuid,
-    /// Bearer or cookie.
+    /// Bearer, DPoP or cookie.
     pub auth_method: AuthMethod,
 }
 

@@ -5,6 +5,7 @@
 
 pub mod caller;
 pub mod cookies;
+pub mod dpop;
 pub mod keys;
 pub mod mfa;
 pub mod password;

@@ -219,6 +219,7 @@ mod tests {
             nbf: iat,
             exp: iat + 900,
             jti: Uuid::new_v4(),
+            cnf: None,
         }
     }
 

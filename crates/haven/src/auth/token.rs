@@ -16,6 +16,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::dpop::Confirmation;
 use super::keys::{KeyError, KeyStore};
 use crate::config::AuthConfig;
 use crate::domain::Role;
@@ -50,6 +51,10 @@ pub struct AccessClaims {
     pub exp: i64,
     /// A unique id for this token.
     pub jti: Uuid,
+    /// For a DPoP-bound token, the key it is bound to (RFC 9449 §6.1): only a request proven
+    /// by that key may use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 impl AccessClaims {
@@ -75,7 +80,15 @@ impl AccessClaims {
             nbf: now,
             exp: now.saturating_add(ttl),
             jti: Uuid::new_v4(),
+            cnf: None,
         }
+    }
+
+    /// The same claims, bound to the DPoP key with thumbprint `jkt`.
+    #[must_use]
+    pub fn bound_to(mut self, jkt: Option<String>) -> Self {
+        self.cnf = jkt.map(|jkt| Confirmation { jkt });
+        self
     }
 }
 

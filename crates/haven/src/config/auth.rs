@@ -106,6 +106,29 @@ pub struct AuthConfig {
     pub secure_cookies: bool,
     /// New organizations require MFA for admins (default: on in production).
     pub require_mfa_for_admins: bool,
+    /// `HAVEN_PUBLIC_URL`: the base URL clients address Haven by (normalized, no trailing
+    /// slash). DPoP proofs must name it (`htu`), never the Host header. Default: `http://` and
+    /// `HAVEN_BIND`; production requires it, with `https`.
+    pub public_url: String,
+}
+
+fn public_url(env: &Env) -> Result<String, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        key: "HAVEN_PUBLIC_URL",
+        reason: reason.to_owned(),
+    };
+    // Production requires https (`Config::check_production`), which the default never is.
+    let Some(raw) = env.get("HAVEN_PUBLIC_URL") else {
+        let bind = env.get("HAVEN_BIND").unwrap_or("127.0.0.1:8080");
+        return Ok(format!("http://{bind}"));
+    };
+    if raw.contains(['?', '#']) {
+        return Err(invalid("must not have a query or fragment"));
+    }
+    let url = crate::auth::dpop::normalize_url(raw.trim()).ok_or_else(|| {
+        invalid("must be an absolute http(s) URL, e.g. https://haven.example.org")
+    })?;
+    Ok(url.trim_end_matches('/').to_owned())
 }
 
 fn minutes(
@@ -205,6 +228,7 @@ impl AuthConfig {
             trusted_proxies,
             secure_cookies,
             require_mfa_for_admins: production,
+            public_url: public_url(env)?,
         })
     }
 

@@ -284,6 +284,11 @@ impl Config {
                 "a generated master key: set HAVEN_MASTER_KEY or HAVEN_MASTER_KEY_FILE",
             ));
         }
+        if !self.auth.public_url.starts_with("https://") {
+            return Err(ConfigError::Production(
+                "a public URL without https: set HAVEN_PUBLIC_URL (DPoP proofs name it)",
+            ));
+        }
         Ok(())
     }
 }

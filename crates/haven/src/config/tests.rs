@@ -122,6 +122,7 @@ fn bad_values_name_their_variable() {
 fn production_refuses_the_embedded_database() {
     let env = Env::from_pairs([
         ("HAVEN_ENV", "production"),
+        ("HAVEN_PUBLIC_URL", "https://haven.example.org"),
         ("HAVEN_MASTER_KEY", &random_key()),
     ]);
 
@@ -134,6 +135,7 @@ fn production_refuses_the_embedded_database() {
 fn production_refuses_a_generated_master_key() {
     let env = Env::from_pairs([
         ("HAVEN_ENV", "production"),
+        ("HAVEN_PUBLIC_URL", "https://haven.example.org"),
         ("HAVEN_DATABASE_URL", "postgres://app@db/haven"),
     ]);
 
@@ -150,6 +152,7 @@ fn production_refuses_a_weak_master_key() {
     let weak = STANDARD.encode([0x41u8; 32]);
     let env = Env::from_pairs([
         ("HAVEN_ENV", "production"),
+        ("HAVEN_PUBLIC_URL", "https://haven.example.org"),
         ("HAVEN_DATABASE_URL", "postgres://app@db/haven"),
         ("HAVEN_MASTER_KEY", weak.as_str()),
     ]);
@@ -163,6 +166,7 @@ fn production_refuses_a_weak_master_key() {
 fn production_accepts_an_external_database_and_a_real_key() {
     let env = Env::from_pairs([
         ("HAVEN_ENV", "production"),
+        ("HAVEN_PUBLIC_URL", "https://haven.example.org"),
         ("HAVEN_DATABASE_URL", "postgres://app@db/haven"),
         ("HAVEN_MASTER_KEY", &random_key()),
     ]);
@@ -183,4 +187,31 @@ fn the_metrics_listener_moves_or_turns_off() {
         Some("0.0.0.0:9100")
     );
     assert_eq!(off.metrics_bind, None);
+}
+
+#[test]
+fn production_needs_an_https_public_url() {
+    let key = random_key();
+    let base = [
+        ("HAVEN_ENV", "production"),
+        ("HAVEN_DATABASE_URL", "postgres://app@db/haven"),
+        ("HAVEN_MASTER_KEY", key.as_str()),
+    ];
+    let missing = Config::from(&Env::from_pairs(base)).expect_err("refused");
+    assert!(
+        missing.to_string().contains("HAVEN_PUBLIC_URL"),
+        "{missing}"
+    );
+    let mut plain = base.to_vec();
+    plain.push(("HAVEN_PUBLIC_URL", "http://haven.example.org"));
+    let plain = Config::from(&Env::from_pairs(plain)).expect_err("refused");
+    assert!(plain.to_string().contains("https"), "{plain}");
+    let mut query = base.to_vec();
+    query.push(("HAVEN_PUBLIC_URL", "https://haven.example.org/?x=1"));
+    let query = Config::from(&Env::from_pairs(query)).expect_err("refused");
+    assert!(query.to_string().starts_with("HAVEN_PUBLIC_URL"), "{query}");
+    let mut good = base.to_vec();
+    good.push(("HAVEN_PUBLIC_URL", "HTTPS://Haven.Example.org:443/"));
+    let good = Config::from(&Env::from_pairs(good)).expect("valid");
+    assert_eq!(good.auth.public_url, "https://haven.example.org");
 }

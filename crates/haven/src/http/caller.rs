@@ -2,8 +2,8 @@
 //! access token.
 //!
 //! Handlers take tenancy only from here (never from a path, query or body). The extractor
-//! verifies the token (a bearer header, or the session cookie), refuses it when its session or
-//! user was revoked (from the in-memory set of `auth::revocation`, not a query), checks the
+//! verifies the token (a bearer header, a DPoP-bound one with its proof, or the session cookie),
+//! refuses it when its session or user was revoked (from the in-memory set of `auth::revocation`, not a query), checks the
 //! CSRF token on unsafe cookie-authenticated requests, enforces the organization's MFA
 //! requirement for admins, and records the caller in the request's span. It reads the database
 //! only for admins (the MFA requirement) and for a platform operator acting inside a practice
@@ -16,12 +16,16 @@ use axum::http::{Method, header};
 use serde_json::json;
 
 use crate::app::AppState;
-use crate::audit::{self, AccessMethod, AuditAction, AuditEvent};
+use crate::audit::{self, AccessMethod, Actor, AuditAction, AuditEvent};
 use crate::auth::caller::{AuthMethod, Caller};
 use crate::auth::cookies;
+use crate::auth::dpop::Rejection;
 use crate::auth::revocation::Verdict;
+use crate::auth::token::AccessClaims;
 use crate::domain::Role;
+use crate::http::dpop;
 use crate::http::error::{AppError, ErrorCode};
+use crate::http::meta::Meta;
 use crate::ids::OrganizationId;
 
 fn unauthenticated() -> AppError {
@@ -31,15 +35,73 @@ fn unauthenticated() -> AppError {
     )
 }
 
-/// The token of the request: bearer first, then the session cookie.
+/// The token of the request: the `Authorization` header (`Bearer` or `DPoP`) first, then the
+/// session cookie.
 fn presented_token(parts: &Parts) -> Option<(String, AuthMethod)> {
     if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let (scheme, token) = value.split_once(' ')?;
-        return (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty())
-            .then(|| (token.trim().to_owned(), AuthMethod::Bearer));
+        let token = token.trim();
+        if token.is_empty() {
+            return None;
+        }
+        return if scheme.eq_ignore_ascii_case("bearer") {
+            Some((token.to_owned(), AuthMethod::Bearer))
+        } else if scheme.eq_ignore_ascii_case("dpop") {
+            Some((token.to_owned(), AuthMethod::Dpop))
+        } else {
+            None
+        };
     }
     cookies::get(&parts.headers, cookies::ACCESS).map(|token| (token, AuthMethod::Cookie))
+}
+
+/// The path the client addressed (nested routers see one without their prefix).
+fn original_path(parts: &Parts) -> &str {
+    parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or_else(|| parts.uri.path(), |uri| uri.path())
+}
+
+/// DPoP at a resource (SPEC §5): a bound token only as `DPoP` with a proof of its key; a
+/// `DPoP` authorization only with a bound token. A refusal is audited in the token's
+/// organization.
+async fn check_binding(
+    state: &AppState,
+    parts: &mut Parts,
+    claims: &AccessClaims,
+    token: &str,
+    method: AuthMethod,
+) -> Result<(), AppError> {
+    let verdict = match (&claims.cnf, method) {
+        (None, AuthMethod::Dpop) => Err(Rejection::UnboundToken),
+        (None, _) => return Ok(()),
+        (Some(_), AuthMethod::Bearer | AuthMethod::Cookie) => Err(Rejection::BoundTokenAsBearer),
+        (Some(cnf), AuthMethod::Dpop) => {
+            dpop::at_resource(
+                state,
+                &parts.headers,
+                parts.method.as_str(),
+                original_path(parts),
+                token,
+                &cnf.jkt,
+            )
+            .await
+        }
+    };
+    let Err(rejection) = verdict else {
+        return Ok(());
+    };
+    let Ok(Meta(meta)) = Meta::from_request_parts(parts, state).await;
+    Err(dpop::refuse(
+        state,
+        claims.org,
+        Some(Actor::new(claims.sub, claims.role)),
+        Some(&meta),
+        rejection,
+    )
+    .await)
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -146,6 +208,7 @@ impl FromRequestParts<AppState> for Caller {
                 ));
             }
         }
+        check_binding(state, parts, &claims, &token, auth_method).await?;
         let caller = Caller {
             user_id: claims.sub,
             organization_id: claims.org,
@@ -162,12 +225,7 @@ impl FromRequestParts<AppState> for Caller {
 
         // Admins of an organization that requires MFA may only reach the auth routes (to enrol)
         // until they have it.
-        // Nested routers see a path without their prefix: ask for the original one.
-        let path = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.path(), |uri| uri.path());
-        let on_auth_route = path.starts_with("/api/auth/");
+        let on_auth_route = original_path(parts).starts_with("/api/auth/");
         if crate::policy::users::held_to_mfa(caller.role) && !on_auth_route {
             let mut tx = state
                 .db()

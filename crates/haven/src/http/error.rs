@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -29,6 +29,11 @@ pub enum ErrorCode {
     InvalidCredentials,
     /// 401: the account needs a second factor.
     MfaRequired,
+    /// 401: a DPoP proof is missing, invalid or replayed, or a bound token came without one
+    /// (`WWW-Authenticate: DPoP`); the precise reason is only in the audit row.
+    InvalidDpopProof,
+    /// 400: login or refresh needs a proof with the server's nonce, given in `DPoP-Nonce`.
+    UseDpopNonce,
     /// 403: the caller's role may not do this.
     Forbidden,
     /// 403: a cookie-authenticated request without the matching CSRF token.
@@ -86,6 +91,8 @@ impl ErrorCode {
             Self::MfaRequired => "MFA_REQUIRED",
             Self::Forbidden => "FORBIDDEN",
             Self::CsrfFailed => "CSRF_FAILED",
+            Self::InvalidDpopProof => "INVALID_DPOP_PROOF",
+            Self::UseDpopNonce => "USE_DPOP_NONCE",
             Self::NotFound => "NOT_FOUND",
             Self::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Self::RequestTimeout => "REQUEST_TIMEOUT",
@@ -114,9 +121,11 @@ impl ErrorCode {
     pub const fn status(self) -> StatusCode {
         match self {
             Self::ValidationError => StatusCode::BAD_REQUEST,
-            Self::Unauthenticated | Self::InvalidCredentials | Self::MfaRequired => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::Unauthenticated
+            | Self::InvalidCredentials
+            | Self::MfaRequired
+            | Self::InvalidDpopProof => StatusCode::UNAUTHORIZED,
+            Self::UseDpopNonce => StatusCode::BAD_REQUEST,
             Self::Forbidden | Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -151,6 +160,8 @@ impl ErrorCode {
             Self::MfaRequired => "A valid MFA code is required",
             Self::Forbidden => "You do not have permission to do this",
             Self::CsrfFailed => "Missing or invalid CSRF token",
+            Self::InvalidDpopProof => "Missing or invalid DPoP proof",
+            Self::UseDpopNonce => "A DPoP proof with the server's nonce (DPoP-Nonce) is required",
             Self::NotFound => "Resource not found",
             Self::MethodNotAllowed => "Method not allowed for this resource",
             Self::RequestTimeout => "The request was not received in time",
@@ -215,6 +226,8 @@ pub struct ErrorBody {
     code: ErrorCode,
     message: Cow<'static, str>,
     details: Option<Details>,
+    /// Headers the answer carries (a `DPoP-Nonce`), beside those its code implies.
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ErrorBody {
@@ -283,6 +296,7 @@ impl AppError {
             code,
             message: message.into(),
             details: None,
+            headers: Vec::new(),
         })
     }
 
@@ -292,6 +306,7 @@ impl AppError {
             code: ErrorCode::ValidationError,
             message: message.into(),
             details: Some(details),
+            headers: Vec::new(),
         })
     }
 
@@ -305,6 +320,7 @@ impl AppError {
             code,
             message: message.into(),
             details: Some(details),
+            headers: Vec::new(),
         })
     }
 
@@ -313,6 +329,15 @@ impl AppError {
         let problem = problem.into();
         let message = format!("{field}: {problem}");
         Self::validation(message, Details::from([(field.to_owned(), problem)]))
+    }
+
+    /// The same error, answered with header `name: value` too (client errors only).
+    #[must_use]
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        if let Self::Client(body) = &mut self {
+            body.headers.push((name, value));
+        }
+        self
     }
 
     /// A 404 `NOT_FOUND`.
@@ -343,8 +368,27 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let mut response = Response::new(Body::empty());
         match self {
-            Self::Client(body) => {
+            Self::Client(mut body) => {
                 *response.status_mut() = body.code.status();
+                let challenge = match body.code {
+                    ErrorCode::InvalidDpopProof => {
+                        Some("DPoP error=\"invalid_dpop_proof\", algs=\"ES256 EdDSA\"")
+                    }
+                    ErrorCode::UseDpopNonce => {
+                        Some("DPoP error=\"use_dpop_nonce\", algs=\"ES256 EdDSA\"")
+                    }
+                    _ => None,
+                };
+                let headers = response.headers_mut();
+                if let Some(challenge) = challenge {
+                    headers.insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static(challenge),
+                    );
+                }
+                for (name, value) in std::mem::take(&mut body.headers) {
+                    headers.insert(name, value);
+                }
                 response.extensions_mut().insert(body);
             }
             Self::Denied(denial) => {
@@ -358,6 +402,7 @@ impl IntoResponse for AppError {
                     code,
                     message: Cow::Borrowed(denial.message().unwrap_or(code.default_message())),
                     details: None,
+                    headers: Vec::new(),
                 });
                 response.extensions_mut().insert(PendingRefusal(denial));
             }
@@ -373,6 +418,7 @@ impl IntoResponse for AppError {
                     code: ErrorCode::ServiceUnavailable,
                     message: Cow::Borrowed("The database is unavailable; please retry shortly"),
                     details: None,
+                    headers: Vec::new(),
                 });
             }
             Self::Internal(cause) => {
@@ -447,6 +493,7 @@ pub(crate) fn render(response: &mut Response, request_id: &str) {
                 code,
                 message: Cow::Borrowed(code.default_message()),
                 details: None,
+                headers: Vec::new(),
             }
         }
     };
@@ -482,6 +529,8 @@ mod tests {
             (ErrorCode::MfaRequired, 401),
             (ErrorCode::Forbidden, 403),
             (ErrorCode::CsrfFailed, 403),
+            (ErrorCode::InvalidDpopProof, 401),
+            (ErrorCode::UseDpopNonce, 400),
             (ErrorCode::NotFound, 404),
             (ErrorCode::Conflict, 409),
             (ErrorCode::InvalidState, 409),

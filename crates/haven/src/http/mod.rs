@@ -5,6 +5,7 @@ pub mod client_ip;
 pub mod context;
 pub mod docs;
 mod domain_errors;
+pub mod dpop;
 pub mod error;
 mod health;
 pub mod json;
@@ -60,6 +61,7 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(health::health))
         .routes(routes!(health::ready))
         .routes(routes!(jwks))
+        .routes(routes!(auth_metadata))
         .routes(routes!(docs::openapi_json))
         .routes(routes!(docs::docs_page))
         .routes(routes!(docs::docs_asset))
@@ -76,6 +78,44 @@ fn documented_routes(state: &AppState) -> OpenApiRouter<AppState> {
 )]
 async fn jwks(State(state): State<AppState>) -> json::AppJson<crate::auth::keys::JwkSet> {
     json::AppJson(state.keys().jwks())
+}
+
+/// What a client needs to know to authenticate: `GET /.well-known/haven-auth`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct AuthMetadata {
+    /// The `iss` of access tokens.
+    issuer: String,
+    /// Where the token-signing keys are published.
+    jwks_uri: String,
+    /// The URL DPoP proofs name in `htu` (plus the request's path).
+    public_url: String,
+    /// `Bearer` and `DPoP` (RFC 9449).
+    token_types_supported: [&'static str; 2],
+    /// The algorithms a DPoP proof may be signed with.
+    dpop_signing_alg_values_supported: [&'static str; 2],
+    /// The routes whose proofs must carry the server's nonce (`DPoP-Nonce`).
+    dpop_nonce_required_at: [&'static str; 2],
+}
+
+/// `GET /.well-known/haven-auth`: token types and DPoP algorithms, for API clients.
+#[utoipa::path(
+    get,
+    path = "/.well-known/haven-auth",
+    tag = "operations",
+    security(()),
+    responses((status = 200, description = "Token types, the DPoP algorithms and where a nonce is required", body = AuthMetadata)),
+)]
+async fn auth_metadata(State(state): State<AppState>) -> json::AppJson<AuthMetadata> {
+    let config = state.auth_config();
+    json::AppJson(AuthMetadata {
+        issuer: config.issuer.clone(),
+        jwks_uri: format!("{}/.well-known/jwks.json", config.public_url),
+        public_url: config.public_url.clone(),
+        token_types_supported: ["Bearer", "DPoP"],
+        dpop_signing_alg_values_supported: crate::auth::dpop::ALGORITHMS,
+        dpop_nonce_required_at: ["/api/auth/login", "/api/auth/refresh"],
+    })
 }
 
 /// Wraps `routes` in the middleware every Haven route runs under (outermost first): request

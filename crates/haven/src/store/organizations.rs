@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
 
+use crate::auth::dpop::Mode;
 use crate::db::{AppPool, TenantTx};
 use crate::ids::OrganizationId;
 use crate::policy::capability::ManageSettings;
@@ -82,7 +83,20 @@ pub async fn list_all(
 pub struct SettingsRow {
     /// Its IANA time zone.
     pub time_zone: String,
+    /// Its DPoP mode (`disabled`, `optional`, `required`).
+    pub dpop_mode: String,
 }
+
+/// What a settings update changes (`None`: unchanged).
+#[derive(Debug, Default)]
+pub struct SettingsChange {
+    /// A time zone [`is_known_time_zone`] accepted.
+    pub time_zone: Option<String>,
+    /// A DPoP mode.
+    pub dpop_mode: Option<Mode>,
+}
+
+const SETTINGS_COLUMNS: &str = "time_zone, dpop_mode";
 
 /// The transaction's organization's settings.
 pub async fn settings(
@@ -90,10 +104,12 @@ pub async fn settings(
     _may: &ManageSettings,
 ) -> Result<SettingsRow, sqlx::Error> {
     let id = tx.organization_id();
-    sqlx::query_as("SELECT time_zone FROM organizations WHERE id = $1")
-        .bind(id)
-        .fetch_one(tx.conn())
-        .await
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {SETTINGS_COLUMNS} FROM organizations WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await
 }
 
 /// The transaction's organization's time zone (the default zone of its clinicians' rules).
@@ -105,19 +121,33 @@ pub async fn time_zone(tx: &mut TenantTx) -> Result<String, sqlx::Error> {
         .await
 }
 
-/// Sets the transaction's organization's time zone (a name [`is_known_time_zone`] accepted).
-pub async fn set_time_zone(
+/// The transaction's organization's DPoP mode (read at login and refresh, before the caller
+/// is known to be anyone: no capability).
+pub async fn dpop_mode(tx: &mut TenantTx) -> Result<Mode, sqlx::Error> {
+    let id = tx.organization_id();
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT dpop_mode FROM organizations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(stored.map_or(Mode::Optional, |m| Mode::from_stored(&m)))
+}
+
+/// Changes the transaction's organization's settings in one statement; answers them all.
+pub async fn update_settings(
     tx: &mut TenantTx,
     _may: &ManageSettings,
-    time_zone: &str,
+    change: &SettingsChange,
 ) -> Result<SettingsRow, sqlx::Error> {
     let id = tx.organization_id();
-    sqlx::query_as(
-        "UPDATE organizations SET time_zone = $2, updated_at = now() WHERE id = $1 \
-         RETURNING time_zone",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE organizations SET time_zone = coalesce($2, time_zone), \
+             dpop_mode = coalesce($3, dpop_mode), updated_at = now() \
+         WHERE id = $1 RETURNING {SETTINGS_COLUMNS}"
+    )))
     .bind(id)
-    .bind(time_zone)
+    .bind(change.time_zone.as_deref())
+    .bind(change.dpop_mode.map(Mode::as_str))
     .fetch_one(tx.conn())
     .await
 }

@@ -28,6 +28,8 @@ pub enum RevokeReason {
     IdleTimeout,
     /// Older than the absolute lifetime.
     MaxLifetime,
+    /// A refresh was proven by another DPoP key than the one the session is bound to.
+    DpopKeyMismatch,
 }
 
 impl RevokeReason {
@@ -39,24 +41,30 @@ impl RevokeReason {
             Self::Disabled => "disabled",
             Self::IdleTimeout => "idle_timeout",
             Self::MaxLifetime => "max_lifetime",
+            Self::DpopKeyMismatch => "dpop_key_mismatch",
         }
     }
 }
 
-/// Starts a family for `user` with its first token; returns the family id and the token's id.
+/// Starts a family for `user` with its first token, bound to the DPoP key `jkt` when the login
+/// proved one; returns the family id and the token's id.
 pub async fn start_family(
     tx: &mut TenantTx,
     user: UserId,
     token_hash: &[u8; 32],
+    jkt: Option<&str>,
 ) -> Result<(Uuid, Uuid), sqlx::Error> {
     let org = tx.organization_id();
     let family = Uuid::now_v7();
-    sqlx::query("INSERT INTO refresh_families (organization_id, id, user_id) VALUES ($1, $2, $3)")
-        .bind(org)
-        .bind(family)
-        .bind(user)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "INSERT INTO refresh_families (organization_id, id, user_id, dpop_jkt) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(org)
+    .bind(family)
+    .bind(user)
+    .bind(jkt)
+    .execute(tx.conn())
+    .await?;
     let token = add_token(tx, family, token_hash).await?;
     Ok((family, token))
 }
@@ -93,6 +101,8 @@ pub struct ConsumedToken {
     pub family_created_at: DateTime<Utc>,
     /// When the family was last used.
     pub last_used_at: DateTime<Utc>,
+    /// The DPoP key the family is bound to, if any.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Consumes token `token_id`: marks it rotated if, and only if, nobody has yet. One
@@ -111,7 +121,7 @@ pub async fn consume(
              RETURNING organization_id, family_id \
          ) \
          SELECT f.id AS family_id, f.user_id, f.revoked_at, \
-                f.created_at AS family_created_at, f.last_used_at \
+                f.created_at AS family_created_at, f.last_used_at, f.dpop_jkt \
          FROM consumed c \
          JOIN refresh_families f ON f.organization_id = c.organization_id AND f.id = c.family_id \
          FOR UPDATE OF f",

@@ -48,6 +48,8 @@ pub const UNIT_RESERVATIONS: &str = "haven_unit_reservations_total";
 pub const APPOINTMENTS: &str = "haven_appointments_total";
 /// The outcomes of `haven_appointments_total`.
 pub const APPOINTMENT_OUTCOMES: [&str; 3] = ["booked", "conflict", "outside_availability"];
+/// DPoP proofs checked, by outcome (`accepted` or the rejection's reason).
+pub const DPOP_PROOFS: &str = "haven_dpop_proofs_total";
 /// Time to write audit rows into the outbox.
 pub const AUDIT_WRITE_DURATION: &str = "haven_audit_write_duration_seconds";
 /// Runtime pool connections by state.
@@ -91,6 +93,7 @@ const SECURITY_ACTIONS: &[AuditAction] = &[
     AuditAction::RoleEscalationAttempt,
     AuditAction::RefreshTokenReuse,
     AuditAction::SuperAdminBypass,
+    AuditAction::DpopProofRejected,
 ];
 
 /// Security events that are refusals of the HTTP layer rather than audited actions.
@@ -170,6 +173,10 @@ fn describe() {
     describe_counter!(BTG_EVENTS, "Break-the-glass events by action");
     describe_counter!(UNIT_RESERVATIONS, "Unit reservations by outcome");
     describe_counter!(APPOINTMENTS, "Appointment bookings by outcome");
+    describe_counter!(
+        DPOP_PROOFS,
+        "DPoP proofs checked, by outcome (accepted, or why one was rejected)"
+    );
     describe_histogram!(
         AUDIT_WRITE_DURATION,
         Unit::Seconds,
@@ -201,6 +208,7 @@ fn start_series() {
         counter!(SECURITY_EVENTS, "type" => *kind).increment(0);
     }
     counter!(RLS_VIOLATIONS).increment(0);
+    counter!(DPOP_PROOFS, "outcome" => "accepted").increment(0);
 }
 
 /// One answered request. `route` is the matched route template (or `unmatched`).
@@ -274,6 +282,11 @@ pub fn unit_reservation(outcome: &'static str) {
 pub fn appointment(outcome: &'static str) {
     debug_assert!(APPOINTMENT_OUTCOMES.contains(&outcome));
     counter!(APPOINTMENTS, "outcome" => outcome).increment(1);
+}
+
+/// One DPoP proof checked: `accepted`, or the reason it was rejected.
+pub fn dpop_proof(outcome: &'static str) {
+    counter!(DPOP_PROOFS, "outcome" => outcome).increment(1);
 }
 
 /// A statement refused by row-level security.

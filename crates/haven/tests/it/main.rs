@@ -20,6 +20,7 @@ mod btg_use;
 mod btg_webhook;
 mod catalog;
 mod csrf;
+mod dpop;
 mod embedded;
 mod errors;
 mod fixtures;

@@ -25,14 +25,16 @@ use utoipa::ToSchema;
 use super::mfa_check::{MfaCheck, check_second_factor};
 use super::session::{self, Delivery, SessionTokens};
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent, Outcome};
+use crate::audit::{self, Actor, AuditAction, AuditEvent, Outcome};
+use crate::auth::dpop::{Mode, Rejection};
 use crate::domain::Email;
+use crate::http::dpop;
 use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::ids::OrganizationId;
-use crate::store::sessions;
 use crate::store::users::{self, User};
+use crate::store::{organizations, sessions};
 
 /// The login request.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -85,6 +87,12 @@ fn invalid_credentials() -> AppError {
 /// password, disabled or locked account) answers the same 401 `INVALID_CREDENTIALS`; after five
 /// consecutive failures the account is locked for 15 minutes without saying so. An account
 /// with MFA enrolled also needs `mfaCode`, else 401 `MFA_REQUIRED`.
+///
+/// DPoP (RFC 9449): with a `DPoP` proof (ES256 or EdDSA, `htm` POST, `htu` the public URL of
+/// this route, the server's nonce from `DPoP-Nonce`; without it the answer is 400
+/// `USE_DPOP_NONCE` carrying one) the access token is bound to the proof's key
+/// (`tokenType: "DPoP"`, `cnf.jkt`) and so is the session: every refresh must be proven by
+/// the same key.
 #[utoipa::path(
     post,
     path = "/login",
@@ -93,13 +101,14 @@ fn invalid_credentials() -> AppError {
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; the tokens are in the body (bearer) or in cookies (`session: \"cookie\"`)", body = LoginResponse),
-        (status = 400, description = "The body is not valid, or the email or password is too long (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 401, description = "Wrong credentials, or a disabled or locked account (`INVALID_CREDENTIALS`, all alike); or MFA is enrolled and `mfaCode` is missing or wrong (`MFA_REQUIRED`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 400, description = "The body is not valid, or the email or password is too long (`VALIDATION_ERROR`); or the `DPoP` proof lacks the server's nonce, given in `DPoP-Nonce` (`USE_DPOP_NONCE`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 401, description = "Wrong credentials, or a disabled or locked account (`INVALID_CREDENTIALS`, all alike); or MFA is enrolled and `mfaCode` is missing or wrong (`MFA_REQUIRED`); or the `DPoP` proof is invalid or replayed, or the practice requires one (`INVALID_DPOP_PROOF`)", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
 pub async fn login(
     State(state): State<AppState>,
     Meta(meta): Meta,
+    headers: HeaderMap,
     AppJson(request): AppJson<LoginRequest>,
 ) -> Result<(HeaderMap, AppJson<LoginResponse>), AppError> {
     use secrecy::ExposeSecret;
@@ -114,6 +123,21 @@ pub async fn login(
     let delivery = match request.session {
         Some(SessionMode::Cookie) => Delivery::Cookie,
         None => Delivery::Body,
+    };
+    // A proof is checked before anything else (it costs a signature check, not a password
+    // hash), the same way for every email: known, unknown, locked.
+    let proof = match dpop::at_token_endpoint(&state, &headers, "/api/auth/login").await {
+        Ok(proof) => proof,
+        Err(rejection) => {
+            return Err(dpop::refuse(
+                &state,
+                OrganizationId::PLATFORM,
+                None,
+                Some(&meta),
+                rejection,
+            )
+            .await);
+        }
     };
     let failure = |reason: &'static str| {
         AuditEvent::new(AuditAction::LoginFailure)
@@ -204,6 +228,19 @@ pub async fn login(
             ));
         }
     }
+    // Cookie sessions are unchanged by DPoP; a bearer session binds the proven key, unless the
+    // practice switched DPoP off, and needs one when the practice requires it.
+    let jkt = match (delivery, organizations::dpop_mode(&mut tx).await?, proof) {
+        (Delivery::Cookie, _, _) | (_, Mode::Disabled, _) => None,
+        (Delivery::Body, Mode::Required, None) => {
+            // The password was right: refusing for the mode is not a failed attempt.
+            users::release_login_attempt(&mut tx, user).await?;
+            tx.commit().await?;
+            let actor = Some(Actor::new(user, account.role));
+            return Err(dpop::refuse(&state, org, actor, Some(&meta), Rejection::Required).await);
+        }
+        (Delivery::Body, _, proof) => proof.map(|p| p.jkt),
+    };
     users::record_login_success(&mut tx, user).await?;
     if verification.needs_rehash {
         // Legacy bcrypt, or Argon2 below today's parameters: upgrade while we hold the password.
@@ -215,7 +252,8 @@ pub async fn login(
         users::set_password_hash(&mut tx, user, &rehashed, false).await?;
     }
     let (refresh, refresh_hash) = session::new_refresh_token();
-    let (family, refresh_id) = sessions::start_family(&mut tx, user, &refresh_hash).await?;
+    let (family, refresh_id) =
+        sessions::start_family(&mut tx, user, &refresh_hash, jkt.as_deref()).await?;
     let profile = users::find(&mut tx, user)
         .await?
         .ok_or_else(invalid_credentials)?;
@@ -224,7 +262,14 @@ pub async fn login(
         &AuditEvent::new(AuditAction::LoginSuccess)
             .with_actor(user, profile.role)
             .with_entity("session", family)
-            .with_details(json!({ "delivery": if delivery == Delivery::Cookie { "cookie" } else { "bearer" }, "rehashed": verification.needs_rehash }))
+            .with_details(json!({
+                "delivery": match (delivery, &jkt) {
+                    (Delivery::Cookie, _) => "cookie",
+                    (Delivery::Body, Some(_)) => "dpop",
+                    (Delivery::Body, None) => "bearer",
+                },
+                "rehashed": verification.needs_rehash,
+            }))
             .with_request(&meta),
     )
     .await?;
@@ -232,7 +277,7 @@ pub async fn login(
         token: refresh,
         id: refresh_id,
     };
-    let tokens = session::issue(&state, user, org, profile.role, family, refresh).await?;
+    let tokens = session::issue(&state, user, org, profile.role, family, refresh, jkt).await?;
     tx.commit().await?;
     let (headers, tokens) = session::deliver(&state, tokens, delivery);
     Ok((

@@ -18,14 +18,16 @@ use uuid::Uuid;
 
 use super::session::{self, Delivery, SessionTokens};
 use crate::app::AppState;
-use crate::audit::{self, AuditAction, AuditEvent, Outcome, RequestMeta};
+use crate::audit::{self, Actor, AuditAction, AuditEvent, Outcome, RequestMeta};
 use crate::auth::cookies;
+use crate::auth::dpop::{Mode, Proof, Rejection};
 use crate::db::TenantTx;
+use crate::http::dpop;
 use crate::http::error::{AppError, ErrorCode};
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::store::sessions::{self, RevokeReason};
-use crate::store::users;
+use crate::store::{organizations, users};
 
 /// The refresh request. Cookie sessions send `{}` (or no body): the refresh token then comes
 /// from the `haven_refresh` cookie.
@@ -66,8 +68,8 @@ fn unauthenticated() -> AppError {
     ),
     responses(
         (status = 200, description = "A new token pair (in the body, or in cookies with a new `csrfToken`)", body = SessionTokens),
-        (status = 400, description = "The body is not `{\"refreshToken\": \"...\"}` (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 401, description = "No refresh token, or one that is unknown, expired, revoked or already used (`UNAUTHENTICATED`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 400, description = "The body is not `{\"refreshToken\": \"...\"}` (`VALIDATION_ERROR`); or the `DPoP` proof lacks the server's nonce, given in `DPoP-Nonce` (`USE_DPOP_NONCE`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 401, description = "No refresh token, or one that is unknown, expired, revoked or already used (`UNAUTHENTICATED`); or a DPoP-bound session without a valid proof of its key, or a bearer session of a practice that requires DPoP (`INVALID_DPOP_PROOF`; a proof by another key ends the session)", body = crate::http::openapi::ErrorEnvelope),
         (status = 403, description = "A refresh by cookie without the `csrfToken` of the last login or refresh in `X-CSRF-Token` (`CSRF_FAILED`)", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
@@ -117,6 +119,19 @@ pub async fn refresh(
         ));
     }
 
+    // A proof is checked before the token is consumed: a missing nonce costs the client a retry,
+    // not its session.
+    let proof = if delivery == Delivery::Body {
+        match dpop::at_token_endpoint(&state, &headers, "/api/auth/refresh").await {
+            Ok(proof) => proof,
+            Err(rejection) => {
+                return Err(dpop::refuse(&state, org, None, Some(&meta), rejection).await);
+            }
+        }
+    } else {
+        None
+    };
+
     let mut tx = state.db().begin_tenant(org, None).await?;
     let Some(consumed) = sessions::consume(&mut tx, token_id).await? else {
         // Somebody consumed this token first, now or earlier: two parties hold it.
@@ -154,6 +169,39 @@ pub async fn refresh(
         return Err(unauthenticated());
     }
 
+    let jkt = match bind(&mut tx, delivery, &consumed, proof).await? {
+        Binding::Keep(jkt) => jkt,
+        Binding::Refuse(rejection) => {
+            // Nothing consumed: the transaction is rolled back before the refusal is recorded.
+            tx.rollback().await?;
+            let actor = Some(Actor::new(user.id, user.role));
+            return Err(dpop::refuse(&state, org, actor, Some(&meta), rejection).await);
+        }
+        Binding::OtherKey => {
+            // Proven by another key than the session's: whoever holds this refresh token is not
+            // the client that logged in. The session ends, as on refresh-token reuse.
+            sessions::revoke_family(&mut tx, family, RevokeReason::DpopKeyMismatch).await?;
+            audit::record(
+                &mut tx,
+                &AuditEvent::new(AuditAction::DpopProofRejected)
+                    .with_outcome(Outcome::Denied)
+                    .with_actor(user.id, user.role)
+                    .with_entity("session", family)
+                    .with_details(json!({
+                        "reason": Rejection::KeyMismatch.as_str(),
+                        "securitySignal": true,
+                        "familyRevoked": true,
+                    }))
+                    .with_request(&meta),
+            )
+            .await?;
+            tx.commit().await?;
+            crate::telemetry::metrics::dpop_proof(Rejection::KeyMismatch.as_str());
+            crate::api::auth::reread_revocations(&state).await;
+            tracing::warn!(session = %family, "DPoP key mismatch on refresh: session revoked");
+            return Err(dpop::answer(&state, Rejection::KeyMismatch));
+        }
+    };
     let (next, next_hash) = session::new_refresh_token();
     let next_id = sessions::rotate(&mut tx, family, &next_hash).await?;
     audit::record(
@@ -168,10 +216,43 @@ pub async fn refresh(
         token: next,
         id: next_id,
     };
-    let tokens = session::issue(&state, user.id, org, user.role, family, next).await?;
+    let tokens = session::issue(&state, user.id, org, user.role, family, next, jkt).await?;
     tx.commit().await?;
     let (headers, body) = session::deliver(&state, tokens, delivery);
     Ok((headers, AppJson(body)))
+}
+
+/// What DPoP decides for a refresh.
+enum Binding {
+    /// Go on; the new access token is bound to this key (or to none).
+    Keep(Option<String>),
+    /// Refuse, consuming nothing.
+    Refuse(Rejection),
+    /// A valid proof by another key than the session's.
+    OtherKey,
+}
+
+/// A bound session refreshes only with a proof of its key; an unbound one only without a proof,
+/// and not at all when its practice now requires DPoP. Cookie sessions are unchanged.
+async fn bind(
+    tx: &mut TenantTx,
+    delivery: Delivery,
+    consumed: &sessions::ConsumedToken,
+    proof: Option<Proof>,
+) -> Result<Binding, AppError> {
+    if delivery == Delivery::Cookie {
+        return Ok(Binding::Keep(None));
+    }
+    Ok(match (&consumed.dpop_jkt, proof) {
+        (Some(bound), Some(proof)) if *bound == proof.jkt => Binding::Keep(Some(proof.jkt)),
+        (Some(_), Some(_)) => Binding::OtherKey,
+        (Some(_), None) => Binding::Refuse(Rejection::Missing),
+        (None, Some(_)) => Binding::Refuse(Rejection::UnboundSession),
+        (None, None) => match organizations::dpop_mode(tx).await? {
+            Mode::Required => Binding::Refuse(Rejection::Required),
+            Mode::Disabled | Mode::Optional => Binding::Keep(None),
+        },
+    })
 }
 
 /// A token that was already consumed came back: revoke its family and raise the alarm, once

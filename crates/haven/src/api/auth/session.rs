@@ -47,6 +47,8 @@ pub enum Delivery {
 #[derive(Debug)]
 pub struct IssuedTokens {
     access: String,
+    /// Whether the access token is bound to a DPoP key.
+    bound: bool,
     refresh: String,
     session: Uuid,
     /// The refresh token's id: the generation the CSRF token is bound to.
@@ -62,8 +64,9 @@ pub struct NewRefresh {
     pub id: Uuid,
 }
 
-/// Signs an access token for the session. An RSA-3072 signature costs a millisecond or two of
-/// CPU, so it runs on the blocking pool rather than on a runtime worker.
+/// Signs an access token for the session, bound to the DPoP key with thumbprint `jkt` when the
+/// session is. An RSA-3072 signature costs a millisecond or two of CPU, so it runs on the
+/// blocking pool rather than on a runtime worker.
 pub async fn issue(
     state: &AppState,
     user: UserId,
@@ -71,8 +74,11 @@ pub async fn issue(
     role: Role,
     session: Uuid,
     refresh: NewRefresh,
+    jkt: Option<String>,
 ) -> Result<IssuedTokens, AppError> {
-    let claims = AccessClaims::new(user, organization, role, session, state.auth_config());
+    let bound = jkt.is_some();
+    let claims =
+        AccessClaims::new(user, organization, role, session, state.auth_config()).bound_to(jkt);
     let keys = state.keys().clone();
     let access = tokio::task::spawn_blocking(move || keys.issue(&claims))
         .await
@@ -80,6 +86,7 @@ pub async fn issue(
         .map_err(|e| AppError::Internal(anyhow::anyhow!("signing an access token: {e}")))?;
     Ok(IssuedTokens {
         access,
+        bound,
         refresh: refresh.token,
         session,
         generation: refresh.id,
@@ -91,11 +98,17 @@ pub async fn issue(
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionTokens {
-    /// The access token (a JWT, RS256) to send as `Authorization: Bearer <token>`. Absent for
-    /// cookie sessions.
+    /// The access token (a JWT, RS256) to send as `Authorization: Bearer <token>`, or, when
+    /// `tokenType` is `DPoP`, as `Authorization: DPoP <token>` with a proof. Absent for cookie
+    /// sessions.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     token: Option<String>,
+    /// `Bearer`, or `DPoP` for a token bound to the key that proved the login (RFC 9449).
+    /// Absent for cookie sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "Bearer")]
+    token_type: Option<&'static str>,
     /// Seconds until the access token expires (refresh before then).
     #[schema(example = 900)]
     expires_in: u64,
@@ -124,8 +137,11 @@ pub fn deliver(
     let expires_in = config.access_token_ttl.as_secs();
     let mut headers = HeaderMap::new();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let (name, nonce) = crate::http::dpop::nonce_header(state);
+    headers.insert(name, nonce);
     let body = match delivery {
         Delivery::Body => SessionTokens {
+            token_type: Some(if tokens.bound { "DPoP" } else { "Bearer" }),
             token: Some(tokens.access),
             expires_in,
             refresh_token: Some(tokens.refresh),
@@ -154,6 +170,7 @@ pub fn deliver(
             );
             SessionTokens {
                 token: None,
+                token_type: None,
                 expires_in,
                 refresh_token: None,
                 csrf_token: Some(state.csrf().token(tokens.session, tokens.generation)),

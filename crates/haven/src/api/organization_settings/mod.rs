@@ -1,5 +1,5 @@
-//! `/api/organization/settings`: the practice's settings (SPEC §6 "Practice settings"). This
-//! issue starts it with `timeZone`; later features add their fields.
+//! `/api/organization/settings`: the practice's settings (SPEC §6 "Practice settings"). Each feature
+//! adds its fields: `timeZone` (scheduling), `dpopMode` (DPoP).
 
 mod get;
 mod update;
@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::auth::dpop::Mode;
 use crate::store::organizations::SettingsRow;
 
 /// The practice's settings.
@@ -19,6 +20,10 @@ pub struct Settings {
     /// The practice's IANA time zone: the default zone of its clinicians' weekly availability.
     #[schema(example = "America/New_York")]
     time_zone: String,
+    /// DPoP (RFC 9449) for API clients: `disabled` (proofs ignored, bearer tokens),
+    /// `optional` (the default: a client that proves a key gets a bound token), `required`
+    /// (bearer logins and refreshes refused; cookie sessions unchanged).
+    dpop_mode: Mode,
 }
 
 /// `{"settings": {...}}`.
@@ -33,6 +38,7 @@ impl From<SettingsRow> for SettingsResponse {
         Self {
             settings: Settings {
                 time_zone: row.time_zone,
+                dpop_mode: Mode::from_stored(&row.dpop_mode),
             },
         }
     }

@@ -9,13 +9,14 @@ use super::SettingsResponse;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent};
 use crate::auth::caller::Caller;
+use crate::auth::dpop::Mode;
 use crate::domain::parse_time_zone_name;
 use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::policy::method_of;
 use crate::policy::organizations as policy;
-use crate::store::organizations;
+use crate::store::organizations::{self, SettingsChange};
 
 /// The request body: the settings to change, at least one.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -26,12 +27,16 @@ pub struct UpdateSettings {
     /// `EST` are refused.
     #[schema(min_length = 1, max_length = 64, example = "America/New_York")]
     time_zone: Option<String>,
+    /// `disabled`, `optional` or `required` (DPoP for API clients, SPEC §5).
+    dpop_mode: Option<Mode>,
 }
 
 /// Change the practice's settings
 ///
 /// ADMIN (and a platform operator acting in a practice). Audited as `SETTINGS_UPDATE` naming
-/// the fields changed and their new values (no PHI).
+/// the fields changed and their new values (no PHI). `dpopMode: "required"` refuses bearer
+/// logins and refreshes from then on; sessions already open keep their access tokens until
+/// those expire (15 minutes by default) and cannot be refreshed without a proof.
 #[utoipa::path(
     patch,
     path = "/",
@@ -39,7 +44,7 @@ pub struct UpdateSettings {
     request_body = UpdateSettings,
     responses(
         (status = 200, description = "The settings after the change", body = SettingsResponse),
-        (status = 400, description = "An unknown time zone, or nothing to change (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 400, description = "An unknown time zone or DPoP mode, or nothing to change (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 403, description = "Not an admin (`FORBIDDEN`)", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
@@ -50,31 +55,49 @@ pub async fn update_settings(
     AppJson(body): AppJson<UpdateSettings>,
 ) -> Result<AppJson<SettingsResponse>, AppError> {
     let may = policy::manage_settings(&caller, "update_settings")?;
-    let Some(raw) = body.time_zone else {
+    if body.time_zone.is_none() && body.dpop_mode.is_none() {
         return Err(AppError::invalid_field(
-            "timeZone",
+            "body",
             "at least one setting must be given",
         ));
-    };
-    let zone = parse_time_zone_name(&raw).map_err(|e| AppError::invalid_field("timeZone", e))?;
+    }
+    let zone = body
+        .time_zone
+        .as_deref()
+        .map(parse_time_zone_name)
+        .transpose()
+        .map_err(|e| AppError::invalid_field("timeZone", e))?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    if !organizations::is_known_time_zone(&mut tx, &zone).await? {
+    if let Some(zone) = &zone
+        && !organizations::is_known_time_zone(&mut tx, zone).await?
+    {
         return Err(AppError::invalid_field(
             "timeZone",
             "is not a time zone this server knows (IANA name like America/New_York)",
         ));
     }
-    let row = organizations::set_time_zone(&mut tx, &may, &zone).await?;
+    let change = SettingsChange {
+        time_zone: zone,
+        dpop_mode: body.dpop_mode,
+    };
+    let row = organizations::update_settings(&mut tx, &may, &change).await?;
+    let mut changed = serde_json::Map::new();
+    if change.time_zone.is_some() {
+        changed.insert("timeZone".into(), json!(row.time_zone));
+    }
+    if change.dpop_mode.is_some() {
+        changed.insert("dpopMode".into(), json!(row.dpop_mode));
+    }
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::SettingsUpdate)
             .by(caller.actor())
             .with_access_method(method_of(&caller))
             .with_entity("organization", caller.organization_id)
-            .with_details(json!({ "changed": { "timeZone": row.time_zone } }))
+            .with_details(json!({ "changed": changed }))
             .with_request(&meta),
     )
     .await?;

@@ -12,7 +12,12 @@ async fn a_released_stale_session_cancels_its_appointment() {
     let app = haven_testkit::TestApp::new().await;
     let c = clinic(&app, "Practice A", 0).await;
     let auth = authorization(&app, &c.admin, &c.patient, 40).await;
-    let start = (Utc::now() - Duration::hours(5)).to_rfc3339();
+    // Five hours ago, on the booking grid (whole five minutes).
+    let ago = Utc::now() - Duration::hours(5);
+    let start = (ago
+        - Duration::seconds(ago.timestamp().rem_euclid(300))
+        - Duration::nanoseconds(i64::from(ago.timestamp_subsec_nanos())))
+    .to_rfc3339();
     let appointment = booked(
         &app,
         &c.admin,
