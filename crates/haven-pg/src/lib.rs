@@ -52,5 +52,17 @@ mod pidfile;
 mod run_as;
 
 pub use binaries::{MIN_MAJOR_VERSION, PgBinaries};
+
+/// Whether the user the server would run as can traverse every directory leading to `path`
+/// (always, when we are not root: the server runs as us).
+///
+/// # Errors
+/// When we are root and no unprivileged user exists to run the server as.
+pub fn server_can_reach(path: &std::path::Path) -> Result<bool, Error> {
+    Ok(match run_as::RunAs::detect()? {
+        None => true,
+        Some(user) => user.check_reachable(path).is_ok(),
+    })
+}
 pub use cluster::{Cluster, ClusterSpec};
 pub use error::Error;

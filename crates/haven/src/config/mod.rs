@@ -64,6 +64,10 @@ pub enum DatabaseConfig {
     Embedded {
         /// `HAVEN_PG_BIN_DIR`: where initdb and pg_ctl are, when not found by search.
         pg_bin_dir: Option<PathBuf>,
+        /// `HAVEN_CLUSTERS_DIR` (default `/var/lib/haven/clusters`): where the cluster lives
+        /// when the PostgreSQL user cannot enter the data directory (Haven runs as root from
+        /// a checkout under `/root`, say).
+        clusters_dir: PathBuf,
     },
     /// A PostgreSQL someone else runs.
     External {
@@ -185,6 +189,9 @@ impl Config {
                 }
                 DatabaseConfig::Embedded {
                     pg_bin_dir: env.path("HAVEN_PG_BIN_DIR"),
+                    clusters_dir: env
+                        .path("HAVEN_CLUSTERS_DIR")
+                        .unwrap_or_else(|| PathBuf::from("/var/lib/haven/clusters")),
                 }
             }
         };

@@ -25,7 +25,10 @@ fn defaults_are_embedded_development_on_localhost() {
     assert_eq!(config.data_dir, PathBuf::from(".haven"));
     assert!(matches!(
         config.database,
-        DatabaseConfig::Embedded { pg_bin_dir: None }
+        DatabaseConfig::Embedded {
+            pg_bin_dir: None,
+            ..
+        }
     ));
     assert!(matches!(
         config.master_key,

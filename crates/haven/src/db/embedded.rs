@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use haven_pg::{Cluster, ClusterSpec, PgBinaries};
+use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnectOptions;
 
 /// The socket's port number: with no TCP listener it only names the socket file.
@@ -35,11 +36,14 @@ pub enum Sharing {
 }
 
 impl EmbeddedDb {
-    /// Prepares (initdb on first use) and starts the cluster under `data_dir`, or attaches to
-    /// the one a running Haven manages when `sharing` allows. Blocking.
+    /// Prepares (initdb on first use) and starts the cluster of `data_dir`, or attaches to
+    /// the one a running Haven manages when `sharing` allows. The cluster lives in `data_dir`
+    /// unless the PostgreSQL user cannot enter it; then under `clusters_dir` (see
+    /// [`cluster_home`]). Blocking.
     pub fn start(
         data_dir: &Path,
         pg_bin_dir: Option<&Path>,
+        clusters_dir: &Path,
         sharing: Sharing,
     ) -> anyhow::Result<Self> {
         // Others may traverse (the cluster may run as another user) but not list it.
@@ -69,11 +73,12 @@ impl EmbeddedDb {
 
         let bins = PgBinaries::locate(pg_bin_dir)?;
         let data_dir = absolute(data_dir)?;
+        let home = cluster_home(&data_dir, clusters_dir)?;
         let (cluster, created) = Cluster::prepare(
             bins,
             ClusterSpec {
-                data_dir: data_dir.join("pg"),
-                socket_dir: data_dir.join("run"),
+                data_dir: home.join("pg"),
+                socket_dir: home.join("run"),
                 port: PORT,
                 superuser: "postgres".into(),
                 settings: Vec::new(),
@@ -124,6 +129,54 @@ impl EmbeddedDb {
         }
         Ok(())
     }
+}
+
+/// Where the cluster of `data_dir` lives: `data_dir` itself (`pg/`, `run/`), unless Haven runs
+/// as root and the PostgreSQL user cannot enter `data_dir` (a checkout under `/root`, the usual
+/// home of root in a container). Then, rather than asking for `chmod o+x` on someone's home,
+/// the cluster lives in `<clusters_dir>/<name>-<hash of the data dir's path>`, a directory only
+/// root and the server's user can enter, and the log says so. A cluster already in `data_dir`
+/// stays there.
+fn cluster_home(data_dir: &Path, clusters_dir: &Path) -> anyhow::Result<PathBuf> {
+    if data_dir.join("pg").join("PG_VERSION").exists()
+        || haven_pg::server_can_reach(&data_dir.join("pg"))?
+    {
+        return Ok(data_dir.to_owned());
+    }
+    let name: String = data_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(40)
+        .collect();
+    let digest = Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let home = clusters_dir.join(format!(
+        "{}-{}",
+        name.trim_start_matches('.'),
+        &hex::encode(digest)[..12]
+    ));
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(&home)
+        .with_context(|| format!("creating {}", home.display()))?;
+    if !haven_pg::server_can_reach(&home.join("pg"))? {
+        bail!(
+            "the PostgreSQL user can enter neither {} nor {}: set HAVEN_DATA_DIR or \
+             HAVEN_CLUSTERS_DIR to a directory it can reach",
+            data_dir.display(),
+            home.display()
+        );
+    }
+    tracing::info!(
+        data_dir = %data_dir.display(),
+        cluster = %home.display(),
+        "the PostgreSQL user cannot enter the data directory: the embedded cluster lives in the \
+         clusters directory instead (HAVEN_CLUSTERS_DIR)"
+    );
+    Ok(home)
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

@@ -32,11 +32,14 @@ impl Database {
         sharing: Sharing,
     ) -> anyhow::Result<Self> {
         match config {
-            DatabaseConfig::Embedded { pg_bin_dir } => {
+            DatabaseConfig::Embedded {
+                pg_bin_dir,
+                clusters_dir,
+            } => {
                 let data_dir = data_dir.to_owned();
-                let pg_bin_dir = pg_bin_dir.clone();
+                let (pg_bin_dir, clusters_dir) = (pg_bin_dir.clone(), clusters_dir.clone());
                 let embedded = tokio::task::spawn_blocking(move || {
-                    EmbeddedDb::start(&data_dir, pg_bin_dir.as_deref(), sharing)
+                    EmbeddedDb::start(&data_dir, pg_bin_dir.as_deref(), &clusters_dir, sharing)
                 })
                 .await??;
                 let mut superuser = PgConnection::connect_with(&embedded.superuser_options())

@@ -77,6 +77,56 @@ async fn embedded_mode_starts_restarts_and_recovers_from_a_kill() {
     std::fs::remove_dir_all(root).expect("cleanup");
 }
 
+/// A checkout where the PostgreSQL user cannot enter (root's home in a container): as root, the
+/// cluster moves to the clusters directory and Haven starts, twice, on the same cluster; as
+/// anyone else the server runs as that user, who can enter, and the cluster stays in place.
+#[tokio::test]
+async fn a_data_dir_the_postgres_user_cannot_enter_still_starts() {
+    let root = scratch_dir();
+    let private = root.join("private");
+    std::fs::create_dir(&private).expect("private dir");
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+    let data_dir = private.join("data");
+    let clusters = root.join("clusters");
+    let env = [
+        ("HAVEN_BOOTSTRAP_EMAIL", "ops@haven.test"),
+        ("HAVEN_CLUSTERS_DIR", clusters.to_str().expect("utf-8")),
+    ];
+
+    let first = start_with(&data_dir, &env).await;
+    assert_eq!(get(&first.address, "/ready").await.0, 200);
+    assert_eq!(stop(first, Signal::SIGTERM).await, Some(0));
+    let second = start_with(&data_dir, &env).await;
+    assert_eq!(get(&second.address, "/ready").await.0, 200);
+    assert!(
+        second.stdout.lock().expect("lock").is_empty(),
+        "the same cluster: nobody new to announce"
+    );
+    assert_eq!(stop(second, Signal::SIGTERM).await, Some(0));
+
+    let moved: Vec<_> = std::fs::read_dir(&clusters)
+        .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    if nix::unistd::geteuid().is_root() {
+        assert!(
+            !data_dir.join("pg").exists(),
+            "not in the unreachable data dir"
+        );
+        assert_eq!(moved.len(), 1, "{moved:?}");
+        assert!(moved[0].join("pg/PG_VERSION").exists());
+        let name = moved[0]
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with("data-"), "{name}");
+    } else {
+        assert!(data_dir.join("pg/PG_VERSION").exists());
+        assert!(moved.is_empty());
+    }
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
+
 #[tokio::test]
 async fn a_second_haven_on_the_same_data_dir_is_refused() {
     let root = scratch_dir();
