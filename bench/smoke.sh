@@ -46,6 +46,7 @@ PY
 run login login --concurrency 2 --duration 2s --hash-samples 2
 run patient-create patient-create --concurrency 2 --duration 2s --pgbench bench/pgbench
 run patient-read patient-read --concurrency 2 --duration 2s --patients 5 --pgbench bench/pgbench
+run patient-read-dpop patient-read-dpop --concurrency 2 --duration 1s --patients 5 --pairs 1
 run reserve reserve --concurrency 4 --duration 2s --authorizations 5 --patients 2 --pgbench bench/pgbench
 run reserve-hot reserve-hot --concurrency 4 --duration 2s --pgbench bench/pgbench
 run cleanup-stale cleanup-stale --sessions 200 --stale 20 --authorizations 5

@@ -46,6 +46,9 @@ pub enum ScenarioCommand {
     PatientCreate(PatientCreateArgs),
     /// An ADMIN reads seeded patients by id at random (JWT, RLS, decrypt, audit row).
     PatientRead(PatientReadArgs),
+    /// The patient read with bearer tokens (A) and DPoP-bound tokens with a proof per request
+    /// (B), in alternating pairs: what DPoP costs a read.
+    PatientReadDpop(PatientReadDpopArgs),
     /// A million audit events: how fast the sealer chains them, how fast `haven audit verify`
     /// re-hashes them (needs --start).
     AuditVerify(AuditVerifyArgs),
@@ -156,6 +159,19 @@ pub struct PatientReadArgs {
     pub patients: u32,
     #[command(flatten)]
     pub pgbench: PgbenchArgs,
+}
+
+/// `patient-read-dpop` options.
+#[derive(Debug, Clone, Args)]
+pub struct PatientReadDpopArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Patients seeded before the load; each read picks one at random.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub patients: u32,
+    /// A/B pairs, each a bearer load then a DPoP load of --duration.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub pairs: u32,
 }
 
 /// `audit-verify` options.

@@ -17,6 +17,8 @@ use serde_json::Value;
 pub struct Answer {
     /// The HTTP status.
     pub status: StatusCode,
+    /// The `DPoP-Nonce` the server sent, if any (login and refresh answers).
+    pub dpop_nonce: Option<String>,
     /// The body, read to the end (so the connection can be reused).
     pub body: Bytes,
 }
@@ -102,19 +104,45 @@ impl Api {
         body: Option<Bytes>,
         token: Option<&str>,
     ) -> anyhow::Result<Answer> {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        self.send_with(method, path, body, authorization.as_deref(), None)
+            .await
+    }
+
+    /// `method path` with an optional body, `Authorization` value and `DPoP` proof.
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+        authorization: Option<&str>,
+        dpop: Option<&str>,
+    ) -> anyhow::Result<Answer> {
         let mut request = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
+        if let Some(proof) = dpop {
+            request = request.header("dpop", proof);
+        }
         if body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(authorization) = authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
         }
         let request = request.body(Full::new(body.unwrap_or_default()))?;
         let response = self.client.request(request).await?;
         let status = response.status();
+        let dpop_nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = response.into_body().collect().await?.to_bytes();
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            dpop_nonce,
+            body,
+        })
     }
 }

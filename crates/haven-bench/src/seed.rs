@@ -59,6 +59,12 @@ pub async fn login(api: &Api, email: &str, password: &str) -> anyhow::Result<Str
         .context("the login answer has no token")
 }
 
+/// The email of the ADMIN of the organization of run `run` (its password is [`PASSWORD`]).
+#[must_use]
+pub fn admin_email(run: &str) -> String {
+    format!("admin-{run}@{DOMAIN}")
+}
+
 /// Logs in as the target's operator, creates an organization and logs in as its ADMIN.
 pub async fn organization(target: &Target) -> anyhow::Result<Organization> {
     let api = &target.api;
@@ -66,7 +72,7 @@ pub async fn organization(target: &Target) -> anyhow::Result<Organization> {
         .await
         .context("logging in as the platform operator")?;
     let run = run_id();
-    let admin_email = format!("admin-{run}@{DOMAIN}");
+    let admin_email = admin_email(&run);
     let body = json!({
         "name": format!("Bench practice {run}"),
         "adminEmail": admin_email,

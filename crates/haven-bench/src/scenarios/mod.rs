@@ -4,6 +4,7 @@
 
 mod audit_verify;
 mod audit_writes;
+mod dpop;
 mod login;
 mod patients;
 mod units;
@@ -52,6 +53,7 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::Login(args) => login::run(target, args).await,
         ScenarioCommand::PatientCreate(args) => patients::create(target, args).await,
         ScenarioCommand::PatientRead(args) => patients::read(target, args).await,
+        ScenarioCommand::PatientReadDpop(args) => dpop::run(target, args).await,
         ScenarioCommand::AuditVerify(args) => audit_verify::run(target, args).await,
         ScenarioCommand::AuditWrites(args) => audit_writes::run(target, args).await,
         ScenarioCommand::Reserve(args) => units::reserve(target, args).await,
