@@ -375,6 +375,45 @@ impl Cluster {
         self.command("pg_ctl")
     }
 
+    /// Takes a consistent base backup of the running cluster into `dest` with
+    /// `pg_basebackup` (plain format, the WAL needed to make it consistent
+    /// streamed alongside, an immediate checkpoint), as the server's user: a
+    /// physical copy PostgreSQL vouches for, taken while the server serves.
+    /// `dest` must not exist or be empty.
+    pub fn base_backup(&self, dest: &Path) -> Result<(), Error> {
+        let dest = run_as::absolute(dest)?;
+        if dest.exists() && !dirs::is_empty(&dest)? {
+            return Err(Error::io("back up into", &dest)(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "the directory is not empty",
+            )));
+        }
+        if let Some(user) = &self.run_as {
+            user.check_reachable(&dest)?;
+        }
+        dirs::ensure_private_dir(&dest, self.run_as.as_ref())?;
+        let mut cmd = self.command("pg_basebackup");
+        cmd.arg("--pgdata")
+            .arg(&dest)
+            .args(["--format=plain", "--wal-method=stream", "--checkpoint=fast"])
+            .arg("--host")
+            .arg(&self.spec.socket_dir)
+            .arg("--port")
+            .arg(self.spec.port.to_string())
+            .arg("--username")
+            .arg(&self.spec.superuser)
+            .arg("--no-password");
+        let output = cmd
+            .output()
+            .map_err(Error::io("run pg_basebackup for", &dest))?;
+        if !output.status.success() {
+            return Err(Error::io("back up into", &dest)(std::io::Error::other(
+                String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            )));
+        }
+        Ok(())
+    }
+
     /// A command for one of the PostgreSQL programs, as the right user.
     fn command(&self, program: &str) -> Command {
         // HOME must be something the server's user can reach; none of these

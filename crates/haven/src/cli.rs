@@ -40,11 +40,42 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Backups of the embedded database: a base backup while Haven serves, and a restore
+    /// (to the end, or to a point in time with `HAVEN_WAL_ARCHIVE_DIR`).
+    Backup {
+        /// The action.
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
     /// Maintenance of the unit ledger.
     Maintenance {
         /// The action.
         #[command(subcommand)]
         command: MaintenanceCommand,
+    },
+}
+
+/// `haven backup ...`
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a consistent base backup of the embedded cluster into DIR (pg_basebackup), while
+    /// Haven serves or not. The master key is never in it: escrow it separately.
+    Create {
+        /// A new (or empty) directory.
+        #[arg(long, value_name = "DIR")]
+        to: std::path::PathBuf,
+    },
+    /// Restore a base backup as the cluster of HAVEN_DATA_DIR (which must have none), replaying
+    /// the WAL archive of HAVEN_WAL_ARCHIVE_DIR to its end or to --to-time. Needs the backed-up
+    /// deployment's master key (HAVEN_MASTER_KEY or HAVEN_MASTER_KEY_FILE).
+    Restore {
+        /// The base backup (a `haven backup create` directory).
+        #[arg(long, value_name = "DIR")]
+        from: std::path::PathBuf,
+        /// Stop replaying at this instant (RFC 3339, e.g. 2027-03-15T13:45:00Z); needs
+        /// HAVEN_WAL_ARCHIVE_DIR.
+        #[arg(long, value_name = "TIME")]
+        to_time: Option<String>,
     },
 }
 

@@ -2,6 +2,7 @@
 
 mod admin;
 pub mod audit;
+mod backup;
 pub mod keys;
 mod maintenance;
 mod serve;
@@ -9,7 +10,9 @@ mod serve;
 use anyhow::Context;
 
 use crate::app::{App, Settings};
-use crate::cli::{AdminCommand, AuditCommand, Command, KeysCommand, MaintenanceCommand};
+use crate::cli::{
+    AdminCommand, AuditCommand, BackupCommand, Command, KeysCommand, MaintenanceCommand,
+};
 use crate::config::Config;
 use crate::db::embedded::Sharing;
 use crate::db::{AppPool, Database};
@@ -40,6 +43,12 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
             })
             .await
         }
+        Command::Backup {
+            command: BackupCommand::Create { to },
+        } => backup::create(&config, &to).await,
+        Command::Backup {
+            command: BackupCommand::Restore { from, to_time },
+        } => backup::restore(&config, &from, to_time.as_deref()).await,
         Command::Keys { command } => {
             with_app(config, |app| async move {
                 match command {

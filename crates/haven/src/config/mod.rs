@@ -22,6 +22,25 @@ use crate::crypto::MasterKeySource;
 
 /// `HAVEN_SECURITY_WEBHOOK_URL` (a secret: webhook URLs often carry a token).
 /// `HAVEN_METRICS_BIND`: an address, or `off` for no metrics listener.
+fn wal_archive_dir(env: &Env) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(dir) = env.path("HAVEN_WAL_ARCHIVE_DIR") else {
+        return Ok(None);
+    };
+    let text = dir.to_string_lossy();
+    // The path goes into a shell command (`archive_command`): only plain characters.
+    if !dir.is_absolute()
+        || !text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '.'))
+    {
+        return Err(ConfigError::Invalid {
+            key: "HAVEN_WAL_ARCHIVE_DIR",
+            reason: "must be an absolute path of letters, digits, `/`, `-`, `_` and `.`".into(),
+        });
+    }
+    Ok(Some(dir))
+}
+
 fn metrics_bind(env: &Env) -> Result<Option<SocketAddr>, ConfigError> {
     if env
         .get("HAVEN_METRICS_BIND")
@@ -68,6 +87,9 @@ pub enum DatabaseConfig {
         /// when the PostgreSQL user cannot enter the data directory (Haven runs as root from
         /// a checkout under `/root`, say).
         clusters_dir: PathBuf,
+        /// `HAVEN_WAL_ARCHIVE_DIR`: the cluster archives every WAL segment here (for
+        /// point-in-time recovery from a `haven backup create` base backup); unset: no archive.
+        wal_archive_dir: Option<PathBuf>,
     },
     /// A PostgreSQL someone else runs.
     External {
@@ -192,6 +214,7 @@ impl Config {
                     clusters_dir: env
                         .path("HAVEN_CLUSTERS_DIR")
                         .unwrap_or_else(|| PathBuf::from("/var/lib/haven/clusters")),
+                    wal_archive_dir: wal_archive_dir(env)?,
                 }
             }
         };

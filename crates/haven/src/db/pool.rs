@@ -116,6 +116,24 @@ impl AppPool {
         Ok(versions.into_iter().collect())
     }
 
+    /// The WAL archiver's state (`pg_stat_archiver`), when the server archives: `None` with
+    /// `archive_mode` off.
+    pub async fn wal_archiver(&self) -> Result<Option<WalArchiver>, sqlx::Error> {
+        let row: (bool, i64, bool, Option<chrono::DateTime<chrono::Utc>>) = sqlx::query_as(
+            "SELECT current_setting('archive_mode') <> 'off', failed_count, \
+                    last_failed_time > coalesce(last_archived_time, '-infinity'), last_failed_time \
+             FROM pg_stat_archiver",
+        )
+        .fetch_one(&self.0)
+        .await?;
+        let (on, failed_count, failing, last_failed_at) = row;
+        Ok(on.then_some(WalArchiver {
+            failed_count,
+            failing: failing && last_failed_at.is_some(),
+            last_failed_at,
+        }))
+    }
+
     /// Checks that the role this pool logs in as cannot bypass row-level security; see
     /// [`super::catalog::check_runtime_role`].
     pub async fn check_runtime_role(&self) -> Result<Vec<super::catalog::Violation>, sqlx::Error> {
@@ -127,4 +145,16 @@ impl AppPool {
     pub async fn close(&self) {
         self.0.close().await;
     }
+}
+
+/// The WAL archiver's state, from `pg_stat_archiver`.
+#[derive(Debug, Clone, Copy)]
+pub struct WalArchiver {
+    /// Failed attempts since the statistics were reset.
+    pub failed_count: i64,
+    /// Whether the last attempt failed (no segment archived since): segments pile up in
+    /// `pg_wal` and the recovery point falls behind.
+    pub failing: bool,
+    /// When the last attempt failed.
+    pub last_failed_at: Option<chrono::DateTime<chrono::Utc>>,
 }

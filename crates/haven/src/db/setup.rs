@@ -11,7 +11,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::bootstrap::{self, BootstrapOutcome};
-use super::embedded::{EmbeddedDb, Sharing};
+use super::embedded::{EmbeddedDb, EmbeddedOptions, Sharing};
 use super::{APP_ROLE, DATABASE_NAME, OWNER_ROLE, migrate, provision};
 use crate::config::{BootstrapConfig, DatabaseConfig};
 
@@ -35,11 +35,16 @@ impl Database {
             DatabaseConfig::Embedded {
                 pg_bin_dir,
                 clusters_dir,
+                wal_archive_dir,
             } => {
                 let data_dir = data_dir.to_owned();
-                let (pg_bin_dir, clusters_dir) = (pg_bin_dir.clone(), clusters_dir.clone());
+                let options = EmbeddedOptions {
+                    pg_bin_dir: pg_bin_dir.clone(),
+                    clusters_dir: clusters_dir.clone(),
+                    wal_archive_dir: wal_archive_dir.clone(),
+                };
                 let embedded = tokio::task::spawn_blocking(move || {
-                    EmbeddedDb::start(&data_dir, pg_bin_dir.as_deref(), &clusters_dir, sharing)
+                    EmbeddedDb::start(&data_dir, &options, sharing)
                 })
                 .await??;
                 let mut superuser = PgConnection::connect_with(&embedded.superuser_options())

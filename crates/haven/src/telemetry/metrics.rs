@@ -48,6 +48,10 @@ pub const UNIT_RESERVATIONS: &str = "haven_unit_reservations_total";
 pub const APPOINTMENTS: &str = "haven_appointments_total";
 /// The outcomes of `haven_appointments_total`.
 pub const APPOINTMENT_OUTCOMES: [&str; 3] = ["booked", "conflict", "outside_availability"];
+/// 1 while the WAL archiver's last attempt failed, else 0 (absent without archiving).
+pub const WAL_ARCHIVE_FAILING: &str = "haven_wal_archive_failing";
+/// Failed WAL archiving attempts (PostgreSQL's count, read at scrape time).
+pub const WAL_ARCHIVE_FAILURES: &str = "haven_wal_archive_failures";
 /// DPoP proofs checked, by outcome (`accepted` or the rejection's reason).
 pub const DPOP_PROOFS: &str = "haven_dpop_proofs_total";
 /// Time to write audit rows into the outbox.
@@ -173,6 +177,14 @@ fn describe() {
     describe_counter!(BTG_EVENTS, "Break-the-glass events by action");
     describe_counter!(UNIT_RESERVATIONS, "Unit reservations by outcome");
     describe_counter!(APPOINTMENTS, "Appointment bookings by outcome");
+    describe_gauge!(
+        WAL_ARCHIVE_FAILING,
+        "1 while WAL archiving fails (the recovery point falls behind), else 0"
+    );
+    describe_gauge!(
+        WAL_ARCHIVE_FAILURES,
+        "Failed WAL archiving attempts, as PostgreSQL counts them"
+    );
     describe_counter!(
         DPOP_PROOFS,
         "DPoP proofs checked, by outcome (accepted, or why one was rejected)"
@@ -330,6 +342,13 @@ pub fn render_key_rotations(out: &mut String, total: Option<i64>) {
          # TYPE {KEY_ROTATIONS} counter\n\
          {KEY_ROTATIONS} {total}\n"
     ));
+}
+
+/// The WAL archiver's state, read at scrape time.
+pub fn wal_archive(failing: bool, failures: i64) {
+    gauge!(WAL_ARCHIVE_FAILING).set(if failing { 1.0 } else { 0.0 });
+    #[expect(clippy::cast_precision_loss, reason = "a failure count fits a gauge")]
+    gauge!(WAL_ARCHIVE_FAILURES).set(failures as f64);
 }
 
 /// Users per hash algorithm, read at scrape time.

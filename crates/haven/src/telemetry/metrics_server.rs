@@ -58,6 +58,12 @@ async fn scrape(State(state): State<AppState>) -> Response {
         Ok(Err(error)) => tracing::warn!(%error, "reading password hash counts for /metrics"),
         Err(_) => tracing::warn!("reading password hash counts for /metrics timed out"),
     }
+    match tokio::time::timeout(DB_READ_TIMEOUT, state.db().wal_archiver()).await {
+        Ok(Ok(Some(archiver))) => metrics::wal_archive(archiver.failing, archiver.failed_count),
+        Ok(Ok(None)) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "reading the WAL archiver for /metrics"),
+        Err(_) => tracing::warn!("reading the WAL archiver for /metrics timed out"),
+    }
     let rotations =
         match tokio::time::timeout(DB_READ_TIMEOUT, state.db().platform().key_rotations()).await {
             Ok(Ok(total)) => Some(total),

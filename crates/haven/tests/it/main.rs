@@ -15,6 +15,7 @@
 
 mod audit_chain;
 mod audit_coverage;
+mod backup;
 mod btg_e2e;
 mod btg_use;
 mod btg_webhook;
