@@ -84,6 +84,14 @@ actions! {
     AppointmentList => "APPOINTMENT_LIST",
     SeriesCreate => "SERIES_CREATE",
     SeriesCancel => "SERIES_CANCEL",
+    WaitlistAdd => "WAITLIST_ADD",
+    WaitlistUpdate => "WAITLIST_UPDATE",
+    WaitlistRemove => "WAITLIST_REMOVE",
+    WaitlistList => "WAITLIST_LIST",
+    WaitlistOfferCreate => "WAITLIST_OFFER_CREATE",
+    WaitlistOfferAccept => "WAITLIST_OFFER_ACCEPT",
+    WaitlistOfferDecline => "WAITLIST_OFFER_DECLINE",
+    WaitlistOfferExpired => "WAITLIST_OFFER_EXPIRED",
     SettingsUpdate => "SETTINGS_UPDATE",
 }
 

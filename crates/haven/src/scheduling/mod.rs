@@ -5,6 +5,7 @@
 
 pub mod booking;
 pub mod holds;
+pub mod offers;
 pub mod wall_time;
 
 use crate::units::ledger::Refusal;

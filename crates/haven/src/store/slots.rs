@@ -44,7 +44,14 @@ pub struct SlotQuery {
 /// buffer) overlaps no active appointment's busy range and no block: the same test as the
 /// clinician's exclusion constraint, answered by its GiST index. Holds past their expiry do
 /// not count (they are released at use). `limit + 1` rows tell whether the answer was cut.
-const FIND: &str = "\
+///
+/// The free slots, unordered and uncut: `$1` organization, `$2` clinicians (`NULL`: all),
+/// `$3` service code (`NULL`: any), `$4`/`$5` the window, `$6` duration, `$7` granularity (all
+/// in minutes). The waitlist's matching wraps it (`crate::store::waitlist`), so both searches
+/// share one definition of "free".
+macro_rules! free_slots {
+    () => {
+        "\
 WITH av AS ( \
     SELECT a.clinician_id, a.time_zone, a.buffer_minutes, a.effective_from, a.effective_to \
     FROM clinician_availability a \
@@ -80,8 +87,17 @@ WHERE NOT EXISTS ( \
       AND NOT (e.status = 'HELD' AND e.hold_expires_at <= now()) \
       AND e.busy && tstzrange(c.start_at, \
                               c.start_at + make_interval(mins => $6 + c.buffer_minutes), '[)')) \
-ORDER BY c.start_at, c.clinician_id \
-LIMIT $8 + 1";
+"
+    };
+}
+
+/// The free slots, unordered (see [`FIND`]).
+pub(crate) const FREE: &str = free_slots!();
+
+const FIND: &str = concat!(
+    free_slots!(),
+    "ORDER BY c.start_at, c.clinician_id LIMIT $8 + 1"
+);
 
 /// The free slots (at most `limit`), and whether there were more.
 pub async fn find(
