@@ -128,20 +128,27 @@ pub const ONE_ACTIVE: &str = "waitlist_entries_one_active";
 
 /// Marks the entries of `patient` for `service_code` past their expiry EXPIRED (so the partial
 /// unique index admits a new one), then inserts `new`. A second active entry fails with a
-/// unique violation on [`ONE_ACTIVE`].
+/// unique violation on [`ONE_ACTIVE`]. (Two statements: within one, the unique check could
+/// run before the expiry.)
 pub async fn insert(
     tx: &mut TenantTx,
     _may: &ManageWaitlist,
     new: &NewEntry,
 ) -> Result<EntryRow, sqlx::Error> {
     let org = tx.organization_id();
+    sqlx::query(
+        "UPDATE waitlist_entries SET status = 'EXPIRED', version = version + 1, updated_at = now() \
+         WHERE organization_id = $1 AND patient_id = $2 AND service_code = $3 \
+           AND status = 'ACTIVE' AND expires_at <= now()",
+    )
+    .bind(org)
+    .bind(new.patient_id)
+    .bind(&new.service_code)
+    .execute(tx.conn())
+    .await?;
     let p = &new.preferences;
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "WITH stale AS ( \
-             UPDATE waitlist_entries SET status = 'EXPIRED', version = version + 1, updated_at = now() \
-             WHERE organization_id = $1 AND patient_id = $3 AND service_code = $4 \
-               AND status = 'ACTIVE' AND expires_at <= now()) \
-         INSERT INTO waitlist_entries (organization_id, id, patient_id, service_code, \
+        "INSERT INTO waitlist_entries (organization_id, id, patient_id, service_code, \
              authorization_id, clinician_ids, preferred_days, window_starts, window_ends, \
              earliest_date, latest_date, priority, notes, expires_at, created_by) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
