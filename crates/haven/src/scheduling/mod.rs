@@ -4,6 +4,7 @@
 //! never passes PostgreSQL's message on (it names the other row's times and ids).
 
 pub mod booking;
+pub mod auto_offer;
 pub mod holds;
 pub mod offers;
 pub mod wall_time;

@@ -7,7 +7,9 @@
 //! organization, in its own tenant transaction under row-level security, ONE statement expires
 //! every offer, cancels its still-HELD appointment, cancels the appointment's session with one
 //! RELEASE ledger row, gives the units back and writes one `WAITLIST_OFFER_EXPIRED` audit row
-//! per offer ([`waitlist_offers::expire`]); a second marks entries past their 90 days EXPIRED.
+//! per offer ([`waitlist_offers::expire`]); a second marks entries past their 90 days EXPIRED;
+//! with `waitlistAutoOffer: "sequential"` each freed slot is then offered to the next ranked
+//! entry in the same transaction ([`auto_offer::offer_next`]).
 //! Each organization's run holds a transaction-level advisory lock on
 //! (`haven.waitlist_offer_expiry`, organization), taken with `pg_try_advisory_xact_lock`: an
 //! instance already on it is skipped, so one instance at a time does the work.
@@ -18,7 +20,8 @@ use tokio::task::JoinHandle;
 
 use crate::db::AppPool;
 use crate::ids::OrganizationId;
-use crate::store::waitlist_offers::{self, Expired};
+use super::auto_offer;
+use crate::store::waitlist_offers::{self, Expired, Which};
 
 /// How often the sweeper runs.
 pub const INTERVAL: Duration = Duration::from_secs(60);
@@ -34,6 +37,8 @@ pub struct Swept {
     pub units: i64,
     /// Entries past their 90 days marked EXPIRED.
     pub entries: u64,
+    /// Freed slots offered to the next entry (`waitlistAutoOffer: "sequential"`).
+    pub auto_offers: i64,
 }
 
 /// Expires one organization's offers and entries unless another run holds it; `None` when
@@ -52,13 +57,23 @@ pub async fn sweep_organization(
     if !locked {
         return Ok(None);
     }
-    let expired = waitlist_offers::expire(&mut tx, None, "background").await?;
+    let expired = waitlist_offers::expire(&mut tx, Which::All, "background").await?;
     let entries = waitlist_offers::expire_entries(&mut tx).await?;
+    let mut auto_offers = 0;
+    for slot in &expired {
+        if auto_offer::offer_next(&mut tx, &slot.slot(), "offer_expired")
+            .await?
+            .is_some()
+        {
+            auto_offers += 1;
+        }
+    }
     tx.commit().await?;
     let swept = Swept {
         offers: i64::try_from(expired.len()).unwrap_or(i64::MAX),
         units: expired.iter().map(|e| e.units).sum(),
         entries,
+        auto_offers,
     };
     Ok(Some((swept, expired)))
 }
@@ -71,6 +86,7 @@ pub async fn sweep_all(pool: &AppPool) -> Result<Swept, sqlx::Error> {
             total.offers += swept.offers;
             total.units += swept.units;
             total.entries += swept.entries;
+            total.auto_offers += swept.auto_offers;
         }
     }
     Ok(total)

@@ -82,6 +82,8 @@ pub async fn list_all(
 pub struct SettingsRow {
     /// Its IANA time zone.
     pub time_zone: String,
+    /// `off` or `sequential`: whether a freed slot is offered to the next waitlist entry.
+    pub waitlist_auto_offer: String,
 }
 
 /// The transaction's organization's settings.
@@ -90,7 +92,7 @@ pub async fn settings(
     _may: &ManageSettings,
 ) -> Result<SettingsRow, sqlx::Error> {
     let id = tx.organization_id();
-    sqlx::query_as("SELECT time_zone FROM organizations WHERE id = $1")
+    sqlx::query_as("SELECT time_zone, waitlist_auto_offer FROM organizations WHERE id = $1")
         .bind(id)
         .fetch_one(tx.conn())
         .await
@@ -114,12 +116,38 @@ pub async fn set_time_zone(
     let id = tx.organization_id();
     sqlx::query_as(
         "UPDATE organizations SET time_zone = $2, updated_at = now() WHERE id = $1 \
-         RETURNING time_zone",
+         RETURNING time_zone, waitlist_auto_offer",
     )
     .bind(id)
     .bind(time_zone)
     .fetch_one(tx.conn())
     .await
+}
+
+/// Sets the transaction's organization's waitlist auto-offer (`off` or `sequential`).
+pub async fn set_waitlist_auto_offer(
+    tx: &mut TenantTx,
+    _may: &ManageSettings,
+    mode: &str,
+) -> Result<SettingsRow, sqlx::Error> {
+    let id = tx.organization_id();
+    sqlx::query_as(
+        "UPDATE organizations SET waitlist_auto_offer = $2, updated_at = now() WHERE id = $1 \
+         RETURNING time_zone, waitlist_auto_offer",
+    )
+    .bind(id)
+    .bind(mode)
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// The transaction's organization's waitlist auto-offer mode (`off` or `sequential`).
+pub async fn waitlist_auto_offer(tx: &mut TenantTx) -> Result<String, sqlx::Error> {
+    let id = tx.organization_id();
+    sqlx::query_scalar("SELECT waitlist_auto_offer FROM organizations WHERE id = $1")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await
 }
 
 /// Whether PostgreSQL knows IANA zone `name` (the zone `AT TIME ZONE` will convert with).

@@ -47,7 +47,7 @@ pub struct SlotQuery {
 ///
 /// The free slots, unordered and uncut: `$1` organization, `$2` clinicians (`NULL`: all),
 /// `$3` service code (`NULL`: any), `$4`/`$5` the window, `$6` duration, `$7` granularity (all
-/// in minutes). The waitlist's matching wraps it (`crate::store::waitlist`), so both searches
+/// in minutes). The waitlist's matching wraps it, so both searches
 /// share one definition of "free".
 macro_rules! free_slots {
     () => {

@@ -384,6 +384,9 @@ fn rank_sql() -> String {
            AND {prefers} \
            AND NOT EXISTS (SELECT 1 FROM waitlist_offers p WHERE p.organization_id = $1 \
                 AND p.entry_id = w.id AND p.status = 'PENDING' AND p.expires_at > now()) \
+           AND NOT EXISTS (SELECT 1 FROM waitlist_offers d WHERE d.organization_id = $1 \
+                AND d.entry_id = w.id AND d.clinician_id = $2 AND d.start_at = $3 \
+                AND d.status IN ('DECLINED', 'EXPIRED')) \
            AND {free} \
          ORDER BY (w.priority <> 'URGENT'), w.waiting_since, w.id \
          LIMIT $7",
@@ -397,7 +400,8 @@ fn rank_sql() -> String {
 
 /// The entries that would take `slot`, best first (URGENT, then longest waiting), at most
 /// `limit`: active and unexpired, of the slot's service, whose preferences the slot meets,
-/// without a pending offer, whose patient is free then, and (a CLINICIAN) of the caller's
+/// without a pending offer, that did not already decline (or let expire) this very slot,
+/// whose patient is free then, and (a CLINICIAN) of the caller's
 /// care-team patients. One statement.
 pub async fn rank_for_slot(
     tx: &mut TenantTx,

@@ -10,6 +10,7 @@ use crate::ids::{
     AppointmentId, OrganizationId, PatientId, UserId, WaitlistEntryId, WaitlistOfferId,
 };
 use crate::policy::capability::{ManageWaitlist, OfPatient, PatientUse};
+use crate::store::waitlist::Slot;
 
 /// An offer row.
 #[derive(Debug, Clone, FromRow)]
@@ -196,22 +197,63 @@ pub struct Expired {
     pub units: i64,
 }
 
-/// Releases the transaction's organization's pending offers past their expiry (`only`: that
-/// one offer), in ONE statement: each offer EXPIRED; its appointment, if still HELD, CANCELLED
+impl Expired {
+    /// The slot it held, to offer again.
+    #[must_use]
+    pub fn slot(&self) -> Slot {
+        Slot {
+            clinician_id: self.clinician_id,
+            start: self.start_at,
+            end: self.end_at,
+            service_code: self.service_code.clone(),
+        }
+    }
+}
+
+/// Which expired offers [`expire`] releases.
+#[derive(Debug, Clone, Copy)]
+pub enum Which {
+    /// Every one of the organization (the sweeper).
+    All,
+    /// This one (its accept or decline, at use).
+    Offer(WaitlistOfferId),
+    /// Those of this entry or of this slot (a new offer of them, at use).
+    EntryOrSlot {
+        /// The entry.
+        entry: WaitlistEntryId,
+        /// The slot's clinician.
+        clinician: UserId,
+        /// The slot's start.
+        start: DateTime<Utc>,
+    },
+}
+
+/// Releases the transaction's organization's pending offers past their expiry (`which` of
+/// them), in ONE statement: each offer EXPIRED; its appointment, if still HELD, CANCELLED
 /// ('offer expired'); the appointment's open session CANCELLED with one RELEASE ledger row;
 /// the units given back to the authorization; one `WAITLIST_OFFER_EXPIRED` audit row per
 /// offer. (A hold the hold-expiry job already released has its ledger row from that job.)
 pub async fn expire(
     tx: &mut TenantTx,
-    only: Option<WaitlistOfferId>,
+    which: Which,
     trigger: &str,
 ) -> Result<Vec<Expired>, sqlx::Error> {
     let org = tx.organization_id();
+    let (only, entry, slot) = match which {
+        Which::All => (None, None, None),
+        Which::Offer(id) => (Some(id), None, None),
+        Which::EntryOrSlot {
+            entry,
+            clinician,
+            start,
+        } => (None, Some(entry), Some((clinician, start))),
+    };
     sqlx::query_as(
         "WITH offers AS ( \
              UPDATE waitlist_offers o SET status = 'EXPIRED', decided_at = now() \
              WHERE o.organization_id = $1 AND o.status = 'PENDING' AND o.expires_at <= now() \
                AND ($2::uuid IS NULL OR o.id = $2) \
+               AND ($4::uuid IS NULL OR o.entry_id = $4 OR (o.clinician_id = $5 AND o.start_at = $6)) \
              RETURNING o.organization_id, o.id, o.entry_id, o.patient_id, o.appointment_id, \
                        o.clinician_id, o.start_at, o.end_at), \
          holds AS ( \
@@ -255,6 +297,9 @@ pub async fn expire(
     .bind(org)
     .bind(only)
     .bind(trigger)
+    .bind(entry)
+    .bind(slot.map(|s| s.0))
+    .bind(slot.map(|s| s.1))
     .fetch_all(tx.conn())
     .await
 }

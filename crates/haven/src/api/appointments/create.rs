@@ -354,7 +354,7 @@ pub(crate) async fn book_in(
                 .map(|(u, r)| (u.authorization, r.session)),
             concurrent_with: booking.concurrent_with,
             overridden,
-            created_by: caller.user_id,
+            created_by: Some(caller.user_id),
         },
     )
     .await?;

@@ -19,6 +19,10 @@ pub struct Settings {
     /// The practice's IANA time zone: the default zone of its clinicians' weekly availability.
     #[schema(example = "America/New_York")]
     time_zone: String,
+    /// `off` (default) or `sequential`: a cancelled appointment, or a declined or expired
+    /// waitlist offer, offers the slot to the next ranked waitlist entry automatically.
+    #[schema(example = "sequential")]
+    waitlist_auto_offer: String,
 }
 
 /// `{"settings": {...}}`.
@@ -33,6 +37,7 @@ impl From<SettingsRow> for SettingsResponse {
         Self {
             settings: Settings {
                 time_zone: row.time_zone,
+                waitlist_auto_offer: row.waitlist_auto_offer,
             },
         }
     }

@@ -26,6 +26,9 @@ pub struct UpdateSettings {
     /// `EST` are refused.
     #[schema(min_length = 1, max_length = 64, example = "America/New_York")]
     time_zone: Option<String>,
+    /// `off` or `sequential` (a freed slot is offered to the next ranked waitlist entry).
+    #[schema(example = "sequential")]
+    waitlist_auto_offer: Option<String>,
 }
 
 /// Change the practice's settings
@@ -39,7 +42,7 @@ pub struct UpdateSettings {
     request_body = UpdateSettings,
     responses(
         (status = 200, description = "The settings after the change", body = SettingsResponse),
-        (status = 400, description = "An unknown time zone, or nothing to change (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 400, description = "An unknown time zone or auto-offer mode, or nothing to change (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 403, description = "Not an admin (`FORBIDDEN`)", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
@@ -50,31 +53,61 @@ pub async fn update_settings(
     AppJson(body): AppJson<UpdateSettings>,
 ) -> Result<AppJson<SettingsResponse>, AppError> {
     let may = policy::manage_settings(&caller, "update_settings")?;
-    let Some(raw) = body.time_zone else {
+    if body.time_zone.is_none() && body.waitlist_auto_offer.is_none() {
         return Err(AppError::invalid_field(
             "timeZone",
             "at least one setting must be given",
         ));
-    };
-    let zone = parse_time_zone_name(&raw).map_err(|e| AppError::invalid_field("timeZone", e))?;
+    }
+    let zone = body
+        .time_zone
+        .as_deref()
+        .map(|raw| parse_time_zone_name(raw).map_err(|e| AppError::invalid_field("timeZone", e)))
+        .transpose()?;
+    let auto_offer = body
+        .waitlist_auto_offer
+        .as_deref()
+        .map(|raw| match raw.trim() {
+            "off" => Ok("off"),
+            "sequential" => Ok("sequential"),
+            _ => Err(AppError::invalid_field(
+                "waitlistAutoOffer",
+                "must be off or sequential",
+            )),
+        })
+        .transpose()?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    if !organizations::is_known_time_zone(&mut tx, &zone).await? {
-        return Err(AppError::invalid_field(
-            "timeZone",
-            "is not a time zone this server knows (IANA name like America/New_York)",
-        ));
+    let mut changed = serde_json::Map::new();
+    let mut row = None;
+    if let Some(zone) = zone {
+        if !organizations::is_known_time_zone(&mut tx, &zone).await? {
+            return Err(AppError::invalid_field(
+                "timeZone",
+                "is not a time zone this server knows (IANA name like America/New_York)",
+            ));
+        }
+        let set = organizations::set_time_zone(&mut tx, &may, &zone).await?;
+        changed.insert("timeZone".into(), json!(set.time_zone));
+        row = Some(set);
     }
-    let row = organizations::set_time_zone(&mut tx, &may, &zone).await?;
+    if let Some(mode) = auto_offer {
+        let set = organizations::set_waitlist_auto_offer(&mut tx, &may, mode).await?;
+        changed.insert("waitlistAutoOffer".into(), json!(set.waitlist_auto_offer));
+        row = Some(set);
+    }
+    let Some(row) = row else {
+        return Err(AppError::Internal(anyhow::anyhow!("no setting was written")));
+    };
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::SettingsUpdate)
             .by(caller.actor())
             .with_access_method(method_of(&caller))
             .with_entity("organization", caller.organization_id)
-            .with_details(json!({ "changed": { "timeZone": row.time_zone } }))
+            .with_details(json!({ "changed": changed }))
             .with_request(&meta),
     )
     .await?;

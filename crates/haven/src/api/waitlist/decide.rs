@@ -25,8 +25,9 @@ use crate::policy::appointments as calendar;
 use crate::policy::patients::Visible;
 use crate::policy::waitlist as policy;
 use crate::store::appointments::{self, AppointmentRow};
-use crate::store::waitlist::{self};
-use crate::store::waitlist_offers::{self, OfferRow};
+use crate::scheduling::auto_offer;
+use crate::store::waitlist::{self, Slot};
+use crate::store::waitlist_offers::{self, OfferRow, Which};
 use crate::store::{authorizations, sessions_units};
 use crate::units::ledger;
 
@@ -72,7 +73,10 @@ async fn open(
         ));
     }
     if offer.row().expires_at <= Utc::now() {
-        waitlist_offers::expire(&mut tx, Some(id), "at_use").await?;
+        let freed = waitlist_offers::expire(&mut tx, Which::Offer(id), "at_use").await?;
+        for slot in &freed {
+            auto_offer::offer_next(&mut tx, &slot.slot(), "offer_expired").await?;
+        }
         tx.commit().await?;
         return Err(AppError::new(
             ErrorCode::OfferExpired,
@@ -242,6 +246,17 @@ pub async fn decline_offer(
         appointments::set_status(&mut tx, row.id, "CANCELLED", Some("waitlist offer declined"))
             .await?;
     let decided = waitlist_offers::decide(&mut tx, &may, id, "DECLINED", Some(&reason)).await?;
+    auto_offer::offer_next(
+        &mut tx,
+        &Slot {
+            clinician_id: cancelled.clinician_id,
+            start: cancelled.start_at,
+            end: cancelled.end_at,
+            service_code: cancelled.service_code.clone(),
+        },
+        "offer_declined",
+    )
+    .await?;
     events.push(
         AuditEvent::new(AuditAction::AppointmentCancel)
             .by(caller.actor())

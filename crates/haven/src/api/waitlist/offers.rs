@@ -28,7 +28,7 @@ use crate::policy::appointments::{self as calendar, Schedule};
 use crate::policy::waitlist::{self as policy, ManageWaitlist};
 use crate::scheduling::booking::MAX_ATTEMPTS;
 use crate::store::is_unique_violation;
-use crate::store::waitlist_offers::{self, NewOffer, ONE_PER_ENTRY, ONE_PER_SLOT};
+use crate::store::waitlist_offers::{self, NewOffer, ONE_PER_ENTRY, ONE_PER_SLOT, Which};
 
 /// How long an offer holds by default, in minutes.
 const DEFAULT_TTL: i64 = 60;
@@ -148,9 +148,19 @@ async fn attempt_offer(
             "The waitlist entry no longer waits",
         ));
     }
-    // Offers past their expiry give their slot and entry back first (set-based, with their
-    // ledger and audit rows), so the one-pending constraints see only live offers.
-    waitlist_offers::expire(&mut tx, None, "at_use").await?;
+    // This entry's and this slot's offers past their expiry give them back first (with their
+    // ledger and audit rows), so the one-pending constraints see only live offers. (The slot is
+    // about to be offered by a human: no auto-offer of it here.)
+    waitlist_offers::expire(
+        &mut tx,
+        Which::EntryOrSlot {
+            entry: id,
+            clinician: body.clinician_id,
+            start: checked.start,
+        },
+        "at_use",
+    )
+    .await?;
     let expires_at = Utc::now() + Duration::minutes(checked.ttl);
     let booked = book_in(
         state,

@@ -1,5 +1,6 @@
 //! `/api/waitlist` and `/api/waitlist-offers`.
 
+mod auto_offer;
 mod create;
 mod decide;
 mod explain;
