@@ -11,9 +11,7 @@
 //! an offer is an appointment, so its calendar side is `super::appointments`'s decision.
 
 pub use super::capability::ManageWaitlist;
-use super::capability::{
-    CalendarScope, OfPatient, PatientAccess, Schedule, Scope, View, Visible,
-};
+use super::capability::{CalendarScope, OfPatient, PatientAccess, Schedule, Scope, View, Visible};
 use super::{Denial, method_of};
 use crate::audit::AccessMethod;
 use crate::auth::caller::Caller;

@@ -55,9 +55,11 @@ pub async fn offer_next(
         .await?;
     match hold_for(tx, &may, slot, &entry, trigger).await {
         Ok(Some(offer)) => {
-            sqlx::query(sqlx::AssertSqlSafe(format!("RELEASE SAVEPOINT {SAVEPOINT}")))
-                .execute(tx.conn())
-                .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "RELEASE SAVEPOINT {SAVEPOINT}"
+            )))
+            .execute(tx.conn())
+            .await?;
             Ok(Some(offer))
         }
         Ok(None) => {

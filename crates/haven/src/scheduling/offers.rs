@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use super::auto_offer;
 use crate::db::AppPool;
 use crate::ids::OrganizationId;
-use super::auto_offer;
 use crate::store::waitlist_offers::{self, Expired, Which};
 
 /// How often the sweeper runs.

@@ -470,7 +470,13 @@ pub async fn slots_for_entry(
     search: &EntrySearch,
 ) -> Result<(Vec<SlotRow>, bool), sqlx::Error> {
     let org = tx.organization_id();
-    let prefers = prefers("w", "f.clinician_id", "f.start_at", "f.end_at", "o.time_zone");
+    let prefers = prefers(
+        "w",
+        "f.clinician_id",
+        "f.start_at",
+        "f.end_at",
+        "o.time_zone",
+    );
     let free = patient_free("w.patient_id", "f.start_at", "f.end_at");
     let sql = format!(
         "WITH free AS ({FREE}) \

@@ -16,6 +16,7 @@ use crate::api::patients::lookup::find_visible as find_patient;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, RequestMeta};
 use crate::auth::caller::Caller;
+use crate::db::TenantTx;
 use crate::domain::parse_instant;
 use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
@@ -25,7 +26,6 @@ use crate::policy::Denial;
 use crate::policy::appointments::{self as policy, Schedule};
 use crate::scheduling::booking::{self, MAX_ATTEMPTS};
 use crate::scheduling::holds;
-use crate::db::TenantTx;
 use crate::store::appointments::{self, ACTIVE, AppointmentRow, NewAppointment};
 use crate::units::parse_service_code;
 

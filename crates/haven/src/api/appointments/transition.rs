@@ -22,9 +22,9 @@ use crate::ids::AppointmentId;
 use crate::policy::appointments as policy;
 use crate::scheduling::ScheduleError;
 use crate::scheduling::auto_offer;
-use crate::store::waitlist::Slot;
 use crate::store::appointments::{self, AppointmentRow};
 use crate::store::sessions_units;
+use crate::store::waitlist::Slot;
 use crate::units::SessionStatus;
 use crate::units::ledger;
 

@@ -99,7 +99,9 @@ pub async fn update_settings(
         row = Some(set);
     }
     let Some(row) = row else {
-        return Err(AppError::Internal(anyhow::anyhow!("no setting was written")));
+        return Err(AppError::Internal(anyhow::anyhow!(
+            "no setting was written"
+        )));
     };
     audit::record(
         &mut tx,

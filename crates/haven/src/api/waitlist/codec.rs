@@ -6,7 +6,9 @@ use utoipa::ToSchema;
 
 use crate::api::appointments::codec::Status as AppointmentStatus;
 use crate::api::pagination::Pagination;
-use crate::ids::{AppointmentId, AuthorizationId, PatientId, UserId, WaitlistEntryId, WaitlistOfferId};
+use crate::ids::{
+    AppointmentId, AuthorizationId, PatientId, UserId, WaitlistEntryId, WaitlistOfferId,
+};
 use crate::scheduling::wall_time::day_name;
 use crate::store::waitlist::EntryRow;
 use crate::store::waitlist_offers::OfferRow;
@@ -258,8 +260,9 @@ impl Offer {
     pub(crate) fn new(row: &OfferRow, appointment_status: &str) -> Result<Self, anyhow::Error> {
         let status = OfferStatus::parse(&row.status)
             .ok_or_else(|| anyhow::anyhow!("offer {} has an unknown status", row.id))?;
-        let appointment = AppointmentStatus::parse(appointment_status)
-            .ok_or_else(|| anyhow::anyhow!("offer {}'s appointment has an unknown status", row.id))?;
+        let appointment = AppointmentStatus::parse(appointment_status).ok_or_else(|| {
+            anyhow::anyhow!("offer {}'s appointment has an unknown status", row.id)
+        })?;
         Ok(Self {
             id: row.id,
             waitlist_entry_id: row.entry_id,

@@ -66,9 +66,13 @@ fn check(body: &AddToWaitlist) -> Result<Checked, AppError> {
     let code = parse_service_code(&body.service_code)
         .map_err(|e| details.insert("serviceCode".into(), e))
         .ok();
-    let clinician_ids = prefs::clinicians(body.clinician_ids.as_deref().unwrap_or(&[]), &mut details);
+    let clinician_ids =
+        prefs::clinicians(body.clinician_ids.as_deref().unwrap_or(&[]), &mut details);
     let preferred_days = prefs::days(body.preferred_days.as_deref().unwrap_or(&[]), &mut details);
-    let windows = prefs::windows(body.preferred_windows.as_deref().unwrap_or(&[]), &mut details);
+    let windows = prefs::windows(
+        body.preferred_windows.as_deref().unwrap_or(&[]),
+        &mut details,
+    );
     let earliest_date = prefs::date("earliestDate", body.earliest_date.as_deref(), &mut details);
     let latest_date = prefs::date("latestDate", body.latest_date.as_deref(), &mut details);
     prefs::dates(earliest_date, latest_date, &mut details);
@@ -126,8 +130,15 @@ pub async fn add_to_waitlist(
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let patient =
-        find_patient(&state, &mut tx, &caller, &meta, &use_patients, body.patient_id).await?;
+    let patient = find_patient(
+        &state,
+        &mut tx,
+        &caller,
+        &meta,
+        &use_patients,
+        body.patient_id,
+    )
+    .await?;
     prefs::check_clinicians(&mut tx, &checked.preferences.clinician_ids).await?;
     if let Some(authorization) = body.authorization_id {
         prefs::check_authorization(

@@ -24,8 +24,8 @@ use crate::ids::WaitlistOfferId;
 use crate::policy::appointments as calendar;
 use crate::policy::patients::Visible;
 use crate::policy::waitlist as policy;
-use crate::store::appointments::{self, AppointmentRow};
 use crate::scheduling::auto_offer;
+use crate::store::appointments::{self, AppointmentRow};
 use crate::store::waitlist::{self, Slot};
 use crate::store::waitlist_offers::{self, OfferRow, Which};
 use crate::store::{authorizations, sessions_units};
@@ -108,7 +108,9 @@ async fn open(
 /// The units left on the appointment's authorization, if any.
 async fn remaining(tx: &mut TenantTx, row: &AppointmentRow) -> Result<Option<i32>, AppError> {
     match row.authorization_id {
-        Some(a) => Ok(Some(authorizations::balance(tx, a).await?.available_units())),
+        Some(a) => Ok(Some(
+            authorizations::balance(tx, a).await?.available_units(),
+        )),
         None => Ok(None),
     }
 }
@@ -160,7 +162,9 @@ pub async fn accept_offer(
                 .with_access_method(method)
                 .with_entity("appointment", booked.id)
                 .with_patient(booked.patient_id)
-                .with_details(json!({ "from": "HELD", "to": booked.status, "via": "waitlist_offer" }))
+                .with_details(
+                    json!({ "from": "HELD", "to": booked.status, "via": "waitlist_offer" }),
+                )
                 .with_request(&meta),
         ],
     )
@@ -227,10 +231,14 @@ pub async fn decline_offer(
         if crate::units::SessionStatus::parse(&session.row().status)
             .is_some_and(crate::units::SessionStatus::is_open)
         {
-            let outcome =
-                ledger::cancel(&mut tx, &session, "waitlist offer declined", Some(caller.user_id))
-                    .await?
-                    .map_err(AppError::from)?;
+            let outcome = ledger::cancel(
+                &mut tx,
+                &session,
+                "waitlist offer declined",
+                Some(caller.user_id),
+            )
+            .await?
+            .map_err(AppError::from)?;
             events.push(session_event(
                 AuditAction::SessionCancel,
                 &caller,
@@ -242,9 +250,13 @@ pub async fn decline_offer(
             ));
         }
     }
-    let cancelled =
-        appointments::set_status(&mut tx, row.id, "CANCELLED", Some("waitlist offer declined"))
-            .await?;
+    let cancelled = appointments::set_status(
+        &mut tx,
+        row.id,
+        "CANCELLED",
+        Some("waitlist offer declined"),
+    )
+    .await?;
     let decided = waitlist_offers::decide(&mut tx, &may, id, "DECLINED", Some(&reason)).await?;
     auto_offer::offer_next(
         &mut tx,
@@ -263,7 +275,9 @@ pub async fn decline_offer(
             .with_access_method(method)
             .with_entity("appointment", cancelled.id)
             .with_patient(cancelled.patient_id)
-            .with_details(json!({ "from": "HELD", "to": cancelled.status, "via": "waitlist_offer" }))
+            .with_details(
+                json!({ "from": "HELD", "to": cancelled.status, "via": "waitlist_offer" }),
+            )
             .with_request(&meta),
     );
     events.push(

@@ -90,10 +90,14 @@ pub(super) async fn open_notes(
         Some(_) if view == View::Masked => Ok(Some(MASKED.to_owned())),
         Some(blob) => {
             let field = notes_field(tx, row.id);
-            let plain = state.keyring().decrypt(tx, &field, blob).await.map_err(|_| {
-                // Fail closed: a key or integrity problem, never shown.
-                AppError::Internal(anyhow::anyhow!("waitlist notes do not decrypt"))
-            })?;
+            let plain = state
+                .keyring()
+                .decrypt(tx, &field, blob)
+                .await
+                .map_err(|_| {
+                    // Fail closed: a key or integrity problem, never shown.
+                    AppError::Internal(anyhow::anyhow!("waitlist notes do not decrypt"))
+                })?;
             Ok(Some(plain.as_str().to_owned()))
         }
     }

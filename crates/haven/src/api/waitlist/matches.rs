@@ -68,7 +68,13 @@ fn window(from: &str, to: &str, details: &mut Details) -> Option<(DateTime<Utc>,
     }
 }
 
-fn ranged(field: &str, value: Option<i64>, default: i64, range: (i64, i64), details: &mut Details) -> i64 {
+fn ranged(
+    field: &str,
+    value: Option<i64>,
+    default: i64,
+    range: (i64, i64),
+    details: &mut Details,
+) -> i64 {
     let v = value.unwrap_or(default);
     if !(range.0..=range.1).contains(&v) {
         details.insert(field.into(), format!("must be {} to {}", range.0, range.1));
@@ -79,8 +85,20 @@ fn ranged(field: &str, value: Option<i64>, default: i64, range: (i64, i64), deta
 fn check_entry_search(params: &EntryMatchParams) -> Result<EntrySearch, AppError> {
     let mut details = Details::new();
     let span = window(&params.from, &params.to, &mut details);
-    let duration = ranged("durationMinutes", params.duration_minutes, 60, (15, 480), &mut details);
-    let granularity = ranged("granularityMinutes", params.granularity_minutes, 15, (5, 240), &mut details);
+    let duration = ranged(
+        "durationMinutes",
+        params.duration_minutes,
+        60,
+        (15, 480),
+        &mut details,
+    );
+    let granularity = ranged(
+        "granularityMinutes",
+        params.granularity_minutes,
+        15,
+        (5, 240),
+        &mut details,
+    );
     let limit = ranged("limit", params.limit, 100, (1, 1000), &mut details);
     match span {
         Some((from, to)) if details.is_empty() => Ok(EntrySearch {
@@ -126,14 +144,24 @@ pub async fn match_slots_for_entry(
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let entry = find_entry(&state, &mut tx, &caller, &meta, &may.patient_use(), id, false).await?;
+    let entry = find_entry(
+        &state,
+        &mut tx,
+        &caller,
+        &meta,
+        &may.patient_use(),
+        id,
+        false,
+    )
+    .await?;
     if !entry.row().is_waiting(Utc::now()) {
         return Err(AppError::new(
             ErrorCode::InvalidState,
             "The waitlist entry no longer waits",
         ));
     }
-    let (rows, truncated) = waitlist::slots_for_entry(&mut tx, &slots, entry.row(), &search).await?;
+    let (rows, truncated) =
+        waitlist::slots_for_entry(&mut tx, &slots, entry.row(), &search).await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::WaitlistList)
@@ -185,7 +213,13 @@ fn check_slot(params: &SlotMatchParams) -> Result<(Slot, i64), AppError> {
     let start = parse_instant(&params.start)
         .map_err(|e| details.insert("start".into(), e))
         .ok();
-    let minutes = ranged("durationMinutes", Some(params.duration_minutes), 60, (15, 480), &mut details);
+    let minutes = ranged(
+        "durationMinutes",
+        Some(params.duration_minutes),
+        60,
+        (15, 480),
+        &mut details,
+    );
     let code = parse_service_code(&params.service_code)
         .map_err(|e| details.insert("serviceCode".into(), e))
         .ok();

@@ -4,9 +4,9 @@
 use chrono::{NaiveDate, NaiveTime};
 
 use super::codec::{Priority, Window};
+use crate::api::authorizations::lookup::missing;
 use crate::api::authorizations::parse_date;
 use crate::app::AppState;
-use crate::api::authorizations::lookup::missing;
 use crate::auth::caller::Caller;
 use crate::db::TenantTx;
 use crate::http::error::{AppError, Details};
@@ -94,15 +94,14 @@ pub(super) fn date(field: &str, text: Option<&str>, details: &mut Details) -> Op
     })
 }
 
-pub(super) fn dates(
-    earliest: Option<NaiveDate>,
-    latest: Option<NaiveDate>,
-    details: &mut Details,
-) {
+pub(super) fn dates(earliest: Option<NaiveDate>, latest: Option<NaiveDate>, details: &mut Details) {
     if let (Some(e), Some(l)) = (earliest, latest)
         && l < e
     {
-        details.insert("latestDate".into(), "must not be before earliestDate".into());
+        details.insert(
+            "latestDate".into(),
+            "must not be before earliestDate".into(),
+        );
     }
 }
 
@@ -122,7 +121,10 @@ pub(super) fn notes(text: Option<&str>, details: &mut Details) -> Option<String>
         let t = t.trim();
         let n = t.chars().count();
         if n == 0 || n > MAX_NOTES {
-            details.insert("notes".into(), format!("must be 1 to {MAX_NOTES} characters"));
+            details.insert(
+                "notes".into(),
+                format!("must be 1 to {MAX_NOTES} characters"),
+            );
             None
         } else if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
             details.insert("notes".into(), "must not contain control characters".into());

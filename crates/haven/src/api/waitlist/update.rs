@@ -230,10 +230,16 @@ pub async fn remove_waitlist_entry(
     if entry.row().status != "ACTIVE" {
         return Err(AppError::new(
             ErrorCode::InvalidState,
-            format!("Cannot remove a waitlist entry that is {}", entry.row().status),
+            format!(
+                "Cannot remove a waitlist entry that is {}",
+                entry.row().status
+            ),
         ));
     }
-    if waitlist_offers::pending_of_entry(&mut tx, id).await?.is_some() {
+    if waitlist_offers::pending_of_entry(&mut tx, id)
+        .await?
+        .is_some()
+    {
         return Err(AppError::new(
             ErrorCode::InvalidState,
             "The entry has a pending offer; decline it first",

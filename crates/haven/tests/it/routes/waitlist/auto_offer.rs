@@ -47,9 +47,15 @@ async fn the_setting_reads_and_changes_and_refuses_unknown_modes() {
     let app = TestApp::new().await;
     let c = waitlist_clinic(&app, "Practice A").await;
 
-    let before = app.get_as(&c.admin, "/api/organization/settings").await.json();
+    let before = app
+        .get_as(&c.admin, "/api/organization/settings")
+        .await
+        .json();
     set_mode(&app, &c.admin, "sequential").await;
-    let after = app.get_as(&c.admin, "/api/organization/settings").await.json();
+    let after = app
+        .get_as(&c.admin, "/api/organization/settings")
+        .await
+        .json();
     let bad = app
         .json_as(
             &c.admin,
@@ -86,7 +92,15 @@ async fn a_cancelled_appointment_is_offered_to_the_best_ranked_entry_when_sequen
     let c = waitlist_clinic(&app, "Practice A").await;
     let booked_patient = patient(&app, &c.admin, "MRN-BOOKED").await;
     let second = patient(&app, &c.admin, "MRN-TWO").await;
-    let appointment = booked(&app, &c.admin, &booked_patient, &c.clinician, MONDAY_NINE, json!({})).await;
+    let appointment = booked(
+        &app,
+        &c.admin,
+        &booked_patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({}),
+    )
+    .await;
     let routine = added(&app, &c.admin, &c.patient, json!({})).await;
     let urgent = added(&app, &c.admin, &second, json!({ "priority": "URGENT" })).await;
     let org = c.admin.organization_id.to_string();
@@ -108,7 +122,10 @@ async fn a_cancelled_appointment_is_offered_to_the_best_ranked_entry_when_sequen
     assert_eq!(made.len(), 1);
     assert_eq!(made[0]["trigger"], "appointment_cancelled");
     assert!(
-        !pending(&app, &org).await.iter().any(|(e, _)| *e == id(&routine)),
+        !pending(&app, &org)
+            .await
+            .iter()
+            .any(|(e, _)| *e == id(&routine)),
         "URGENT first"
     );
     assert_ledger_balanced(&app, c.admin.organization_id).await;
@@ -119,7 +136,15 @@ async fn with_the_setting_off_nothing_is_offered() {
     let app = TestApp::new().await;
     let c = waitlist_clinic(&app, "Practice A").await;
     let booked_patient = patient(&app, &c.admin, "MRN-BOOKED").await;
-    let appointment = booked(&app, &c.admin, &booked_patient, &c.clinician, MONDAY_NINE, json!({})).await;
+    let appointment = booked(
+        &app,
+        &c.admin,
+        &booked_patient,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({}),
+    )
+    .await;
     added(&app, &c.admin, &c.patient, json!({})).await;
 
     let cancelled = app
@@ -132,7 +157,11 @@ async fn with_the_setting_off_nothing_is_offered() {
         .await;
 
     assert_eq!(cancelled.status, StatusCode::OK);
-    assert!(pending(&app, &c.admin.organization_id.to_string()).await.is_empty());
+    assert!(
+        pending(&app, &c.admin.organization_id.to_string())
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -146,7 +175,14 @@ async fn a_declined_offer_moves_to_the_next_entry_and_never_back() {
     let outcome = offered(&app, &c.scheduler, &first, &c.clinician, MONDAY_NINE).await;
     let org = c.admin.organization_id.to_string();
 
-    let declined = decide(&app, &c.scheduler, &outcome["offer"], "decline", json!({ "reason": "No" })).await;
+    let declined = decide(
+        &app,
+        &c.scheduler,
+        &outcome["offer"],
+        "decline",
+        json!({ "reason": "No" }),
+    )
+    .await;
 
     assert_eq!(declined.status, StatusCode::OK, "{}", text(&declined));
     assert_eq!(pending(&app, &org).await, vec![(id(&next), true)]);
@@ -160,7 +196,14 @@ async fn a_declined_offer_moves_to_the_next_entry_and_never_back() {
     .await
     .expect("offer");
     owner.close().await;
-    let again = decide(&app, &c.scheduler, &json!({ "id": auto_offer }), "decline", json!({ "reason": "No" })).await;
+    let again = decide(
+        &app,
+        &c.scheduler,
+        &json!({ "id": auto_offer }),
+        "decline",
+        json!({ "reason": "No" }),
+    )
+    .await;
     assert_eq!(again.status, StatusCode::OK, "{}", text(&again));
     assert!(pending(&app, &org).await.is_empty());
     assert_ledger_balanced(&app, c.admin.organization_id).await;
@@ -205,7 +248,14 @@ async fn two_instances_sweeping_and_a_human_offering_the_slot_at_once_leave_one_
     let (one, two, human) = tokio::join!(
         offers::sweep_organization(app.state().db(), org),
         offers::sweep_organization(other.state().db(), org),
-        offer(&app, &scheduler, &human_choice, &c.clinician, MONDAY_NINE, json!({})),
+        offer(
+            &app,
+            &scheduler,
+            &human_choice,
+            &c.clinician,
+            MONDAY_NINE,
+            json!({})
+        ),
     );
 
     one.expect("first sweeper");

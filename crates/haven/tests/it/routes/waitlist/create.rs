@@ -64,7 +64,10 @@ async fn adding_a_patient_keeps_the_preferences_expires_in_90_days_and_is_audite
     );
     let events = audited(&app, c.admin.organization_id, "WAITLIST_ADD").await;
     assert_eq!(events.len(), 1);
-    assert!(!events[0].to_string().contains("afternoons"), "no PHI in the trail");
+    assert!(
+        !events[0].to_string().contains("afternoons"),
+        "no PHI in the trail"
+    );
 }
 
 #[tokio::test]

@@ -34,7 +34,13 @@ async fn accepting_books_the_appointment_and_the_entry_once() {
     let app = TestApp::new().await;
     let c = waitlist_clinic(&app, "Practice A").await;
     let auth = authorization(&app, &c.admin, &c.patient, 40).await;
-    let entry = added(&app, &c.admin, &c.patient, json!({ "authorizationId": auth })).await;
+    let entry = added(
+        &app,
+        &c.admin,
+        &c.patient,
+        json!({ "authorizationId": auth }),
+    )
+    .await;
     let outcome = offered(&app, &c.scheduler, &entry, &c.clinician, MONDAY_NINE).await;
     let offer = &outcome["offer"];
 
@@ -51,9 +57,17 @@ async fn accepting_books_the_appointment_and_the_entry_once() {
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.error_code(), "INVALID_STATE");
     for action in ["WAITLIST_OFFER_ACCEPT", "APPOINTMENT_CONFIRM"] {
-        assert_eq!(audited(&app, c.admin.organization_id, action).await.len(), 1, "{action}");
+        assert_eq!(
+            audited(&app, c.admin.organization_id, action).await.len(),
+            1,
+            "{action}"
+        );
     }
-    assert_eq!(ledger_rows(&app, &auth).await.len(), 1, "one RESERVE, nothing else");
+    assert_eq!(
+        ledger_rows(&app, &auth).await.len(),
+        1,
+        "one RESERVE, nothing else"
+    );
     assert_ledger_balanced(&app, c.admin.organization_id).await;
 }
 
@@ -62,12 +76,25 @@ async fn declining_releases_the_hold_and_units_and_the_entry_keeps_waiting() {
     let app = TestApp::new().await;
     let c = waitlist_clinic(&app, "Practice A").await;
     let auth = authorization(&app, &c.admin, &c.patient, 40).await;
-    let entry = added(&app, &c.admin, &c.patient, json!({ "authorizationId": auth })).await;
+    let entry = added(
+        &app,
+        &c.admin,
+        &c.patient,
+        json!({ "authorizationId": auth }),
+    )
+    .await;
     let outcome = offered(&app, &c.scheduler, &entry, &c.clinician, MONDAY_NINE).await;
     let offer = &outcome["offer"];
 
     let no_reason = decide(&app, &c.scheduler, offer, "decline", json!({})).await;
-    let declined = decide(&app, &c.scheduler, offer, "decline", json!({ "reason": "Too early" })).await;
+    let declined = decide(
+        &app,
+        &c.scheduler,
+        offer,
+        "decline",
+        json!({ "reason": "Too early" }),
+    )
+    .await;
 
     assert_eq!(no_reason.status, StatusCode::BAD_REQUEST);
     assert_eq!(declined.status, StatusCode::OK, "{}", text(&declined));
@@ -75,12 +102,26 @@ async fn declining_releases_the_hold_and_units_and_the_entry_keeps_waiting() {
     assert_eq!(declined.json()["remainingUnits"], 40);
     assert_eq!(appointment_status(&app, offer).await, "CANCELLED");
     assert_eq!(entry_status(&app, &entry).await, "ACTIVE");
-    assert_eq!(get_authorization(&app, &c.admin, &auth).await["usedUnits"], 0);
-    for action in ["WAITLIST_OFFER_DECLINE", "APPOINTMENT_CANCEL", "SESSION_CANCEL"] {
-        assert_eq!(audited(&app, c.admin.organization_id, action).await.len(), 1, "{action}");
+    assert_eq!(
+        get_authorization(&app, &c.admin, &auth).await["usedUnits"],
+        0
+    );
+    for action in [
+        "WAITLIST_OFFER_DECLINE",
+        "APPOINTMENT_CANCEL",
+        "SESSION_CANCEL",
+    ] {
+        assert_eq!(
+            audited(&app, c.admin.organization_id, action).await.len(),
+            1,
+            "{action}"
+        );
     }
     let again = offered(&app, &c.scheduler, &entry, &c.clinician, MONDAY_NINE).await;
-    assert_eq!(again["offer"]["status"], "PENDING", "slot and entry are free again");
+    assert_eq!(
+        again["offer"]["status"], "PENDING",
+        "slot and entry are free again"
+    );
     assert_ledger_balanced(&app, c.admin.organization_id).await;
 }
 
@@ -89,7 +130,13 @@ async fn an_expired_offer_is_409_offer_expired_and_its_hold_and_units_are_releas
     let app = TestApp::new().await;
     let c = waitlist_clinic(&app, "Practice A").await;
     let auth = authorization(&app, &c.admin, &c.patient, 40).await;
-    let entry = added(&app, &c.admin, &c.patient, json!({ "authorizationId": auth })).await;
+    let entry = added(
+        &app,
+        &c.admin,
+        &c.patient,
+        json!({ "authorizationId": auth }),
+    )
+    .await;
     let outcome = offered(&app, &c.scheduler, &entry, &c.clinician, MONDAY_NINE).await;
     let offer = &outcome["offer"];
     expire_offer(&app, offer).await;
@@ -100,14 +147,26 @@ async fn an_expired_offer_is_409_offer_expired_and_its_hold_and_units_are_releas
     assert_eq!(accepted.error_code(), "OFFER_EXPIRED");
     assert_eq!(appointment_status(&app, offer).await, "CANCELLED");
     assert_eq!(entry_status(&app, &entry).await, "ACTIVE");
-    assert_eq!(get_authorization(&app, &c.admin, &auth).await["usedUnits"], 0);
+    assert_eq!(
+        get_authorization(&app, &c.admin, &auth).await["usedUnits"],
+        0
+    );
     let rows = ledger_rows(&app, &auth).await;
     assert_eq!(rows.len(), 2, "RESERVE then one RELEASE: {rows:?}");
     assert_eq!(
-        audited(&app, c.admin.organization_id, "WAITLIST_OFFER_EXPIRED").await.len(),
+        audited(&app, c.admin.organization_id, "WAITLIST_OFFER_EXPIRED")
+            .await
+            .len(),
         1
     );
-    let declined = decide(&app, &c.scheduler, offer, "decline", json!({ "reason": "late" })).await;
+    let declined = decide(
+        &app,
+        &c.scheduler,
+        offer,
+        "decline",
+        json!({ "reason": "late" }),
+    )
+    .await;
     assert_eq!(declined.error_code(), "INVALID_STATE");
     assert_ledger_balanced(&app, c.admin.organization_id).await;
 }
@@ -131,11 +190,17 @@ async fn someone_else_s_offer_is_refused() {
     let other_decline = decide(&app, &other, offer, "decline", json!({ "reason": "no" })).await;
 
     assert_eq!(by_billing.status, StatusCode::FORBIDDEN);
-    assert_eq!(by_colleague.status, StatusCode::NOT_FOUND, "not their patient");
+    assert_eq!(
+        by_colleague.status,
+        StatusCode::NOT_FOUND,
+        "not their patient"
+    );
     assert_eq!(by_other.status, StatusCode::NOT_FOUND);
     assert_eq!(other_decline.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        audited(&app, other.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT").await.len(),
+        audited(&app, other.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
+            .await
+            .len(),
         2
     );
     assert_eq!(appointment_status(&app, offer).await, "HELD");

@@ -30,7 +30,10 @@ async fn the_list_is_ranked_urgent_first_then_longest_waiting_filtered_paged_and
         .await
         .json();
     let routine = app
-        .get_as(&c.scheduler, "/api/waitlist?priority=ROUTINE&serviceCode=97153")
+        .get_as(
+            &c.scheduler,
+            "/api/waitlist?priority=ROUTINE&serviceCode=97153",
+        )
         .await
         .json();
     let bad = app.get_as(&c.scheduler, "/api/waitlist?status=LATE").await;
@@ -98,8 +101,14 @@ async fn an_entry_past_its_expiry_lists_as_expired() {
     )
     .await;
 
-    let active = app.get_as(&c.admin, "/api/waitlist?status=ACTIVE").await.json();
-    let expired = app.get_as(&c.admin, "/api/waitlist?status=EXPIRED").await.json();
+    let active = app
+        .get_as(&c.admin, "/api/waitlist?status=ACTIVE")
+        .await
+        .json();
+    let expired = app
+        .get_as(&c.admin, "/api/waitlist?status=EXPIRED")
+        .await
+        .json();
 
     assert_eq!(active["pagination"]["total"], 0);
     assert_eq!(expired["waitlistEntries"][0]["status"], "EXPIRED");

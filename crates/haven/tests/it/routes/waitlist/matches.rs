@@ -59,11 +59,22 @@ async fn an_entry_s_matches_meet_its_days_windows_and_dates_in_the_practice_zone
         &crate::fixtures::scheduling::week_body(0),
     )
     .await;
-    booked(&app, &c.admin, &c.patient, &other_clinician, MONDAY_THREE, json!({})).await;
+    booked(
+        &app,
+        &c.admin,
+        &c.patient,
+        &other_clinician,
+        MONDAY_THREE,
+        json!({}),
+    )
+    .await;
     let id = entry["id"].as_str().expect("id");
 
     let response = app
-        .get_as(&c.scheduler, &format!("/api/waitlist/{id}/matches?{WEEK}&granularityMinutes=60"))
+        .get_as(
+            &c.scheduler,
+            &format!("/api/waitlist/{id}/matches?{WEEK}&granularityMinutes=60"),
+        )
         .await;
 
     assert_eq!(response.status, StatusCode::OK, "{}", text(&response));
@@ -84,7 +95,9 @@ async fn an_entry_s_matches_meet_its_days_windows_and_dates_in_the_practice_zone
         ]
     );
     assert_eq!(
-        audited(&app, c.admin.organization_id, "WAITLIST_LIST").await.len(),
+        audited(&app, c.admin.organization_id, "WAITLIST_LIST")
+            .await
+            .len(),
         1
     );
 }
@@ -99,10 +112,28 @@ async fn a_freed_slot_ranks_urgent_first_then_longest_waiting_and_skips_what_can
     }
     let oldest = added(&app, &c.admin, &patients[0], json!({})).await;
     let newer = added(&app, &c.admin, &patients[1], json!({})).await;
-    let urgent = added(&app, &c.admin, &patients[2], json!({ "priority": "URGENT" })).await;
+    let urgent = added(
+        &app,
+        &c.admin,
+        &patients[2],
+        json!({ "priority": "URGENT" }),
+    )
+    .await;
     // Wrong window, wrong day, and one with a pending offer elsewhere: never ranked.
-    added(&app, &c.admin, &patients[3], json!({ "preferredWindows": [{ "start": "15:00", "end": "18:00" }] })).await;
-    added(&app, &c.admin, &patients[4], json!({ "preferredDays": ["TU"] })).await;
+    added(
+        &app,
+        &c.admin,
+        &patients[3],
+        json!({ "preferredWindows": [{ "start": "15:00", "end": "18:00" }] }),
+    )
+    .await;
+    added(
+        &app,
+        &c.admin,
+        &patients[4],
+        json!({ "preferredDays": ["TU"] }),
+    )
+    .await;
     let busy = added(&app, &c.admin, &patients[5], json!({})).await;
     offered(&app, &c.admin, &busy, &c.clinician, "2027-03-16T13:00:00Z").await;
     owner_exec(
@@ -123,7 +154,9 @@ async fn a_freed_slot_ranks_urgent_first_then_longest_waiting_and_skips_what_can
         ]
     );
     assert_eq!(
-        audited(&app, c.admin.organization_id, "WAITLIST_LIST").await.len(),
+        audited(&app, c.admin.organization_id, "WAITLIST_LIST")
+            .await
+            .len(),
         3,
         "one per patient shown"
     );
@@ -137,10 +170,18 @@ async fn bad_parameters_are_400_naming_the_field() {
     let id = entry["id"].as_str().expect("id");
 
     let window = app
-        .get_as(&c.admin, &format!("/api/waitlist/{id}/matches?from=2027-03-15T00:00:00Z&to=2027-05-15T00:00:00Z"))
+        .get_as(
+            &c.admin,
+            &format!(
+                "/api/waitlist/{id}/matches?from=2027-03-15T00:00:00Z&to=2027-05-15T00:00:00Z"
+            ),
+        )
         .await;
     let duration = app
-        .get_as(&c.admin, &format!("/api/waitlist/{id}/matches?{WEEK}&durationMinutes=5"))
+        .get_as(
+            &c.admin,
+            &format!("/api/waitlist/{id}/matches?{WEEK}&durationMinutes=5"),
+        )
         .await;
     let slot = app
         .get_as(
@@ -172,14 +213,21 @@ async fn roles_and_tenants_for_matching() {
     let other = app.org_with("Practice B", Role::Scheduler).await;
     let id = entry["id"].as_str().expect("id");
 
-    let by_billing = app.get_as(&billing, &format!("/api/waitlist/{id}/matches?{WEEK}")).await;
-    let by_other = app.get_as(&other, &format!("/api/waitlist/{id}/matches?{WEEK}")).await;
+    let by_billing = app
+        .get_as(&billing, &format!("/api/waitlist/{id}/matches?{WEEK}"))
+        .await;
+    let by_other = app
+        .get_as(&other, &format!("/api/waitlist/{id}/matches?{WEEK}"))
+        .await;
     let other_ranking = for_slot(&app, &other, &c.clinician, MONDAY_NINE).await;
     let clinician_ranking = for_slot(&app, &c.clinician, &c.clinician, MONDAY_NINE).await;
 
     assert_eq!(by_billing.status, StatusCode::FORBIDDEN);
     assert_eq!(by_other.status, StatusCode::NOT_FOUND);
-    assert!(app.audited(other.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT").await);
+    assert!(
+        app.audited(other.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
+            .await
+    );
     assert_eq!(other_ranking["waitlistEntries"], json!([]));
     assert_eq!(
         ids(&clinician_ranking["waitlistEntries"]),

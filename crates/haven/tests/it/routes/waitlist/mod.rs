@@ -78,8 +78,13 @@ pub(crate) async fn offer(
         }
     }
     let id = entry["id"].as_str().expect("entry id");
-    app.json_as(user, Method::POST, &format!("/api/waitlist/{id}/offers"), &body)
-        .await
+    app.json_as(
+        user,
+        Method::POST,
+        &format!("/api/waitlist/{id}/offers"),
+        &body,
+    )
+    .await
 }
 
 /// Offers and returns the outcome (asserting 201).

@@ -25,8 +25,19 @@ async fn an_offer_holds_the_slot_and_reserves_the_entry_s_units() {
     let app = TestApp::new().await;
     let c = waitlist_clinic(&app, "Practice A").await;
     let auth = authorization(&app, &c.admin, &c.patient, 40).await;
-    owner_exec(&app, "UPDATE authorizations SET end_date = '2027-12-31' WHERE id = $1::uuid", &auth).await;
-    let entry = added(&app, &c.admin, &c.patient, json!({ "authorizationId": auth })).await;
+    owner_exec(
+        &app,
+        "UPDATE authorizations SET end_date = '2027-12-31' WHERE id = $1::uuid",
+        &auth,
+    )
+    .await;
+    let entry = added(
+        &app,
+        &c.admin,
+        &c.patient,
+        json!({ "authorizationId": auth }),
+    )
+    .await;
 
     let response = offer(
         &app,
@@ -43,7 +54,10 @@ async fn an_offer_holds_the_slot_and_reserves_the_entry_s_units() {
     assert_eq!(body["offer"]["status"], "PENDING");
     assert_eq!(body["offer"]["appointment"]["status"], "HELD");
     assert_eq!(body["remainingUnits"], 36);
-    assert_eq!(get_authorization(&app, &c.admin, &auth).await["usedUnits"], 4);
+    assert_eq!(
+        get_authorization(&app, &c.admin, &auth).await["usedUnits"],
+        4
+    );
     let other = patient(&app, &c.admin, "MRN-TWO").await;
     let taken = crate::fixtures::scheduling::book(
         &app,
@@ -54,9 +68,17 @@ async fn an_offer_holds_the_slot_and_reserves_the_entry_s_units() {
         json!({}),
     )
     .await;
-    assert_eq!(taken.status, StatusCode::CONFLICT, "the hold protects the slot");
+    assert_eq!(
+        taken.status,
+        StatusCode::CONFLICT,
+        "the hold protects the slot"
+    );
     assert_eq!(taken.error_code(), "SCHEDULE_CONFLICT");
-    for action in ["WAITLIST_OFFER_CREATE", "APPOINTMENT_HOLD", "SESSION_RESERVE"] {
+    for action in [
+        "WAITLIST_OFFER_CREATE",
+        "APPOINTMENT_HOLD",
+        "SESSION_RESERVE",
+    ] {
         assert_eq!(
             audited(&app, c.admin.organization_id, action).await.len(),
             1,
@@ -84,7 +106,15 @@ async fn one_pending_offer_per_entry_and_per_slot() {
         json!({}),
     )
     .await;
-    let same_slot = offer(&app, &c.scheduler, &other_entry, &c.clinician, MONDAY_NINE, json!({})).await;
+    let same_slot = offer(
+        &app,
+        &c.scheduler,
+        &other_entry,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({}),
+    )
+    .await;
 
     assert_eq!(same_entry.status, StatusCode::CONFLICT);
     assert_eq!(same_entry.error_code(), "CONFLICT");
@@ -99,13 +129,53 @@ async fn bad_input_and_a_taken_slot_are_refused_and_nothing_is_held() {
     let c = waitlist_clinic(&app, "Practice A").await;
     let second = patient(&app, &c.admin, "MRN-TWO").await;
     let entry = added(&app, &c.admin, &c.patient, json!({})).await;
-    booked(&app, &c.admin, &second, &c.clinician, MONDAY_NINE, json!({})).await;
+    booked(
+        &app,
+        &c.admin,
+        &second,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({}),
+    )
+    .await;
 
-    let short = offer(&app, &c.admin, &entry, &c.clinician, "2027-03-16T13:00:00Z", json!({ "ttlMinutes": 4 })).await;
-    let long = offer(&app, &c.admin, &entry, &c.clinician, "2027-03-16T13:00:00Z", json!({ "ttlMinutes": 2881 })).await;
-    let bad_start = offer(&app, &c.admin, &entry, &c.clinician, "monday", json!({ "durationMinutes": 5 })).await;
+    let short = offer(
+        &app,
+        &c.admin,
+        &entry,
+        &c.clinician,
+        "2027-03-16T13:00:00Z",
+        json!({ "ttlMinutes": 4 }),
+    )
+    .await;
+    let long = offer(
+        &app,
+        &c.admin,
+        &entry,
+        &c.clinician,
+        "2027-03-16T13:00:00Z",
+        json!({ "ttlMinutes": 2881 }),
+    )
+    .await;
+    let bad_start = offer(
+        &app,
+        &c.admin,
+        &entry,
+        &c.clinician,
+        "monday",
+        json!({ "durationMinutes": 5 }),
+    )
+    .await;
     let taken = offer(&app, &c.admin, &entry, &c.clinician, MONDAY_NINE, json!({})).await;
-    let outside = offer(&app, &c.admin, &entry, &c.clinician, "2027-03-20T13:00:00Z", json!({})).await;
+    let outside = offer(
+        &app,
+        &c.admin,
+        &entry,
+        &c.clinician,
+        "2027-03-20T13:00:00Z",
+        json!({}),
+    )
+    .await;
 
     assert_eq!(short.status, StatusCode::BAD_REQUEST);
     assert!(short.json()["details"]["ttlMinutes"].is_string());
@@ -116,7 +186,12 @@ async fn bad_input_and_a_taken_slot_are_refused_and_nothing_is_held() {
     assert_eq!(taken.error_code(), "SCHEDULE_CONFLICT");
     assert_eq!(outside.error_code(), "OUTSIDE_AVAILABILITY", "a Saturday");
     assert_eq!(held(&app, &c.admin.organization_id.to_string()).await, 0);
-    let offers: i64 = owner_scalar(&app, "SELECT count(*) FROM waitlist_offers WHERE organization_id = $1::uuid", &c.admin.organization_id.to_string()).await;
+    let offers: i64 = owner_scalar(
+        &app,
+        "SELECT count(*) FROM waitlist_offers WHERE organization_id = $1::uuid",
+        &c.admin.organization_id.to_string(),
+    )
+    .await;
     assert_eq!(offers, 0);
 }
 
@@ -130,15 +205,39 @@ async fn roles_and_tenants_are_checked_before_anything_is_held() {
     let other = app.org_with("Practice B", Role::Scheduler).await;
 
     let by_billing = offer(&app, &billing, &entry, &c.clinician, MONDAY_NINE, json!({})).await;
-    let on_colleague = offer(&app, &c.clinician, &entry, &colleague, MONDAY_NINE, json!({})).await;
+    let on_colleague = offer(
+        &app,
+        &c.clinician,
+        &entry,
+        &colleague,
+        MONDAY_NINE,
+        json!({}),
+    )
+    .await;
     let by_other = offer(&app, &other, &entry, &c.clinician, MONDAY_NINE, json!({})).await;
-    let own_calendar = offer(&app, &c.clinician, &entry, &c.clinician, MONDAY_NINE, json!({})).await;
+    let own_calendar = offer(
+        &app,
+        &c.clinician,
+        &entry,
+        &c.clinician,
+        MONDAY_NINE,
+        json!({}),
+    )
+    .await;
 
     assert_eq!(by_billing.status, StatusCode::FORBIDDEN);
     assert_eq!(on_colleague.status, StatusCode::FORBIDDEN);
     assert_eq!(by_other.status, StatusCode::NOT_FOUND);
-    assert!(app.audited(other.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT").await);
-    assert_eq!(own_calendar.status, StatusCode::CREATED, "{}", text(&own_calendar));
+    assert!(
+        app.audited(other.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
+            .await
+    );
+    assert_eq!(
+        own_calendar.status,
+        StatusCode::CREATED,
+        "{}",
+        text(&own_calendar)
+    );
 }
 
 #[tokio::test]

@@ -21,7 +21,14 @@ async fn sixteen_offers_of_one_slot_to_sixteen_entries_leave_one_offer() {
     let scheduler = app.user_in(c.admin.organization_id, Role::Scheduler).await;
 
     let responses = futures_util::future::join_all(entries.iter().map(|entry| {
-        offer(&app, &scheduler, entry, &c.clinician, MONDAY_NINE, json!({}))
+        offer(
+            &app,
+            &scheduler,
+            entry,
+            &c.clinician,
+            MONDAY_NINE,
+            json!({}),
+        )
     }))
     .await;
 

@@ -58,9 +58,8 @@ async fn one_or_five_hundred_entries_take_the_same_statements_both_ways() {
         "/api/waitlist/matches-for-slot?clinicianId={}&start={MONDAY_NINE}&durationMinutes=60&serviceCode=97153&limit=100",
         c.clinician.id
     );
-    let matches = format!(
-        "/api/waitlist/{id}/matches?from=2027-03-15T00:00:00Z&to=2027-03-20T00:00:00Z"
-    );
+    let matches =
+        format!("/api/waitlist/{id}/matches?from=2027-03-15T00:00:00Z&to=2027-03-20T00:00:00Z");
 
     let (one_ranked, one_rank_statements) = counted(&app, &c.scheduler, &slot).await;
     let (one_slots, one_match_statements) = counted(&app, &c.scheduler, &matches).await;
@@ -68,8 +67,14 @@ async fn one_or_five_hundred_entries_take_the_same_statements_both_ways() {
     let (many_ranked, many_rank_statements) = counted(&app, &c.scheduler, &slot).await;
     let (many_slots, many_match_statements) = counted(&app, &c.scheduler, &matches).await;
 
-    assert_eq!(one_ranked["waitlistEntries"].as_array().map(Vec::len), Some(1));
-    assert_eq!(many_ranked["waitlistEntries"].as_array().map(Vec::len), Some(100));
+    assert_eq!(
+        one_ranked["waitlistEntries"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        many_ranked["waitlistEntries"].as_array().map(Vec::len),
+        Some(100)
+    );
     assert_eq!(one_slots["slots"], many_slots["slots"]);
     assert!(one_rank_statements > 0);
     assert_eq!(

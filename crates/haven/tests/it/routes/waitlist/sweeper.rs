@@ -17,9 +17,13 @@ use crate::fixtures::units::{
 async fn three_expired_offers(app: &TestApp, c: &Clinic) -> (Vec<Value>, Vec<String>) {
     let mut offers = Vec::new();
     let mut auths = Vec::new();
-    for (i, start) in ["2027-03-15T13:00:00Z", "2027-03-15T15:00:00Z", "2027-03-15T17:00:00Z"]
-        .into_iter()
-        .enumerate()
+    for (i, start) in [
+        "2027-03-15T13:00:00Z",
+        "2027-03-15T15:00:00Z",
+        "2027-03-15T17:00:00Z",
+    ]
+    .into_iter()
+    .enumerate()
     {
         let who = if i == 0 {
             c.patient.clone()
@@ -59,7 +63,10 @@ async fn each_expired_offer_is_released_with_one_ledger_row_and_one_audit_row() 
             ledger_rows(&app, auth).await,
             vec![("RESERVE".to_owned(), 4), ("RELEASE".to_owned(), -4)]
         );
-        assert_eq!(get_authorization(&app, &c.admin, auth).await["usedUnits"], 0);
+        assert_eq!(
+            get_authorization(&app, &c.admin, auth).await["usedUnits"],
+            0
+        );
     }
     for offer in &offers {
         let (offer_status, appointment_status): (String, String) = {
@@ -76,7 +83,10 @@ async fn each_expired_offer_is_released_with_one_ledger_row_and_one_audit_row() 
             owner.close().await;
             row
         };
-        assert_eq!((offer_status.as_str(), appointment_status.as_str()), ("EXPIRED", "CANCELLED"));
+        assert_eq!(
+            (offer_status.as_str(), appointment_status.as_str()),
+            ("EXPIRED", "CANCELLED")
+        );
     }
     let events = audited(&app, c.admin.organization_id, "WAITLIST_OFFER_EXPIRED").await;
     assert_eq!(events.len(), 3);
@@ -104,12 +114,13 @@ async fn two_sweepers_at_once_release_each_offer_once() {
         .sum();
     assert_eq!(released, 3);
     for auth in &auths {
-        assert_eq!(ledger_rows(&app, auth).await.len(), 2, "RESERVE and one RELEASE");
+        assert_eq!(
+            ledger_rows(&app, auth).await.len(),
+            2,
+            "RESERVE and one RELEASE"
+        );
     }
-    assert_eq!(
-        audited(&app, org, "WAITLIST_OFFER_EXPIRED").await.len(),
-        3
-    );
+    assert_eq!(audited(&app, org, "WAITLIST_OFFER_EXPIRED").await.len(), 3);
     assert_ledger_balanced(&app, org).await;
 }
 
@@ -125,7 +136,11 @@ async fn a_hold_released_by_the_hold_job_first_is_not_released_twice() {
     assert_eq!(holds_released, 3);
     assert_eq!((swept.offers, swept.units), (3, 0));
     for auth in &auths {
-        assert_eq!(ledger_rows(&app, auth).await.len(), 2, "RESERVE and one RELEASE");
+        assert_eq!(
+            ledger_rows(&app, auth).await.len(),
+            2,
+            "RESERVE and one RELEASE"
+        );
     }
     assert_ledger_balanced(&app, c.admin.organization_id).await;
 }

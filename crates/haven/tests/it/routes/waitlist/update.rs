@@ -5,7 +5,7 @@ use haven::domain::Role;
 use haven_testkit::{TestApp, TestResponse, TestUser};
 use serde_json::{Value, json};
 
-use super::{added, offered, owner_exec, owner_scalar, waitlist_clinic, MONDAY_NINE};
+use super::{MONDAY_NINE, added, offered, owner_exec, owner_scalar, waitlist_clinic};
 use crate::fixtures::scheduling::text;
 use crate::fixtures::units::audited;
 
@@ -17,8 +17,13 @@ async fn patch(app: &TestApp, user: &TestUser, entry: &Value, body: Value) -> Te
 
 async fn delete(app: &TestApp, user: &TestUser, entry: &Value) -> TestResponse {
     let id = entry["id"].as_str().expect("id");
-    app.json_as(user, Method::DELETE, &format!("/api/waitlist/{id}"), &json!(null))
-        .await
+    app.json_as(
+        user,
+        Method::DELETE,
+        &format!("/api/waitlist/{id}"),
+        &json!(null),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -82,7 +87,13 @@ async fn bad_changes_are_400_and_change_nothing() {
         json!({ "preferredWindows": [{ "start": "17:00", "end": "16:00" }] }),
     )
     .await;
-    let days = patch(&app, &c.admin, &entry, json!({ "preferredDays": ["FUNDAY"] })).await;
+    let days = patch(
+        &app,
+        &c.admin,
+        &entry,
+        json!({ "preferredDays": ["FUNDAY"] }),
+    )
+    .await;
     let empty = patch(&app, &c.admin, &entry, json!({ "unknown": 1 })).await;
 
     assert_eq!(windows.status, StatusCode::BAD_REQUEST);
@@ -142,11 +153,12 @@ async fn billing_is_403_and_another_practice_gets_404_audited_on_patch_and_delet
     );
     let (priority, status): (String, String) = {
         let owner = app.db().owner_pool().await;
-        let row = sqlx::query_as("SELECT priority, status FROM waitlist_entries WHERE id = $1::uuid")
-            .bind(entry["id"].as_str().expect("id"))
-            .fetch_one(&owner)
-            .await
-            .expect("row");
+        let row =
+            sqlx::query_as("SELECT priority, status FROM waitlist_entries WHERE id = $1::uuid")
+                .bind(entry["id"].as_str().expect("id"))
+                .fetch_one(&owner)
+                .await
+                .expect("row");
         owner.close().await;
         row
     };
@@ -160,7 +172,14 @@ async fn deleting_removes_once_and_waits_for_a_pending_offer() {
     let entry = added(&app, &c.admin, &c.patient, json!({})).await;
     let second = crate::fixtures::units::patient(&app, &c.admin, "MRN-TWO").await;
     let offered_entry = added(&app, &c.admin, &second, json!({})).await;
-    offered(&app, &c.scheduler, &offered_entry, &c.clinician, MONDAY_NINE).await;
+    offered(
+        &app,
+        &c.scheduler,
+        &offered_entry,
+        &c.clinician,
+        MONDAY_NINE,
+    )
+    .await;
 
     let removed = delete(&app, &c.scheduler, &entry).await;
     let again = delete(&app, &c.scheduler, &entry).await;
