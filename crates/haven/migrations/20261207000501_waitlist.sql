@@ -27,6 +27,13 @@ CREATE TABLE waitlist_entries (
     window_ends time[] NOT NULL DEFAULT '{}',
     earliest_date date,
     latest_date date,
+    -- "No preference" flags, for the matching statements: under row-level security PostgreSQL
+    -- uses column statistics only with leakproof operators (boolean equality is, array
+    -- equality is not), so these let the planner see that most entries pass and keep the
+    -- ranking index's order under a LIMIT instead of sorting every candidate.
+    any_clinician boolean GENERATED ALWAYS AS (pg_catalog.cardinality(clinician_ids) = 0) STORED,
+    any_day boolean GENERATED ALWAYS AS (pg_catalog.cardinality(preferred_days) = 0) STORED,
+    any_time boolean GENERATED ALWAYS AS (pg_catalog.cardinality(window_starts) = 0) STORED,
     priority text NOT NULL DEFAULT 'ROUTINE' CHECK (priority IN ('URGENT', 'ROUTINE')),
     -- ACTIVE (waiting, maybe with a pending offer), BOOKED (an offer was accepted), REMOVED
     -- (DELETE), EXPIRED (90 days without renewal).
@@ -92,6 +99,8 @@ CREATE UNIQUE INDEX waitlist_offers_one_per_entry ON waitlist_offers (organizati
 CREATE UNIQUE INDEX waitlist_offers_one_per_slot ON waitlist_offers (organization_id, clinician_id, start_at)
     WHERE status = 'PENDING';
 CREATE UNIQUE INDEX waitlist_offers_appointment ON waitlist_offers (organization_id, appointment_id);
+-- Offers of one slot, decided or not (the ranking skips entries that declined this very slot).
+CREATE INDEX waitlist_offers_slot ON waitlist_offers (organization_id, clinician_id, start_at);
 -- The sweeper: pending offers by expiry.
 CREATE INDEX waitlist_offers_expiry ON waitlist_offers (expires_at, organization_id) WHERE status = 'PENDING';
 CREATE INDEX waitlist_offers_id ON waitlist_offers (id);

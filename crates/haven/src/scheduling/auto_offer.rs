@@ -36,10 +36,26 @@ pub async fn offer_next(
     slot: &Slot,
     trigger: &str,
 ) -> Result<Option<OfferRow>, sqlx::Error> {
+    match enabled(tx).await? {
+        Some(may) => offer_to_next(tx, &may, slot, trigger).await,
+        None => Ok(None),
+    }
+}
+
+/// The auto-offer capability when the transaction's practice asked for it (read once by a
+/// caller freeing many slots).
+pub async fn enabled(tx: &mut TenantTx) -> Result<Option<AutoOffer>, sqlx::Error> {
     let mode = organizations::waitlist_auto_offer(tx).await?;
-    let Some(may) = policy::auto_offer(&mode) else {
-        return Ok(None);
-    };
+    Ok(policy::auto_offer(&mode))
+}
+
+/// As [`offer_next`], the practice's setting already read ([`enabled`]).
+pub async fn offer_to_next(
+    tx: &mut TenantTx,
+    may: &AutoOffer,
+    slot: &Slot,
+    trigger: &str,
+) -> Result<Option<OfferRow>, sqlx::Error> {
     if slot.start <= Utc::now() {
         return Ok(None);
     }
@@ -53,7 +69,7 @@ pub async fn offer_next(
     sqlx::query(sqlx::AssertSqlSafe(format!("SAVEPOINT {SAVEPOINT}")))
         .execute(tx.conn())
         .await?;
-    match hold_for(tx, &may, slot, &entry, trigger).await {
+    match hold_for(tx, may, slot, &entry, trigger).await {
         Ok(Some(offer)) => {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "RELEASE SAVEPOINT {SAVEPOINT}"

@@ -60,18 +60,20 @@ pub async fn sweep_organization(
     let expired = waitlist_offers::expire(&mut tx, Which::All, "background").await?;
     let entries = waitlist_offers::expire_entries(&mut tx).await?;
     let mut auto_offers = 0;
-    for slot in &expired {
-        if auto_offer::offer_next(&mut tx, &slot.slot(), "offer_expired")
-            .await?
-            .is_some()
-        {
-            auto_offers += 1;
+    if let Some(may) = auto_offer::enabled(&mut tx).await? {
+        for slot in &expired {
+            if auto_offer::offer_to_next(&mut tx, &may, &slot.slot(), "offer_expired")
+                .await?
+                .is_some()
+            {
+                auto_offers += 1;
+            }
         }
     }
     tx.commit().await?;
     let swept = Swept {
         offers: i64::try_from(expired.len()).unwrap_or(i64::MAX),
-        units: expired.iter().map(|e| e.units).sum(),
+        units: expired.first().map_or(0, |e| e.released_units),
         entries,
         auto_offers,
     };

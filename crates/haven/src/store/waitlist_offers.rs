@@ -193,8 +193,10 @@ pub struct Expired {
     pub end_at: DateTime<Utc>,
     /// The service of its entry.
     pub service_code: String,
-    /// Units given back (0 without an authorization, or when the hold was already released).
-    pub units: i64,
+    /// Units the whole statement gave back (the same on every row; 0 without authorizations
+    /// or when the holds were already released). Not per offer: that would join two of the
+    /// statement's CTEs, which PostgreSQL can only nest-loop.
+    pub released_units: i64,
 }
 
 impl Expired {
@@ -228,28 +230,9 @@ pub enum Which {
     },
 }
 
-/// Releases the transaction's organization's pending offers past their expiry (`which` of
-/// them), in ONE statement: each offer EXPIRED; its appointment, if still HELD, CANCELLED
-/// ('offer expired'); the appointment's open session CANCELLED with one RELEASE ledger row;
-/// the units given back to the authorization; one `WAITLIST_OFFER_EXPIRED` audit row per
-/// offer. (A hold the hold-expiry job already released has its ledger row from that job.)
-pub async fn expire(
-    tx: &mut TenantTx,
-    which: Which,
-    trigger: &str,
-) -> Result<Vec<Expired>, sqlx::Error> {
-    let org = tx.organization_id();
-    let (only, entry, slot) = match which {
-        Which::All => (None, None, None),
-        Which::Offer(id) => (Some(id), None, None),
-        Which::EntryOrSlot {
-            entry,
-            clinician,
-            start,
-        } => (None, Some(entry), Some((clinician, start))),
-    };
-    sqlx::query_as(
-        "WITH offers AS ( \
+/// The statement of [`expire`]: `$1` organization, `$2` one offer, `$3` trigger, `$4` one
+/// entry, `$5`/`$6` one slot (each `NULL`: any).
+const EXPIRE: &str = "WITH offers AS ( \
              UPDATE waitlist_offers o SET status = 'EXPIRED', decided_at = now() \
              WHERE o.organization_id = $1 AND o.status = 'PENDING' AND o.expires_at <= now() \
                AND ($2::uuid IS NULL OR o.id = $2) \
@@ -288,20 +271,39 @@ pub async fn expire(
                                     'trigger', $3::text) \
              FROM offers x) \
          SELECT x.id, x.clinician_id, x.start_at, x.end_at, w.service_code, \
-                coalesce((SELECT sum(s.reserved_units) FROM holds h \
-                          JOIN sessions s ON s.id = h.session_id \
-                          WHERE h.id = x.appointment_id), 0)::bigint AS units \
+                (SELECT coalesce(sum(reserved_units), 0) FROM sessions)::bigint AS released_units \
          FROM offers x \
-         JOIN waitlist_entries w ON w.organization_id = x.organization_id AND w.id = x.entry_id",
-    )
-    .bind(org)
-    .bind(only)
-    .bind(trigger)
-    .bind(entry)
-    .bind(slot.map(|s| s.0))
-    .bind(slot.map(|s| s.1))
-    .fetch_all(tx.conn())
-    .await
+         JOIN waitlist_entries w ON w.organization_id = x.organization_id AND w.id = x.entry_id";
+
+/// Releases the transaction's organization's pending offers past their expiry (`which` of
+/// them), in ONE statement: each offer EXPIRED; its appointment, if still HELD, CANCELLED
+/// ('offer expired'); the appointment's open session CANCELLED with one RELEASE ledger row;
+/// the units given back to the authorization; one `WAITLIST_OFFER_EXPIRED` audit row per
+/// offer. (A hold the hold-expiry job already released has its ledger row from that job.)
+pub async fn expire(
+    tx: &mut TenantTx,
+    which: Which,
+    trigger: &str,
+) -> Result<Vec<Expired>, sqlx::Error> {
+    let org = tx.organization_id();
+    let (only, entry, slot) = match which {
+        Which::All => (None, None, None),
+        Which::Offer(id) => (Some(id), None, None),
+        Which::EntryOrSlot {
+            entry,
+            clinician,
+            start,
+        } => (None, Some(entry), Some((clinician, start))),
+    };
+    sqlx::query_as(EXPIRE)
+        .bind(org)
+        .bind(only)
+        .bind(trigger)
+        .bind(entry)
+        .bind(slot.map(|s| s.0))
+        .bind(slot.map(|s| s.1))
+        .fetch_all(tx.conn())
+        .await
 }
 
 /// Marks the transaction's organization's ACTIVE entries past their expiry EXPIRED (one
@@ -328,4 +330,21 @@ pub async fn organizations_with_expired(
     sqlx::query_scalar("SELECT haven_auth.organizations_with_expired_waitlist(now())")
         .fetch_all(pool)
         .await
+}
+
+/// `EXPLAIN (ANALYZE, FORMAT JSON)` of [`expire`]'s statement over every expired offer (it runs:
+/// the benchmark rolls its transaction back).
+pub async fn explain_expire(tx: &mut TenantTx) -> Result<serde_json::Value, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (ANALYZE, FORMAT JSON) {EXPIRE}"
+    )))
+    .bind(org)
+    .bind(None::<WaitlistOfferId>)
+    .bind("benchmark")
+    .bind(None::<WaitlistEntryId>)
+    .bind(None::<UserId>)
+    .bind(None::<DateTime<Utc>>)
+    .fetch_one(tx.conn())
+    .await
 }

@@ -11,21 +11,26 @@ use serde_json::Value;
 
 use super::{MONDAY_NINE, seed_entries, waitlist_clinic};
 
-fn index_names(plan: &Value, found: &mut Vec<String>) {
+/// Every plan node as (node type, index name).
+fn nodes(plan: &Value, found: &mut Vec<(String, String)>) {
     match plan {
         Value::Object(map) => {
-            if let Some(Value::String(name)) = map.get("Index Name") {
-                found.push(name.clone());
+            if let Some(Value::String(kind)) = map.get("Node Type") {
+                let index = map
+                    .get("Index Name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                found.push((kind.clone(), index.to_owned()));
             }
-            map.values().for_each(|v| index_names(v, found));
+            map.values().for_each(|v| nodes(v, found));
         }
-        Value::Array(items) => items.iter().for_each(|v| index_names(v, found)),
+        Value::Array(items) => items.iter().for_each(|v| nodes(v, found)),
         _ => {}
     }
 }
 
 #[tokio::test]
-async fn ranking_a_freed_slot_over_50_000_entries_uses_the_ranking_index() {
+async fn ranking_a_freed_slot_over_50_000_entries_walks_the_ranking_index_in_order() {
     let app = TestApp::new().await;
     let c = waitlist_clinic(&app, "Practice A").await;
     seed_entries(
@@ -49,7 +54,7 @@ async fn ranking_a_freed_slot_over_50_000_entries_uses_the_ranking_index() {
         service_code: "97153".to_owned(),
     };
 
-    let plan = waitlist::explain_rank_for_slot(&mut tx, &slot, 20)
+    let plan = waitlist::explain_rank_for_slot(&mut tx, &slot, 20, false)
         .await
         .expect("explain");
     let caller = Caller {
@@ -65,12 +70,25 @@ async fn ranking_a_freed_slot_over_50_000_entries_uses_the_ranking_index() {
         .expect("rank");
     tx.rollback().await.expect("rollback");
 
-    let mut indexes = Vec::new();
-    index_names(&plan, &mut indexes);
+    let mut found = Vec::new();
+    nodes(&plan, &mut found);
     assert!(
-        indexes.iter().any(|i| i == "waitlist_entries_rank"),
-        "the ranking index is used: {indexes:?}\n{plan:#}"
+        found
+            .iter()
+            .any(|(kind, index)| kind == "Index Scan" && index == "waitlist_entries_rank"),
+        "the ranking index is scanned in order: {found:?}\n{plan:#}"
+    );
+    assert!(
+        !found.iter().any(|(kind, _)| kind == "Sort"),
+        "no sort of the candidates: the LIMIT stops the index scan early\n{plan:#}"
     );
     assert_eq!(ranked.len(), 20);
-    assert!(ranked.iter().take(2).all(|e| e.priority == "URGENT"));
+    let keys: Vec<_> = ranked
+        .iter()
+        .map(|e| (e.priority != "URGENT", e.waiting_since))
+        .collect();
+    assert!(
+        keys.windows(2).all(|pair| pair[0] <= pair[1]),
+        "URGENT first, then longest waiting"
+    );
 }

@@ -154,7 +154,8 @@ pub(crate) async fn expire_offer(app: &TestApp, offer: &Value) {
 
 /// Inserts `n` patients of `org`, each with an ACTIVE entry (as the owner, in one statement):
 /// every 10th URGENT, waiting since up to 80 days ago, the services cycling through
-/// `services`. Returns nothing: the subject is the search, not the set-up.
+/// `services`; every 5th prefers some other clinician, every 3rd Monday, Wednesday and Friday,
+/// the next ones 15:00–18:00. Returns nothing: the subject is the search, not the set-up.
 pub(crate) async fn seed_entries(app: &TestApp, org: OrganizationId, n: i64, services: &[&str]) {
     let owner = app.db().owner_pool().await;
     sqlx::query(
@@ -167,10 +168,14 @@ pub(crate) async fn seed_entries(app: &TestApp, org: OrganizationId, n: i64, ser
              FROM generate_series(1, $2::int) g RETURNING id), \
          n AS (SELECT id, row_number() OVER () AS g FROM p) \
          INSERT INTO waitlist_entries (organization_id, id, patient_id, service_code, priority, \
-             waiting_since, expires_at) \
+             clinician_ids, preferred_days, window_starts, window_ends, waiting_since, expires_at) \
          SELECT $1, gen_random_uuid(), n.id, \
                 ($3::text[])[1 + n.g % cardinality($3::text[])], \
                 CASE WHEN n.g % 10 = 0 THEN 'URGENT' ELSE 'ROUTINE' END, \
+                CASE WHEN n.g % 5 = 0 THEN ARRAY[gen_random_uuid()] ELSE '{}' END, \
+                CASE WHEN n.g % 3 = 0 THEN '{1,3,5}'::smallint[] ELSE '{}' END, \
+                CASE WHEN n.g % 3 = 1 THEN '{15:00}'::time[] ELSE '{}' END, \
+                CASE WHEN n.g % 3 = 1 THEN '{18:00}'::time[] ELSE '{}' END, \
                 now() - make_interval(mins => (n.g * 7919 % 115200)::int), \
                 now() + interval '30 days' \
          FROM n",
