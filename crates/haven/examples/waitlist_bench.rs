@@ -16,6 +16,8 @@
 //! cargo run --release -p haven --example waitlist_bench        # or without --release
 //! ```
 
+#![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
+
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};

@@ -176,3 +176,63 @@ pub(super) async fn check_authorization(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(start: &str, end: &str) -> Window {
+        Window {
+            start: start.to_owned(),
+            end: end.to_owned(),
+        }
+    }
+
+    #[test]
+    fn windows_need_local_times_with_the_end_after_the_start() {
+        let mut details = Details::new();
+        let parsed = windows(
+            &[
+                window("15:00", "18:00"),
+                window("18:00", "15:00"),
+                window("3pm", "18:00"),
+                window("09:00", "24:00"),
+            ],
+            &mut details,
+        );
+        assert_eq!(parsed.len(), 1);
+        assert!(details.contains_key("preferredWindows[1].end"));
+        assert!(details.contains_key("preferredWindows[2]"));
+        assert!(
+            details.contains_key("preferredWindows[3]"),
+            "24:00 is not a time of day"
+        );
+    }
+
+    #[test]
+    fn days_are_deduplicated_and_unknown_ones_named() {
+        let mut details = Details::new();
+        let parsed = days(&["we".into(), "MO".into(), "WE".into()], &mut details);
+        assert_eq!(parsed, vec![1, 3]);
+        assert!(details.is_empty());
+        days(&["XX".into()], &mut details);
+        assert!(details.contains_key("preferredDays"));
+    }
+
+    #[test]
+    fn dates_priority_and_notes_are_checked() {
+        let mut details = Details::new();
+        let early = date("earliestDate", Some("2027-06-30"), &mut details);
+        let late = date("latestDate", Some("2027-03-01"), &mut details);
+        dates(early, late, &mut details);
+        assert!(details.contains_key("latestDate"));
+        assert_eq!(
+            priority(Some("urgent"), &mut details),
+            Some(Priority::Urgent)
+        );
+        assert_eq!(priority(Some("soon"), &mut details), None);
+        assert!(details.contains_key("priority"));
+        assert_eq!(notes(Some("  ok  "), &mut details).as_deref(), Some("ok"));
+        assert_eq!(notes(Some("bad\u{0}"), &mut Details::new()), None);
+    }
+}
