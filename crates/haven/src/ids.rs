@@ -96,6 +96,14 @@ id_type!(
     /// A clinician's time-off block.
     BlockId
 );
+id_type!(
+    /// A patient's place on the waitlist for one service.
+    WaitlistEntryId
+);
+id_type!(
+    /// A freed slot offered to a waitlist entry (a HELD appointment).
+    WaitlistOfferId
+);
 
 impl OrganizationId {
     /// The reserved platform organization: it holds the platform operators (SUPER_ADMIN) and the

@@ -16,6 +16,7 @@ pub mod slots;
 pub mod therapy_sessions;
 mod time_range;
 pub mod users;
+pub mod waitlist;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -43,4 +44,6 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/appointments", appointments::routes())
         .nest("/appointment-series", appointments::series_routes())
         .nest("/availability", slots::routes())
+        .nest("/waitlist", waitlist::routes())
+        .nest("/waitlist-offers", waitlist::offer_routes())
 }

@@ -75,6 +75,10 @@ async fn serve_with(
     // Releases appointment holds past their expiry; one instance per organization at a time.
     let hold_expiry =
         crate::scheduling::holds::spawn(pool.clone(), crate::scheduling::holds::INTERVAL);
+    // Expires waitlist offers (releasing their holds and units) and entries past 90 days; one
+    // instance per organization at a time.
+    let offer_expiry =
+        crate::scheduling::offers::spawn(pool.clone(), crate::scheduling::offers::INTERVAL);
     if let Some(url) = config.security_webhook_url {
         state.security_signals().attach_webhook(url)?;
     }
@@ -120,6 +124,7 @@ async fn serve_with(
     sealer.abort();
     stale_cleanup.abort();
     hold_expiry.abort();
+    offer_expiry.abort();
     btg_expiry.abort();
     // Seal what the last requests recorded, briefly: whatever is left waits in the outbox for
     // the next start (nothing is lost).

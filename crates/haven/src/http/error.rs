@@ -62,6 +62,8 @@ pub enum ErrorCode {
     OutsideAvailability,
     /// 409: the hold has expired.
     HoldExpired,
+    /// 409: the waitlist offer has expired.
+    OfferExpired,
     /// 413: the body exceeds the limit.
     PayloadTooLarge,
     /// 414: the request target is too long.
@@ -105,6 +107,7 @@ impl ErrorCode {
             Self::ScheduleConflict => "SCHEDULE_CONFLICT",
             Self::OutsideAvailability => "OUTSIDE_AVAILABILITY",
             Self::HoldExpired => "HOLD_EXPIRED",
+            Self::OfferExpired => "OFFER_EXPIRED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UriTooLong => "URI_TOO_LONG",
             Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
@@ -138,7 +141,8 @@ impl ErrorCode {
             | Self::AuthorizationExhausted
             | Self::ScheduleConflict
             | Self::OutsideAvailability
-            | Self::HoldExpired => StatusCode::CONFLICT,
+            | Self::HoldExpired
+            | Self::OfferExpired => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -174,6 +178,7 @@ impl ErrorCode {
             Self::ScheduleConflict => "The time conflicts with another appointment or block",
             Self::OutsideAvailability => "The time is outside the clinician's availability",
             Self::HoldExpired => "The hold has expired",
+            Self::OfferExpired => "The offer has expired",
             Self::PayloadTooLarge => "The request body is too large",
             Self::UriTooLong => "The request URI is too long",
             Self::HeadersTooLarge => "The request headers are too many or too large",

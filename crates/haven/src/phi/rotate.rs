@@ -65,6 +65,10 @@ pub const ENCRYPTED_COLUMNS: &[EncryptedColumn] = &[
         table: "authorizations",
         column: "member_id",
     },
+    EncryptedColumn {
+        table: "waitlist_entries",
+        column: "notes",
+    },
 ];
 
 impl EncryptedColumn {

@@ -375,3 +375,36 @@ impl FindSlots {
         Self { _proof: () }
     }
 }
+
+/// Proof that the caller may work with the waitlist: ADMIN, SCHEDULER and a platform operator
+/// acting in a practice for every patient, a CLINICIAN for their care-team patients. Which
+/// patient is the patient check's answer ([`Visible`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ManageWaitlist {
+    scope: Scope,
+    method: AccessMethod,
+}
+
+impl ManageWaitlist {
+    pub(super) const fn new(scope: Scope, method: AccessMethod) -> Self {
+        Self { scope, method }
+    }
+
+    /// Whose entries the caller sees in lists and rankings.
+    #[must_use]
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
+    /// The audit access method of the caller's ordinary access.
+    #[must_use]
+    pub fn method(&self) -> AccessMethod {
+        self.method
+    }
+
+    /// Working with the waitlist implies working with patients.
+    #[must_use]
+    pub fn patient_use(&self) -> PatientUse {
+        PatientUse { _proof: () }
+    }
+}

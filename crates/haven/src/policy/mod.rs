@@ -37,6 +37,7 @@ pub mod organizations;
 pub mod patients;
 pub mod units;
 pub mod users;
+pub mod waitlist;
 
 pub use denial::{Denial, PolicyError};
 

@@ -3,8 +3,10 @@
 //! `20261207000401_scheduling.sql`); this module maps their names to [`ScheduleError`]s and
 //! never passes PostgreSQL's message on (it names the other row's times and ids).
 
+pub mod auto_offer;
 pub mod booking;
 pub mod holds;
+pub mod offers;
 pub mod wall_time;
 
 use crate::units::ledger::Refusal;

@@ -91,8 +91,8 @@ pub struct NewAppointment {
     pub concurrent_with: Option<AppointmentId>,
     /// Booked outside availability.
     pub overridden: bool,
-    /// Who booked.
-    pub created_by: UserId,
+    /// Who booked (`None`: Haven itself, the waitlist's auto-offer).
+    pub created_by: Option<UserId>,
 }
 
 /// Whether `[start, end)` lies within one of the clinician's weekly rules for `service_code`

@@ -14,6 +14,8 @@ pub mod sessions;
 pub mod sessions_units;
 pub mod slots;
 pub mod users;
+pub mod waitlist;
+pub mod waitlist_offers;
 
 /// Whether `error` is a unique-constraint violation on `constraint`.
 #[must_use]

@@ -85,6 +85,8 @@ pub struct SettingsRow {
     pub time_zone: String,
     /// Its DPoP mode (`disabled`, `optional`, `required`).
     pub dpop_mode: String,
+    /// `off` or `sequential`: whether a freed slot is offered to the next waitlist entry.
+    pub waitlist_auto_offer: String,
 }
 
 /// What a settings update changes (`None`: unchanged).
@@ -94,9 +96,11 @@ pub struct SettingsChange {
     pub time_zone: Option<String>,
     /// A DPoP mode.
     pub dpop_mode: Option<Mode>,
+    /// `off` or `sequential`.
+    pub waitlist_auto_offer: Option<&'static str>,
 }
 
-const SETTINGS_COLUMNS: &str = "time_zone, dpop_mode";
+const SETTINGS_COLUMNS: &str = "time_zone, dpop_mode, waitlist_auto_offer";
 
 /// The transaction's organization's settings.
 pub async fn settings(
@@ -142,14 +146,25 @@ pub async fn update_settings(
     let id = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE organizations SET time_zone = coalesce($2, time_zone), \
-             dpop_mode = coalesce($3, dpop_mode), updated_at = now() \
+             dpop_mode = coalesce($3, dpop_mode), \
+             waitlist_auto_offer = coalesce($4, waitlist_auto_offer), updated_at = now() \
          WHERE id = $1 RETURNING {SETTINGS_COLUMNS}"
     )))
     .bind(id)
     .bind(change.time_zone.as_deref())
     .bind(change.dpop_mode.map(Mode::as_str))
+    .bind(change.waitlist_auto_offer)
     .fetch_one(tx.conn())
     .await
+}
+
+/// The transaction's organization's waitlist auto-offer mode (`off` or `sequential`).
+pub async fn waitlist_auto_offer(tx: &mut TenantTx) -> Result<String, sqlx::Error> {
+    let id = tx.organization_id();
+    sqlx::query_scalar("SELECT waitlist_auto_offer FROM organizations WHERE id = $1")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await
 }
 
 /// Whether PostgreSQL knows IANA zone `name` (the zone `AT TIME ZONE` will convert with).

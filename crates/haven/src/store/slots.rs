@@ -40,9 +40,7 @@ pub struct SlotQuery {
     pub limit: i64,
 }
 
-/// The statement, public so that a test can `EXPLAIN` exactly what runs.
-///
-/// Availability becomes ranges: each clinician's windows (rules on each local date of the
+/// The statement. Availability becomes ranges: each clinician's windows (rules on each local date of the
 /// search, in the clinician's zone) are merged into one multirange. Busy time is read once per
 /// clinician, as one multirange of the active entries (buffers included) overlapping the search:
 /// a `LATERAL` probe of the clinician exclusion constraint's GiST index, never a scan of the
@@ -51,7 +49,14 @@ pub struct SlotQuery {
 /// free ranges; a slot starts on the grid in a free range and ends, with its buffer, inside it.
 /// Holds past their expiry do not count (they are released at use). `limit + 1` rows tell
 /// whether the answer was cut.
-pub const FIND: &str = "\
+///
+/// `$1` organization, `$2` clinicians (`NULL`: all), `$3` service code (`NULL`: any), `$4`/`$5`
+/// the window, `$6` duration, `$7` granularity (both in minutes). The body without its order
+/// and limit is [`FREE`], which the waitlist's matching wraps, so both searches share one
+/// definition of "free".
+macro_rules! free_slots {
+    () => {
+        "\
 WITH av AS ( \
     SELECT a.clinician_id, a.time_zone, a.buffer_minutes, a.effective_from, a.effective_to \
     FROM clinician_availability a \
@@ -98,8 +103,15 @@ CROSS JOIN LATERAL generate_series( \
     to_timestamp(ceil(extract(epoch FROM lower(f.span)) / ($7 * 60)) * ($7 * 60)), \
     upper(f.span) - make_interval(mins => $6 + f.buffer_minutes), \
     make_interval(mins => $7)) AS s \
-ORDER BY s, f.clinician_id \
-LIMIT $8 + 1";
+"
+    };
+}
+
+/// The free slots, unordered and uncut (see [`FIND`]).
+pub(crate) const FREE: &str = free_slots!();
+
+/// The slot finder's statement (public so that a test can `EXPLAIN` exactly what runs).
+pub const FIND: &str = concat!(free_slots!(), "ORDER BY s, f.clinician_id LIMIT $8 + 1");
 
 /// The free slots (at most `limit`), and whether there were more.
 pub async fn find(

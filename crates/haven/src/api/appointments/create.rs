@@ -16,6 +16,7 @@ use crate::api::patients::lookup::find_visible as find_patient;
 use crate::app::AppState;
 use crate::audit::{self, AuditAction, AuditEvent, RequestMeta};
 use crate::auth::caller::Caller;
+use crate::db::TenantTx;
 use crate::domain::parse_instant;
 use crate::http::error::{AppError, Details};
 use crate::http::json::AppJson;
@@ -26,7 +27,7 @@ use crate::policy::appointments::{self as policy, Schedule};
 use crate::scheduling::booking::{self, MAX_ATTEMPTS};
 use crate::scheduling::check_start_grid;
 use crate::scheduling::holds;
-use crate::store::appointments::{self, ACTIVE, NewAppointment};
+use crate::store::appointments::{self, ACTIVE, AppointmentRow, NewAppointment};
 use crate::units::parse_service_code;
 
 /// How long a hold may last, in minutes.
@@ -79,7 +80,6 @@ pub struct BookAppointment {
 /// The checked request.
 struct Request {
     start: DateTime<Utc>,
-    end: DateTime<Utc>,
     minutes: i64,
     service_code: String,
     units: Option<Units>,
@@ -122,7 +122,6 @@ fn check(body: &BookAppointment) -> Result<Request, AppError> {
     match (start, code) {
         (Some(start), Some(service_code)) if details.is_empty() => Ok(Request {
             start,
-            end: start + Duration::minutes(body.duration_minutes),
             minutes: body.duration_minutes,
             service_code,
             units: body.authorization_id.map(|authorization| Units {
@@ -191,18 +190,87 @@ async fn attempt_booking(
     body: &BookAppointment,
     request: &Request,
 ) -> Result<AppointmentOutcome, AppError> {
-    let use_patients = may.patient_use();
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    active_clinician(&mut tx, caller, body.clinician_id).await?;
-    let patient =
-        find_patient(state, &mut tx, caller, meta, &use_patients, body.patient_id).await?;
-    if let Some(other) = body.concurrent_with_appointment_id {
-        match appointments::find(&mut tx, &use_patients, other, false).await? {
+    let booked = book_in(
+        state,
+        &mut tx,
+        caller,
+        meta,
+        may,
+        &Booking {
+            patient_id: body.patient_id,
+            clinician_id: body.clinician_id,
+            start: request.start,
+            minutes: request.minutes,
+            service_code: &request.service_code,
+            units: request.units,
+            hold_until: request.hold_until,
+            concurrent_with: body.concurrent_with_appointment_id,
+            override_availability: body.override_availability,
+        },
+    )
+    .await?;
+    let outcome = AppointmentOutcome::new(&booked.row, booked.remaining)?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// What to book (or hold), checked by the caller: the policy allowed the clinician and any
+/// override, the times and codes are parsed.
+pub(crate) struct Booking<'a> {
+    /// The patient.
+    pub(crate) patient_id: PatientId,
+    /// The clinician.
+    pub(crate) clinician_id: UserId,
+    /// Start.
+    pub(crate) start: DateTime<Utc>,
+    /// Length.
+    pub(crate) minutes: i64,
+    /// The service.
+    pub(crate) service_code: &'a str,
+    /// The units to reserve.
+    pub(crate) units: Option<Units>,
+    /// Held until (`None`: booked).
+    pub(crate) hold_until: Option<DateTime<Utc>>,
+    /// The appointment it is concurrent with.
+    pub(crate) concurrent_with: Option<AppointmentId>,
+    /// Book outside availability (the policy allowed it).
+    pub(crate) override_availability: bool,
+}
+
+/// What [`book_in`] wrote.
+pub(crate) struct Booked {
+    /// The appointment.
+    pub(crate) row: AppointmentRow,
+    /// Units left on its authorization.
+    pub(crate) remaining: Option<i32>,
+}
+
+/// The booking path, in the caller's transaction `tx` (nothing committed): the clinician and
+/// patient checked, the booking locks, expired holds released at use, availability, the §5
+/// session reserving the units, the appointment (the exclusion constraints decide overlaps),
+/// and its `APPOINTMENT_BOOK` / `APPOINTMENT_HOLD` audit row. Waitlist offers hold their slot
+/// through it too.
+pub(crate) async fn book_in(
+    state: &AppState,
+    tx: &mut TenantTx,
+    caller: &Caller,
+    meta: &RequestMeta,
+    may: &Schedule,
+    booking: &Booking<'_>,
+) -> Result<Booked, AppError> {
+    let use_patients = may.patient_use();
+    let end = booking.start + Duration::minutes(booking.minutes);
+    active_clinician(tx, caller, booking.clinician_id).await?;
+    let patient = find_patient(state, tx, caller, meta, &use_patients, booking.patient_id).await?;
+    if let Some(other) = booking.concurrent_with {
+        match appointments::find(tx, &use_patients, other, false).await? {
             Some(row)
-                if row.patient_id == body.patient_id && ACTIVE.contains(&row.status.as_str()) => {}
+                if row.patient_id == booking.patient_id
+                    && ACTIVE.contains(&row.status.as_str()) => {}
             Some(_) => {
                 return Err(AppError::invalid_field(
                     "concurrentWithAppointmentId",
@@ -210,60 +278,60 @@ async fn attempt_booking(
                 ));
             }
             None => {
-                let owner = appointments::organization_of(&mut tx, other).await?;
+                let owner = appointments::organization_of(tx, other).await?;
                 return Err(Denial::not_found(caller, "appointment", other, owner).into());
             }
         }
     }
-    booking::lock(&mut tx, &[body.clinician_id], body.patient_id).await?;
-    holds::expire_at_use(&mut tx, body.clinician_id, body.patient_id).await?;
+    booking::lock(tx, &[booking.clinician_id], booking.patient_id).await?;
+    holds::expire_at_use(tx, booking.clinician_id, booking.patient_id).await?;
     let within = appointments::within_availability(
-        &mut tx,
-        body.clinician_id,
-        request.start,
-        request.end,
-        &request.service_code,
+        tx,
+        booking.clinician_id,
+        booking.start,
+        end,
+        booking.service_code,
     )
     .await?;
-    let overridden = !within && body.override_availability;
+    let overridden = !within && booking.override_availability;
     booking::check_availability(
-        &mut tx,
-        body.clinician_id,
-        request.start,
-        request.end,
-        &request.service_code,
+        tx,
+        booking.clinician_id,
+        booking.start,
+        end,
+        booking.service_code,
         within || overridden,
     )
     .await?;
     let method = patient.access().method;
     if overridden {
         audit::record(
-            &mut tx,
+            tx,
             &AuditEvent::new(AuditAction::AvailabilityOverride)
                 .by(caller.actor())
                 .with_access_method(method)
-                .with_entity("user", body.clinician_id)
-                .with_patient(body.patient_id)
-                .with_details(json!({ "start": request.start, "end": request.end }))
+                .with_entity("user", booking.clinician_id)
+                .with_patient(booking.patient_id)
+                .with_details(json!({ "start": booking.start, "end": end }))
                 .with_request(meta),
         )
         .await?;
     }
-    let buffer_minutes = appointments::buffer_minutes(&mut tx, body.clinician_id).await?;
-    let reserved = match request.units {
+    let buffer_minutes = appointments::buffer_minutes(tx, booking.clinician_id).await?;
+    let reserved = match booking.units {
         Some(units) => Some(
             units::reserve(
-                &mut tx,
+                tx,
                 caller,
                 meta,
                 &use_patients,
                 &patient,
                 units,
                 &Slot {
-                    clinician: body.clinician_id,
-                    start: request.start,
-                    minutes: request.minutes,
-                    service_code: &request.service_code,
+                    clinician: booking.clinician_id,
+                    start: booking.start,
+                    minutes: booking.minutes,
+                    service_code: booking.service_code,
                 },
             )
             .await?,
@@ -271,24 +339,24 @@ async fn attempt_booking(
         None => None,
     };
     let row = booking::insert(
-        &mut tx,
+        tx,
         may,
         &NewAppointment {
             id: AppointmentId::new(),
-            patient_id: body.patient_id,
-            clinician_id: body.clinician_id,
-            service_code: request.service_code.clone(),
-            start: request.start,
-            end: request.end,
+            patient_id: booking.patient_id,
+            clinician_id: booking.clinician_id,
+            service_code: booking.service_code.to_owned(),
+            start: booking.start,
+            end,
             buffer_minutes,
-            hold_expires_at: request.hold_until,
-            units: request
+            hold_expires_at: booking.hold_until,
+            units: booking
                 .units
                 .zip(reserved)
                 .map(|(u, r)| (u.authorization, r.session)),
-            concurrent_with: body.concurrent_with_appointment_id,
+            concurrent_with: booking.concurrent_with,
             overridden,
-            created_by: caller.user_id,
+            created_by: Some(caller.user_id),
         },
     )
     .await?;
@@ -298,7 +366,7 @@ async fn attempt_booking(
         AuditAction::AppointmentBook
     };
     audit::record(
-        &mut tx,
+        tx,
         &AuditEvent::new(action)
             .by(caller.actor())
             .with_access_method(method)
@@ -316,7 +384,8 @@ async fn attempt_booking(
             .with_request(meta),
     )
     .await?;
-    let outcome = AppointmentOutcome::new(&row, reserved.map(|r| r.remaining))?;
-    tx.commit().await?;
-    Ok(outcome)
+    Ok(Booked {
+        row,
+        remaining: reserved.map(|r| r.remaining),
+    })
 }

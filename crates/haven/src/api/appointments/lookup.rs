@@ -14,7 +14,7 @@ use crate::store::appointments::{self, AppointmentRow};
 /// Appointment `id` (locked until the transaction ends when `lock`) as the caller may see it,
 /// or the 404: audited `CROSS_TENANT_ACCESS_ATTEMPT` when it is another organization's,
 /// `ACCESS_DENIED` when the caller may not see its patient.
-pub(super) async fn find_visible(
+pub(crate) async fn find_visible(
     state: &AppState,
     tx: &mut TenantTx,
     caller: &Caller,
@@ -31,7 +31,7 @@ pub(super) async fn find_visible(
 }
 
 /// Whether `error` is a deadlock or serialization failure (the request may run again).
-pub(super) fn retryable(error: &AppError) -> bool {
+pub(crate) fn retryable(error: &AppError) -> bool {
     matches!(error, AppError::Internal(cause)
         if cause.downcast_ref::<sqlx::Error>().is_some_and(crate::scheduling::is_retryable))
 }

@@ -1,15 +1,15 @@
 //! `/api/appointments`: booking a patient with a clinician (SPEC §6). Who may is
 //! `crate::policy::appointments`'s decision; overlaps are refused by the database.
 
-mod codec;
-mod create;
+pub(crate) mod codec;
+pub(crate) mod create;
 mod get;
 mod list;
-mod lookup;
+pub(crate) mod lookup;
 mod reschedule;
 mod series;
 mod transition;
-mod units;
+pub(crate) mod units;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -21,8 +21,10 @@ use crate::http::query::AppPath;
 use crate::ids::AppointmentId;
 use crate::policy::appointments as policy;
 use crate::scheduling::ScheduleError;
+use crate::scheduling::auto_offer;
 use crate::store::appointments::{self, AppointmentRow};
 use crate::store::sessions_units;
+use crate::store::waitlist::Slot;
 use crate::units::SessionStatus;
 use crate::units::ledger;
 
@@ -79,6 +81,16 @@ impl Change {
             Self::Cancel => AuditAction::AppointmentCancel,
             Self::NoShow => AuditAction::AppointmentNoShow,
         }
+    }
+}
+
+/// The time a cancelled appointment frees.
+fn freed(row: &AppointmentRow) -> Slot {
+    Slot {
+        clinician_id: row.clinician_id,
+        start: row.start_at,
+        end: row.end_at,
+        service_code: row.service_code.clone(),
     }
 }
 
@@ -164,6 +176,10 @@ async fn change(
         }
     }
     let updated = appointments::set_status(&mut tx, id, change.to(), reason).await?;
+    if change == Change::Cancel {
+        // The practice may want the freed time offered to the waitlist (`waitlistAutoOffer`).
+        auto_offer::offer_next(&mut tx, &freed(&updated), "appointment_cancelled").await?;
+    }
     audit::record(
         &mut tx,
         &AuditEvent::new(change.action())

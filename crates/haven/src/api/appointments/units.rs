@@ -16,11 +16,11 @@ use crate::units::ledger::{self, Hold};
 
 /// What the appointment's units are.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Units {
+pub(crate) struct Units {
     /// The authorization.
-    pub(super) authorization: AuthorizationId,
+    pub(crate) authorization: AuthorizationId,
     /// Units asked for (`None`: the duration in the authorization's units, rounded up).
-    pub(super) expected: Option<i32>,
+    pub(crate) expected: Option<i32>,
 }
 
 /// The session that now holds the units, and what is left.
@@ -124,7 +124,7 @@ pub(super) async fn reserve<P: OfPatient>(
 }
 
 /// The session audit row of a ledger change made for an appointment (start or cancel).
-pub(super) fn session_event(
+pub(crate) fn session_event(
     action: AuditAction,
     caller: &Caller,
     method: AccessMethod,

@@ -1,5 +1,6 @@
 //! `/api/organization/settings`: the practice's settings (SPEC §6 "Practice settings"). Each feature
-//! adds its fields: `timeZone` (scheduling), `dpopMode` (DPoP).
+//! adds its fields: `timeZone` (scheduling), `dpopMode` (DPoP), `waitlistAutoOffer`
+//! (waitlist).
 
 mod get;
 mod update;
@@ -24,6 +25,10 @@ pub struct Settings {
     /// `optional` (the default: a client that proves a key gets a bound token), `required`
     /// (bearer logins and refreshes refused; cookie sessions unchanged).
     dpop_mode: Mode,
+    /// `off` (default) or `sequential`: a cancelled appointment, or a declined or expired
+    /// waitlist offer, offers the slot to the next ranked waitlist entry automatically.
+    #[schema(example = "sequential")]
+    waitlist_auto_offer: String,
 }
 
 /// `{"settings": {...}}`.
@@ -39,6 +44,7 @@ impl From<SettingsRow> for SettingsResponse {
             settings: Settings {
                 time_zone: row.time_zone,
                 dpop_mode: Mode::from_stored(&row.dpop_mode),
+                waitlist_auto_offer: row.waitlist_auto_offer,
             },
         }
     }

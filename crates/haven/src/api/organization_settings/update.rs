@@ -29,6 +29,9 @@ pub struct UpdateSettings {
     time_zone: Option<String>,
     /// `disabled`, `optional` or `required` (DPoP for API clients, SPEC §5).
     dpop_mode: Option<Mode>,
+    /// `off` or `sequential` (a freed slot is offered to the next ranked waitlist entry).
+    #[schema(example = "sequential")]
+    waitlist_auto_offer: Option<String>,
 }
 
 /// Change the practice's settings
@@ -44,7 +47,7 @@ pub struct UpdateSettings {
     request_body = UpdateSettings,
     responses(
         (status = 200, description = "The settings after the change", body = SettingsResponse),
-        (status = 400, description = "An unknown time zone or DPoP mode, or nothing to change (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 400, description = "An unknown time zone, DPoP mode or auto-offer mode, or nothing to change (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 403, description = "Not an admin (`FORBIDDEN`)", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
@@ -55,7 +58,8 @@ pub async fn update_settings(
     AppJson(body): AppJson<UpdateSettings>,
 ) -> Result<AppJson<SettingsResponse>, AppError> {
     let may = policy::manage_settings(&caller, "update_settings")?;
-    if body.time_zone.is_none() && body.dpop_mode.is_none() {
+    if body.time_zone.is_none() && body.dpop_mode.is_none() && body.waitlist_auto_offer.is_none()
+    {
         return Err(AppError::invalid_field(
             "body",
             "at least one setting must be given",
@@ -67,6 +71,18 @@ pub async fn update_settings(
         .map(parse_time_zone_name)
         .transpose()
         .map_err(|e| AppError::invalid_field("timeZone", e))?;
+    let auto_offer = body
+        .waitlist_auto_offer
+        .as_deref()
+        .map(|raw| match raw.trim() {
+            "off" => Ok("off"),
+            "sequential" => Ok("sequential"),
+            _ => Err(AppError::invalid_field(
+                "waitlistAutoOffer",
+                "must be off or sequential",
+            )),
+        })
+        .transpose()?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
@@ -82,6 +98,7 @@ pub async fn update_settings(
     let change = SettingsChange {
         time_zone: zone,
         dpop_mode: body.dpop_mode,
+        waitlist_auto_offer: auto_offer,
     };
     let row = organizations::update_settings(&mut tx, &may, &change).await?;
     let mut changed = serde_json::Map::new();
@@ -90,6 +107,9 @@ pub async fn update_settings(
     }
     if change.dpop_mode.is_some() {
         changed.insert("dpopMode".into(), json!(row.dpop_mode));
+    }
+    if change.waitlist_auto_offer.is_some() {
+        changed.insert("waitlistAutoOffer".into(), json!(row.waitlist_auto_offer));
     }
     audit::record(
         &mut tx,

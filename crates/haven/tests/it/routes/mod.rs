@@ -16,3 +16,4 @@ mod series;
 mod sessions;
 mod slots;
 mod users;
+mod waitlist;
