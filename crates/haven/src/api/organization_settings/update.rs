@@ -58,8 +58,7 @@ pub async fn update_settings(
     AppJson(body): AppJson<UpdateSettings>,
 ) -> Result<AppJson<SettingsResponse>, AppError> {
     let may = policy::manage_settings(&caller, "update_settings")?;
-    if body.time_zone.is_none() && body.dpop_mode.is_none() && body.waitlist_auto_offer.is_none()
-    {
+    if body.time_zone.is_none() && body.dpop_mode.is_none() && body.waitlist_auto_offer.is_none() {
         return Err(AppError::invalid_field(
             "body",
             "at least one setting must be given",
