@@ -8,6 +8,7 @@ pub mod authorizations;
 pub mod btg;
 pub mod clinicians;
 pub mod maintenance;
+pub mod notes;
 pub mod organization_settings;
 pub mod organizations;
 pub mod pagination;
@@ -43,4 +44,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/appointments", appointments::routes())
         .nest("/appointment-series", appointments::series_routes())
         .nest("/availability", slots::routes())
+        .nest("/notes", notes::routes())
 }

@@ -85,6 +85,19 @@ actions! {
     SeriesCreate => "SERIES_CREATE",
     SeriesCancel => "SERIES_CANCEL",
     SettingsUpdate => "SETTINGS_UPDATE",
+    NoteCreate => "NOTE_CREATE",
+    NoteUpdate => "NOTE_UPDATE",
+    NoteRead => "NOTE_READ",
+    NoteList => "NOTE_LIST",
+    NoteSign => "NOTE_SIGN",
+    NoteSignFailed => "NOTE_SIGN_FAILED",
+    NoteCosign => "NOTE_COSIGN",
+    NoteReturn => "NOTE_RETURN",
+    NoteAddendum => "NOTE_ADDENDUM",
+    NoteDelete => "NOTE_DELETE",
+    NoteEnteredInError => "NOTE_ENTERED_IN_ERROR",
+    NoteOverdue => "NOTE_OVERDUE",
+    SupervisionSet => "SUPERVISION_SET",
 }
 
 impl fmt::Display for AuditAction {

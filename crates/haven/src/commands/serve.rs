@@ -75,6 +75,8 @@ async fn serve_with(
     // Releases appointment holds past their expiry; one instance per organization at a time.
     let hold_expiry =
         crate::scheduling::holds::spawn(pool.clone(), crate::scheduling::holds::INTERVAL);
+    // Flags drafts past due as overdue (they stay editable); one instance per organization.
+    let note_overdue = crate::notes::overdue::spawn(pool.clone(), crate::notes::overdue::INTERVAL);
     if let Some(url) = config.security_webhook_url {
         state.security_signals().attach_webhook(url)?;
     }
@@ -120,6 +122,7 @@ async fn serve_with(
     sealer.abort();
     stale_cleanup.abort();
     hold_expiry.abort();
+    note_overdue.abort();
     btg_expiry.abort();
     // Seal what the last requests recorded, briefly: whatever is left waits in the outbox for
     // the next start (nothing is lost).

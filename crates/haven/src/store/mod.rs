@@ -7,12 +7,14 @@ pub mod authorizations;
 pub mod availability;
 pub mod btg;
 pub mod mfa;
+pub mod notes;
 pub mod organizations;
 pub mod patients;
 pub mod series;
 pub mod sessions;
 pub mod sessions_units;
 pub mod slots;
+pub mod supervision;
 pub mod users;
 
 /// Whether `error` is a unique-constraint violation on `constraint`.

@@ -82,6 +82,8 @@ pub async fn list_all(
 pub struct SettingsRow {
     /// Its IANA time zone.
     pub time_zone: String,
+    /// Hours after the service a clinical note is due.
+    pub note_due_hours: i32,
 }
 
 /// The transaction's organization's settings.
@@ -90,10 +92,27 @@ pub async fn settings(
     _may: &ManageSettings,
 ) -> Result<SettingsRow, sqlx::Error> {
     let id = tx.organization_id();
-    sqlx::query_as("SELECT time_zone FROM organizations WHERE id = $1")
+    sqlx::query_as("SELECT time_zone, note_due_hours FROM organizations WHERE id = $1")
         .bind(id)
         .fetch_one(tx.conn())
         .await
+}
+
+/// Sets the hours after the service a note is due (1–720), for notes written from now on.
+pub async fn set_note_due_hours(
+    tx: &mut TenantTx,
+    _may: &ManageSettings,
+    hours: i32,
+) -> Result<SettingsRow, sqlx::Error> {
+    let id = tx.organization_id();
+    sqlx::query_as(
+        "UPDATE organizations SET note_due_hours = $2, updated_at = now() WHERE id = $1 \
+         RETURNING time_zone, note_due_hours",
+    )
+    .bind(id)
+    .bind(hours)
+    .fetch_one(tx.conn())
+    .await
 }
 
 /// The transaction's organization's time zone (the default zone of its clinicians' rules).
@@ -114,7 +133,7 @@ pub async fn set_time_zone(
     let id = tx.organization_id();
     sqlx::query_as(
         "UPDATE organizations SET time_zone = $2, updated_at = now() WHERE id = $1 \
-         RETURNING time_zone",
+         RETURNING time_zone, note_due_hours",
     )
     .bind(id)
     .bind(time_zone)

@@ -19,6 +19,10 @@ pub struct Settings {
     /// The practice's IANA time zone: the default zone of its clinicians' weekly availability.
     #[schema(example = "America/New_York")]
     time_zone: String,
+    /// Hours after the session (or the note's creation) a clinical note is due, 1–720
+    /// (default 72).
+    #[schema(example = 72)]
+    note_due_hours: i32,
 }
 
 /// `{"settings": {...}}`.
@@ -33,6 +37,7 @@ impl From<SettingsRow> for SettingsResponse {
         Self {
             settings: Settings {
                 time_zone: row.time_zone,
+                note_due_hours: row.note_due_hours,
             },
         }
     }

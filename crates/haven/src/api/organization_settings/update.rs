@@ -26,6 +26,10 @@ pub struct UpdateSettings {
     /// `EST` are refused.
     #[schema(min_length = 1, max_length = 64, example = "America/New_York")]
     time_zone: Option<String>,
+    /// Hours after the session a clinical note is due, 1–720; applies to notes written from
+    /// now on.
+    #[schema(minimum = 1, maximum = 720, example = 72)]
+    note_due_hours: Option<i32>,
 }
 
 /// Change the practice's settings
@@ -50,31 +54,47 @@ pub async fn update_settings(
     AppJson(body): AppJson<UpdateSettings>,
 ) -> Result<AppJson<SettingsResponse>, AppError> {
     let may = policy::manage_settings(&caller, "update_settings")?;
-    let Some(raw) = body.time_zone else {
+    if body.time_zone.is_none() && body.note_due_hours.is_none() {
         return Err(AppError::invalid_field(
             "timeZone",
             "at least one setting must be given",
         ));
-    };
-    let zone = parse_time_zone_name(&raw).map_err(|e| AppError::invalid_field("timeZone", e))?;
+    }
+    if body.note_due_hours.is_some_and(|h| !(1..=720).contains(&h)) {
+        return Err(AppError::invalid_field("noteDueHours", "must be 1 to 720"));
+    }
+    let zone = body
+        .time_zone
+        .as_deref()
+        .map(|raw| parse_time_zone_name(raw).map_err(|e| AppError::invalid_field("timeZone", e)))
+        .transpose()?;
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    if !organizations::is_known_time_zone(&mut tx, &zone).await? {
-        return Err(AppError::invalid_field(
-            "timeZone",
-            "is not a time zone this server knows (IANA name like America/New_York)",
-        ));
+    let mut changed = serde_json::Map::new();
+    let mut row = organizations::settings(&mut tx, &may).await?;
+    if let Some(zone) = zone {
+        if !organizations::is_known_time_zone(&mut tx, &zone).await? {
+            return Err(AppError::invalid_field(
+                "timeZone",
+                "is not a time zone this server knows (IANA name like America/New_York)",
+            ));
+        }
+        row = organizations::set_time_zone(&mut tx, &may, &zone).await?;
+        changed.insert("timeZone".into(), json!(row.time_zone));
     }
-    let row = organizations::set_time_zone(&mut tx, &may, &zone).await?;
+    if let Some(hours) = body.note_due_hours {
+        row = organizations::set_note_due_hours(&mut tx, &may, hours).await?;
+        changed.insert("noteDueHours".into(), json!(row.note_due_hours));
+    }
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::SettingsUpdate)
             .by(caller.actor())
             .with_access_method(method_of(&caller))
             .with_entity("organization", caller.organization_id)
-            .with_details(json!({ "changed": { "timeZone": row.time_zone } }))
+            .with_details(json!({ "changed": changed }))
             .with_request(&meta),
     )
     .await?;
