@@ -29,6 +29,7 @@ mod ledger_crash;
 mod logs;
 mod metrics;
 mod openapi;
+mod notes_at_rest;
 mod patients_at_rest;
 mod phi;
 mod ratelimit;
