@@ -134,7 +134,8 @@ pub async fn open_statement(
     blob: &[u8],
 ) -> Result<Zeroizing<String>, PhiError> {
     let field = statement_field(tx.organization_id(), signature);
-    keys.decrypt_bound(tx, &field, &note.to_string(), blob).await
+    keys.decrypt_bound(tx, &field, &note.to_string(), blob)
+        .await
 }
 
 fn reason_field(org: OrganizationId, note: NoteId) -> FieldRef {

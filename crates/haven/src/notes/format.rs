@@ -192,7 +192,17 @@ mod tests {
         assert_eq!(parse_icd10("F840"), Ok("F84.0".to_owned()));
         assert_eq!(parse_icd10("Z63"), Ok("Z63".to_owned()));
         assert_eq!(parse_icd10("S72.001A"), Ok("S72.001A".to_owned()));
-        for bad in ["", "F8", "84.0", "U07.1", "F84.00000", "F8.40", "F84..0", "F84-0", "F84.0;"] {
+        for bad in [
+            "",
+            "F8",
+            "84.0",
+            "U07.1",
+            "F84.00000",
+            "F8.40",
+            "F84..0",
+            "F84-0",
+            "F84.0;",
+        ] {
             assert!(parse_icd10(bad).is_err(), "{bad} accepted");
         }
         assert!(parse_icd10_list(&["F84.0".into(), "f840".into()]).is_err());
@@ -212,7 +222,13 @@ mod tests {
             missing_sections(Format::Soap, &sections),
             ["objective", "assessment"]
         );
-        assert!(missing_sections(Format::Free, &Sections::from([("text".into(), " t ".into())])).is_empty());
+        assert!(
+            missing_sections(
+                Format::Free,
+                &Sections::from([("text".into(), " t ".into())])
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -480,8 +480,14 @@ impl<T: NoteHeader> VisibleNote<T> {
 
     fn refuse(&self, caller: &Caller, operation: &'static str, message: &'static str) -> Denial {
         let patient = self.row.patient_id();
-        Denial::forbidden_on(caller, operation, "note", self.row.entity_id(), Some(patient))
-            .with_message(message)
+        Denial::forbidden_on(
+            caller,
+            operation,
+            "note",
+            self.row.entity_id(),
+            Some(patient),
+        )
+        .with_message(message)
     }
 
     /// Proof that the caller wrote it, or the 403.
@@ -502,7 +508,11 @@ impl<T: NoteHeader> VisibleNote<T> {
     ) -> Result<NoteSupervisor, Denial> {
         if self.access.author {
             return Err(self
-                .refuse(caller, operation, "A note cannot be co-signed by its own author")
+                .refuse(
+                    caller,
+                    operation,
+                    "A note cannot be co-signed by its own author",
+                )
                 .with_reason("own_note"));
         }
         if self.access.supervisor {
@@ -521,7 +531,11 @@ impl<T: NoteHeader> VisibleNote<T> {
         if self.access.author || self.access.administers {
             Ok(NoteAdmin { _proof: () })
         } else {
-            Err(self.refuse(caller, operation, "Only the author or an admin may delete a draft"))
+            Err(self.refuse(
+                caller,
+                operation,
+                "Only the author or an admin may delete a draft",
+            ))
         }
     }
 

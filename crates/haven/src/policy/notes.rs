@@ -105,7 +105,13 @@ pub async fn visible<T: NoteHeader>(
         return Ok(VisibleNote::new(row, access));
     }
     let hidden = |reason| {
-        Denial::hidden_because(caller, "note", row.entity_id(), Some(row.patient_id()), reason)
+        Denial::hidden_because(
+            caller,
+            "note",
+            row.entity_id(),
+            Some(row.patient_id()),
+            reason,
+        )
     };
     if row.is_psychotherapy() {
         return Err(hidden("psychotherapy_note").into());

@@ -11,8 +11,8 @@ use crate::ids::{
     UserId,
 };
 use crate::policy::capability::{
-    NoteAdmin, NoteAmend, NoteAuthor, NoteCreate, NoteHeader, NoteList, NoteScope,
-    NoteSupervisor, NoteUse, OfPatient,
+    NoteAdmin, NoteAmend, NoteAuthor, NoteCreate, NoteHeader, NoteList, NoteScope, NoteSupervisor,
+    NoteUse, OfPatient,
 };
 
 /// A note's header row (no content).
@@ -143,7 +143,15 @@ pub async fn insert(
     .bind(new.service_at)
     .fetch_one(tx.conn())
     .await?;
-    insert_version(tx, new.id, 1, &new.sections, new.diagnosis_codes, new.author_id).await?;
+    insert_version(
+        tx,
+        new.id,
+        1,
+        &new.sections,
+        new.diagnosis_codes,
+        new.author_id,
+    )
+    .await?;
     Ok(row)
 }
 
@@ -401,10 +409,7 @@ pub async fn send_back(
 }
 
 /// The signatures of note `note`, oldest first.
-pub async fn signatures(
-    tx: &mut TenantTx,
-    note: NoteId,
-) -> Result<Vec<SignatureRow>, sqlx::Error> {
+pub async fn signatures(tx: &mut TenantTx, note: NoteId) -> Result<Vec<SignatureRow>, sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query_as(
         "SELECT id, version, kind, signer_id, method, key_id, hmac, statement, signed_at \

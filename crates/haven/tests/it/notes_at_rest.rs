@@ -81,8 +81,14 @@ async fn no_note_or_addendum_text_reaches_the_database_files() {
     let mut su = PgConnection::connect_with(&app.db().superuser_options())
         .await
         .expect("superuser");
-    sqlx::query("CHECKPOINT").execute(&mut su).await.expect("checkpoint");
-    sqlx::query("SELECT pg_switch_wal()").execute(&mut su).await.expect("switch wal");
+    sqlx::query("CHECKPOINT")
+        .execute(&mut su)
+        .await
+        .expect("checkpoint");
+    sqlx::query("SELECT pg_switch_wal()")
+        .execute(&mut su)
+        .await
+        .expect("switch wal");
 
     let hits = files_containing(data_dir, marker.as_bytes());
     assert!(hits.is_empty(), "note text found in {hits:?}");
@@ -106,7 +112,10 @@ async fn a_versions_ciphertext_does_not_open_as_another_version() {
         .await
         .expect("superuser");
     // Past the trigger (as a superuser with triggers off): version 1's blob under version 2.
-    sqlx::query("SET session_replication_role = replica").execute(&mut su).await.expect("replica");
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut su)
+        .await
+        .expect("replica");
     sqlx::query(
         "UPDATE note_versions SET sections = (SELECT sections FROM note_versions \
              WHERE note_id = $1::uuid AND version = 1) \
@@ -119,6 +128,10 @@ async fn a_versions_ciphertext_does_not_open_as_another_version() {
 
     let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await;
 
-    assert_eq!(read.status, StatusCode::INTERNAL_SERVER_ERROR, "fails closed");
+    assert_eq!(
+        read.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "fails closed"
+    );
     assert!(!String::from_utf8_lossy(&read.body).contains("Reports better sleep"));
 }

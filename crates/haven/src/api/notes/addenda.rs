@@ -18,9 +18,9 @@ use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
 use crate::ids::NoteId;
+use crate::notes::NoteError;
 use crate::notes::content::{self, AddendumText, SignedAddendum};
 use crate::notes::format::{AddendumKind, MAX_SECTION_BYTES};
-use crate::notes::NoteError;
 use crate::policy::notes::{NoteAmend, VisibleNote};
 use crate::store::notes::{self, NewAddendum, NoteRow};
 

@@ -80,10 +80,7 @@ fn statement(body: &CosignNote) -> Result<Option<String>, AppError> {
     }
 }
 
-fn pending(
-    caller: &Caller,
-    note: &VisibleNote<NoteRow>,
-) -> Result<NoteSupervisor, AppError> {
+fn pending(caller: &Caller, note: &VisibleNote<NoteRow>) -> Result<NoteSupervisor, AppError> {
     let may = note.supervised(caller, "cosign_note")?;
     if note.row().status != "PENDING_COSIGN" {
         return Err(NoteError::InvalidState {
@@ -142,7 +139,17 @@ pub async fn cosign_note(
     let method = reauth::reauthenticate(&state, &caller, &meta, subject, proof).await?;
     let (mut tx, note) = open_visible(&state, &caller, &meta, id, "cosign_note", true).await?;
     let may = pending(&caller, &note)?;
-    let updated = decide(&state, &mut tx, &caller, &note, &may, decision, method.as_str(), text).await?;
+    let updated = decide(
+        &state,
+        &mut tx,
+        &caller,
+        &note,
+        &may,
+        decision,
+        method.as_str(),
+        text,
+    )
+    .await?;
     audit::record(
         &mut tx,
         &AuditEvent::new(match decision {
@@ -186,8 +193,15 @@ async fn decide(
         Decision::Return => "RETURN",
     };
     let signing = keys.signing_key(tx).await.map_err(NoteError::from)?;
-    let hmac = signed(row, row.version, &row.diagnosis_codes, &sections, kind, caller.user_id)
-        .sign(&signing);
+    let hmac = signed(
+        row,
+        row.version,
+        &row.diagnosis_codes,
+        &sections,
+        kind,
+        caller.user_id,
+    )
+    .sign(&signing);
     let data = keys.data_key(tx).await.map_err(NoteError::from)?;
     let id = SignatureId::new();
     let signature = NewSignature {

@@ -83,7 +83,9 @@ pub async fn enter_note_in_error(
             .with_access_method(note.access().method)
             .with_entity("note", id)
             .with_patient(updated.patient_id)
-            .with_details(json!({ "previousStatus": note.row().status, "version": updated.version }))
+            .with_details(
+                json!({ "previousStatus": note.row().status, "version": updated.version }),
+            )
             .with_request(&meta),
     )
     .await?;

@@ -49,7 +49,9 @@ pub async fn get_note(
             .with_access_method(note.access().method)
             .with_entity("note", id)
             .with_patient(note.patient_id())
-            .with_details(json!({ "content": note.access().content, "version": note.row().version }))
+            .with_details(
+                json!({ "content": note.access().content, "version": note.row().version }),
+            )
             .with_request(&meta),
     )
     .await?;

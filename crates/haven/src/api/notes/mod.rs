@@ -25,7 +25,11 @@ use crate::app::AppState;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list::list_notes, create::create_note))
-        .routes(routes!(get::get_note, update::update_note, delete::delete_note))
+        .routes(routes!(
+            get::get_note,
+            update::update_note,
+            delete::delete_note
+        ))
         .routes(routes!(sign::sign_note))
         .routes(routes!(cosign::cosign_note))
         .routes(routes!(addenda::add_addendum))

@@ -58,7 +58,11 @@ async fn ready(
     let row = note.row();
     if row.status != "DRAFT" {
         return Err(NoteError::InvalidState {
-            status: if row.status == "SIGNED" { "SIGNED" } else { "not a draft" },
+            status: if row.status == "SIGNED" {
+                "SIGNED"
+            } else {
+                "not a draft"
+            },
             action: "sign",
         }
         .into());
@@ -158,8 +162,15 @@ async fn sign(
     let row = note.row();
     let keys = state.keyring();
     let signing = keys.signing_key(tx).await.map_err(NoteError::from)?;
-    let hmac = signed(row, row.version, &row.diagnosis_codes, sections, "SIGN", caller.user_id)
-        .sign(&signing);
+    let hmac = signed(
+        row,
+        row.version,
+        &row.diagnosis_codes,
+        sections,
+        "SIGN",
+        caller.user_id,
+    )
+    .sign(&signing);
     let signature = SignatureId::new();
     let statement = match attestation {
         Some(text) => {

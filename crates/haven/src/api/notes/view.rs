@@ -95,9 +95,11 @@ pub(super) async fn render(
     let sections = current_sections(state, tx, row).await?;
     let mut signatures = Vec::with_capacity(stored.len());
     for s in stored {
-        let version = notes::version(tx, row.id, s.version).await?.ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("a signature names a missing version"))
-        })?;
+        let version = notes::version(tx, row.id, s.version)
+            .await?
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("a signature names a missing version"))
+            })?;
         let signed_sections = if s.version == row.version {
             sections.clone()
         } else {

@@ -78,7 +78,10 @@ async fn clinician(
 ) -> Result<(), AppError> {
     match users::find(tx, id).await? {
         Some(user) if user.role == Role::Clinician && !user.disabled => Ok(()),
-        Some(_) => Err(AppError::invalid_field(field, "must be an active CLINICIAN")),
+        Some(_) => Err(AppError::invalid_field(
+            field,
+            "must be an active CLINICIAN",
+        )),
         None => {
             let owner = users::organization_of(tx, id).await?;
             Err(Denial::not_found(caller, "user", id, owner).into())

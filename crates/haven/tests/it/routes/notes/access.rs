@@ -70,7 +70,10 @@ async fn a_psychotherapy_note_is_hidden_from_every_path_but_author_and_superviso
         assert!(!ids.contains(&id.as_str()), "{who} lists it");
         // (An emergency grant opens a patient by id; it does not add it to lists.)
         if who != "emergency grant" {
-            assert!(ids.contains(&ordinary.as_str()), "{who} lists the ordinary note");
+            assert!(
+                ids.contains(&ordinary.as_str()),
+                "{who} lists the ordinary note"
+            );
         }
     }
     // An ADMIN cannot mark it in error or delete it either, and a platform operator acting in
@@ -91,14 +94,21 @@ async fn a_psychotherapy_note_is_hidden_from_every_path_but_author_and_superviso
     );
     req.headers_mut().insert(
         "authorization",
-        format!("Bearer {}", operator.token).parse().expect("header"),
+        format!("Bearer {}", operator.token)
+            .parse()
+            .expect("header"),
     );
     req.headers_mut().insert(
         "x-haven-organization",
         c.admin.organization_id.to_string().parse().expect("header"),
     );
     let as_operator = app.send(req).await;
-    assert_eq!(as_operator.status, StatusCode::NOT_FOUND, "{}", text(&as_operator));
+    assert_eq!(
+        as_operator.status,
+        StatusCode::NOT_FOUND,
+        "{}",
+        text(&as_operator)
+    );
     // The refusals are audited, and no read of it was.
     assert!(app.audited(c.admin.organization_id, "ACCESS_DENIED").await);
     assert_eq!(audited_note(&app, &c.admin, "NOTE_READ", &id).await, 2);

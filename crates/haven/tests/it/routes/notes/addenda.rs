@@ -11,8 +11,13 @@ fn body(kind: &str, text: &str) -> Value {
 }
 
 async fn add(app: &TestApp, user: &TestUser, id: &str, body: &Value) -> TestResponse {
-    app.json_as(user, Method::POST, &format!("/api/notes/{id}/addenda"), body)
-        .await
+    app.json_as(
+        user,
+        Method::POST,
+        &format!("/api/notes/{id}/addenda"),
+        body,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -21,20 +26,38 @@ async fn signed_addenda_are_numbered_and_shown_with_the_note() {
     let c = note_clinic(&app, "Practice A").await;
     let id = signed(&app, &c.author, &c.patient, "PROGRESS").await;
 
-    let first = add(&app, &c.author, &id, &body("CORRECTION", "Session lasted 50 minutes.")).await;
-    let second = add(&app, &c.colleague, &id, &body("ADDENDUM", "Parent confirmed the plan.")).await;
+    let first = add(
+        &app,
+        &c.author,
+        &id,
+        &body("CORRECTION", "Session lasted 50 minutes."),
+    )
+    .await;
+    let second = add(
+        &app,
+        &c.colleague,
+        &id,
+        &body("ADDENDUM", "Parent confirmed the plan."),
+    )
+    .await;
 
     assert_eq!(first.status, StatusCode::CREATED, "{}", text(&first));
     assert_eq!(first.json()["addendum"]["number"], 1);
     assert_eq!(second.json()["addendum"]["number"], 2);
-    let read = app.get_as(&c.admin, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.admin, &format!("/api/notes/{id}"))
+        .await
+        .json();
     let addenda = read["note"]["addenda"].as_array().expect("addenda").clone();
     assert_eq!(addenda.len(), 2);
     assert_eq!(addenda[0]["kind"], "CORRECTION");
     assert_eq!(addenda[0]["text"], "Session lasted 50 minutes.");
     assert_eq!(addenda[1]["authorId"], c.colleague.id.to_string());
     assert!(addenda.iter().all(|a| a["valid"] == true));
-    assert_eq!(read["note"]["sections"]["plan"], "Continue weekly.", "the note itself is unchanged");
+    assert_eq!(
+        read["note"]["sections"]["plan"], "Continue weekly.",
+        "the note itself is unchanged"
+    );
     assert_eq!(audited_note(&app, &c.admin, "NOTE_ADDENDUM", &id).await, 2);
 }
 
@@ -93,7 +116,10 @@ async fn bad_addenda_are_refused_and_nothing_is_added() {
     assert_eq!(to_draft.status, StatusCode::CONFLICT);
     assert_eq!(to_draft.error_code(), "INVALID_STATE");
     assert_eq!(wrong_password.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(audited_note(&app, &c.admin, "NOTE_SIGN_FAILED", &id).await, 1);
+    assert_eq!(
+        audited_note(&app, &c.admin, "NOTE_SIGN_FAILED", &id).await,
+        1
+    );
     let owner = app.db().owner_pool().await;
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM note_addenda")
         .fetch_one(&owner)
@@ -110,11 +136,26 @@ async fn who_may_add_an_addendum() {
     let id = signed(&app, &c.author, &c.patient, "PROGRESS").await;
     let addendum = body("ADDENDUM", "x");
 
-    assert_eq!(add(&app, &c.admin, &id, &addendum).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(add(&app, &c.billing, &id, &addendum).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(add(&app, &c.scheduler, &id, &addendum).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(add(&app, &c.outsider, &id, &addendum).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(add(&app, &b.author, &id, &addendum).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        add(&app, &c.admin, &id, &addendum).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        add(&app, &c.billing, &id, &addendum).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        add(&app, &c.scheduler, &id, &addendum).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        add(&app, &c.outsider, &id, &addendum).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        add(&app, &b.author, &id, &addendum).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert!(
         app.audited(b.admin.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
             .await

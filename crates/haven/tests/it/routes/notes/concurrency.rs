@@ -49,9 +49,16 @@ async fn signing_and_edits_racing_on_one_version_exactly_one_wins() {
                 other => panic!("round {round}: {other}: {raw}"),
             }
         }
-        assert_eq!(winners.len(), 1, "round {round}: exactly one wins ({winners:?})");
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one wins ({winners:?})"
+        );
 
-        let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+        let read = app
+            .get_as(&c.author, &format!("/api/notes/{id}"))
+            .await
+            .json();
         let note = &read["note"];
         let owner = app.db().owner_pool().await;
         let (status, version, versions, signatures): (String, i32, i64, i64) = sqlx::query_as(
@@ -66,12 +73,18 @@ async fn signing_and_edits_racing_on_one_version_exactly_one_wins() {
         .expect("note");
         if winners[0] {
             // The signature won: version 1, unedited, and its HMAC verifies over that content.
-            assert_eq!((status.as_str(), version, versions, signatures), ("SIGNED", 1, 1, 1));
+            assert_eq!(
+                (status.as_str(), version, versions, signatures),
+                ("SIGNED", 1, 1, 1)
+            );
             assert_eq!(note["sections"]["plan"], "Continue weekly.");
             assert_eq!(note["signatures"][0]["version"], 1);
             assert_eq!(note["signatures"][0]["valid"], true);
         } else {
-            assert_eq!((status.as_str(), version, versions, signatures), ("DRAFT", 2, 2, 0));
+            assert_eq!(
+                (status.as_str(), version, versions, signatures),
+                ("DRAFT", 2, 2, 0)
+            );
         }
     }
 }

@@ -9,8 +9,13 @@ use crate::fixtures::notes::{audited_note, note_clinic, sign, signed, supervise,
 async fn cosign(app: &TestApp, user: &TestUser, id: &str, body: Value) -> TestResponse {
     let mut body = body;
     body["password"] = json!(PASSWORD);
-    app.json_as(user, Method::POST, &format!("/api/notes/{id}/cosign"), &body)
-        .await
+    app.json_as(
+        user,
+        Method::POST,
+        &format!("/api/notes/{id}/cosign"),
+        &body,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -19,7 +24,10 @@ async fn a_supervisees_signature_waits_for_the_supervisors_approval() {
     let c = note_clinic(&app, "Practice A").await;
     supervise(&app, &c.admin, &c.author, &c.supervisor, true).await;
     let id = signed(&app, &c.author, &c.patient, "PROGRESS").await;
-    let pending = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let pending = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(pending["note"]["status"], "PENDING_COSIGN");
     assert!(pending["note"]["cosignDueAt"].is_string());
 
@@ -33,8 +41,14 @@ async fn a_supervisees_signature_waits_for_the_supervisors_approval() {
 
     assert_eq!(approved.status, StatusCode::OK, "{}", text(&approved));
     assert_eq!(approved.json()["note"]["status"], "SIGNED");
-    assert_eq!(approved.json()["note"]["cosignedBy"], c.supervisor.id.to_string());
-    let read = app.get_as(&c.supervisor, &format!("/api/notes/{id}")).await.json();
+    assert_eq!(
+        approved.json()["note"]["cosignedBy"],
+        c.supervisor.id.to_string()
+    );
+    let read = app
+        .get_as(&c.supervisor, &format!("/api/notes/{id}"))
+        .await
+        .json();
     let kinds: Vec<&str> = read["note"]["signatures"]
         .as_array()
         .expect("signatures")
@@ -42,7 +56,13 @@ async fn a_supervisees_signature_waits_for_the_supervisors_approval() {
         .map(|s| s["kind"].as_str().expect("kind"))
         .collect();
     assert_eq!(kinds, ["SIGN", "COSIGN"]);
-    assert!(read["note"]["signatures"].as_array().expect("s").iter().all(|s| s["valid"] == true));
+    assert!(
+        read["note"]["signatures"]
+            .as_array()
+            .expect("s")
+            .iter()
+            .all(|s| s["valid"] == true)
+    );
     assert_eq!(audited_note(&app, &c.admin, "NOTE_COSIGN", &id).await, 1);
 }
 
@@ -53,7 +73,13 @@ async fn a_return_needs_a_comment_and_sends_the_note_back_to_draft_at_the_next_v
     supervise(&app, &c.admin, &c.author, &c.supervisor, true).await;
     let id = signed(&app, &c.author, &c.patient, "PROGRESS").await;
 
-    let short = cosign(&app, &c.supervisor, &id, json!({ "decision": "RETURN", "comment": "too vague" })).await;
+    let short = cosign(
+        &app,
+        &c.supervisor,
+        &id,
+        json!({ "decision": "RETURN", "comment": "too vague" }),
+    )
+    .await;
     let returned = cosign(
         &app,
         &c.supervisor,
@@ -67,14 +93,27 @@ async fn a_return_needs_a_comment_and_sends_the_note_back_to_draft_at_the_next_v
     assert_eq!(returned.status, StatusCode::OK, "{}", text(&returned));
     assert_eq!(returned.json()["note"]["status"], "DRAFT");
     assert_eq!(returned.json()["note"]["version"], 2);
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
-    let signatures = read["note"]["signatures"].as_array().expect("signatures").clone();
-    assert_eq!(signatures.len(), 2, "the author's signature of version 1 is kept");
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
+    let signatures = read["note"]["signatures"]
+        .as_array()
+        .expect("signatures")
+        .clone();
+    assert_eq!(
+        signatures.len(),
+        2,
+        "the author's signature of version 1 is kept"
+    );
     assert_eq!(signatures[0]["kind"], "SIGN");
     assert_eq!(signatures[0]["version"], 1);
     assert_eq!(signatures[0]["valid"], true);
     assert_eq!(signatures[1]["kind"], "RETURN");
-    assert_eq!(signatures[1]["statement"], "Please add the goals addressed.");
+    assert_eq!(
+        signatures[1]["statement"],
+        "Please add the goals addressed."
+    );
     assert_eq!(read["note"]["sections"]["plan"], "Continue weekly.");
     assert_eq!(audited_note(&app, &c.admin, "NOTE_RETURN", &id).await, 1);
 
@@ -111,7 +150,10 @@ async fn only_the_assigned_supervisor_co_signs_never_the_author() {
     assert_eq!(admin.status, StatusCode::FORBIDDEN);
     assert_eq!(billing.status, StatusCode::FORBIDDEN);
     assert_eq!(scheduler.status, StatusCode::FORBIDDEN);
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["status"], "PENDING_COSIGN");
 }
 
@@ -143,7 +185,11 @@ async fn without_cosign_required_a_supervisee_signs_straight_to_signed() {
     let id = signed(&app, &c.author, &c.patient, "PROGRESS").await;
 
     let read = app.get_as(&c.supervisor, &format!("/api/notes/{id}")).await;
-    assert_eq!(read.status, StatusCode::OK, "the supervisor reads the supervisee's notes");
+    assert_eq!(
+        read.status,
+        StatusCode::OK,
+        "the supervisor reads the supervisee's notes"
+    );
     assert_eq!(read.json()["note"]["status"], "SIGNED");
 }
 

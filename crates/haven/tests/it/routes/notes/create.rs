@@ -32,7 +32,9 @@ async fn a_clinician_writes_a_draft_due_72_hours_after_the_appointment() {
     let mut body = soap(&c.patient, "PROGRESS");
     body["appointmentId"] = appointment["id"].clone();
 
-    let created = app.json_as(&c.author, Method::POST, "/api/notes", &body).await;
+    let created = app
+        .json_as(&c.author, Method::POST, "/api/notes", &body)
+        .await;
 
     assert_eq!(created.status, StatusCode::CREATED, "{}", text(&created));
     let note = &created.json()["note"];
@@ -41,7 +43,10 @@ async fn a_clinician_writes_a_draft_due_72_hours_after_the_appointment() {
     assert_eq!(note["authorId"], c.author.id.to_string());
     assert_eq!(note["diagnosisCodes"], json!(["F84.0"]));
     assert_eq!(note["dueAt"], "2027-03-18T13:00:00Z");
-    assert!(note.get("sections").is_none(), "the answer carries no content");
+    assert!(
+        note.get("sections").is_none(),
+        "the answer carries no content"
+    );
     let id = note["id"].as_str().expect("id");
     assert_eq!(audited_note(&app, &c.admin, "NOTE_CREATE", id).await, 1);
 }
@@ -62,11 +67,20 @@ async fn the_due_time_follows_the_practice_setting() {
     assert_eq!(set.json()["settings"]["noteDueHours"], 24);
 
     let created = app
-        .json_as(&c.author, Method::POST, "/api/notes", &soap(&c.patient, "PROGRESS"))
+        .json_as(
+            &c.author,
+            Method::POST,
+            "/api/notes",
+            &soap(&c.patient, "PROGRESS"),
+        )
         .await;
 
     let note = created.json()["note"].clone();
-    let service: DateTime<Utc> = note["serviceAt"].as_str().expect("at").parse().expect("time");
+    let service: DateTime<Utc> = note["serviceAt"]
+        .as_str()
+        .expect("at")
+        .parse()
+        .expect("time");
     let due: DateTime<Utc> = note["dueAt"].as_str().expect("due").parse().expect("time");
     assert_eq!(due - service, Duration::hours(24));
 }
@@ -78,7 +92,10 @@ async fn bad_input_names_the_field_and_writes_nothing() {
     let cases = [
         ("noteType", json!({ "noteType": "GOSSIP" })),
         ("format", json!({ "format": "HAIKU" })),
-        ("sections.text", json!({ "sections": { "text": "not a SOAP section" } })),
+        (
+            "sections.text",
+            json!({ "sections": { "text": "not a SOAP section" } }),
+        ),
         ("diagnosisCodes", json!({ "diagnosisCodes": ["F84-0"] })),
         ("diagnosisCodes", json!({ "diagnosisCodes": ["U07.1"] })),
     ];
@@ -88,15 +105,28 @@ async fn bad_input_names_the_field_and_writes_nothing() {
             body[k] = v.clone();
         }
 
-        let response = app.json_as(&c.author, Method::POST, "/api/notes", &body).await;
+        let response = app
+            .json_as(&c.author, Method::POST, "/api/notes", &body)
+            .await;
 
-        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{field}: {}", text(&response));
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{field}: {}",
+            text(&response)
+        );
         assert_eq!(response.error_code(), "VALIDATION_ERROR");
-        assert!(response.json()["details"].get(field).is_some(), "{field}: {}", text(&response));
+        assert!(
+            response.json()["details"].get(field).is_some(),
+            "{field}: {}",
+            text(&response)
+        );
     }
     let mut unknown = soap(&c.patient, "PROGRESS");
     unknown["color"] = json!("blue");
-    let response = app.json_as(&c.author, Method::POST, "/api/notes", &unknown).await;
+    let response = app
+        .json_as(&c.author, Method::POST, "/api/notes", &unknown)
+        .await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert_eq!(note_count(&app).await, 0);
 }
@@ -108,7 +138,9 @@ async fn a_section_of_64_kib_is_refused_and_nothing_is_written() {
     let mut body = soap(&c.patient, "PROGRESS");
     body["sections"]["plan"] = json!("x".repeat(64 * 1024 + 1));
 
-    let response = app.json_as(&c.author, Method::POST, "/api/notes", &body).await;
+    let response = app
+        .json_as(&c.author, Method::POST, "/api/notes", &body)
+        .await;
 
     // The request cap (64 KiB) answers first; the per-section limit is the same size.
     assert!(response.status.is_client_error(), "{}", response.status);
@@ -122,7 +154,12 @@ async fn a_clinician_off_the_care_team_cannot_write_about_the_patient() {
     let c = note_clinic(&app, "Practice A").await;
 
     let response = app
-        .json_as(&c.outsider, Method::POST, "/api/notes", &soap(&c.patient, "PROGRESS"))
+        .json_as(
+            &c.outsider,
+            Method::POST,
+            "/api/notes",
+            &soap(&c.patient, "PROGRESS"),
+        )
         .await;
 
     assert_eq!(response.status, StatusCode::NOT_FOUND);
@@ -136,7 +173,12 @@ async fn billing_scheduler_and_compliance_cannot_write_notes() {
     let c = note_clinic(&app, "Practice A").await;
     for user in [&c.billing, &c.scheduler, &c.compliance] {
         let response = app
-            .json_as(user, Method::POST, "/api/notes", &soap(&c.patient, "PROGRESS"))
+            .json_as(
+                user,
+                Method::POST,
+                "/api/notes",
+                &soap(&c.patient, "PROGRESS"),
+            )
             .await;
 
         assert_eq!(response.status, StatusCode::FORBIDDEN, "{:?}", user.role);
@@ -151,7 +193,12 @@ async fn another_practices_patient_is_a_404_audited_as_cross_tenant() {
     let b = note_clinic(&app, "Practice B").await;
 
     let response = app
-        .json_as(&b.author, Method::POST, "/api/notes", &soap(&a.patient, "PROGRESS"))
+        .json_as(
+            &b.author,
+            Method::POST,
+            "/api/notes",
+            &soap(&a.patient, "PROGRESS"),
+        )
         .await;
 
     assert_eq!(response.status, StatusCode::NOT_FOUND);

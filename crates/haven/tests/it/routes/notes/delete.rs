@@ -6,8 +6,13 @@ use haven_testkit::{TestApp, TestResponse, TestUser};
 use crate::fixtures::notes::{audited_note, note_clinic, signed, soap, written};
 
 async fn delete(app: &TestApp, user: &TestUser, id: &str) -> TestResponse {
-    app.json_as(user, Method::DELETE, &format!("/api/notes/{id}"), &serde_json::json!(null))
-        .await
+    app.json_as(
+        user,
+        Method::DELETE,
+        &format!("/api/notes/{id}"),
+        &serde_json::json!(null),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -22,7 +27,12 @@ async fn the_author_or_an_admin_deletes_a_draft() {
 
     assert_eq!(by_author.status, StatusCode::NO_CONTENT);
     assert_eq!(by_admin.status, StatusCode::NO_CONTENT);
-    assert_eq!(app.get_as(&c.author, &format!("/api/notes/{mine}")).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get_as(&c.author, &format!("/api/notes/{mine}"))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(audited_note(&app, &c.admin, "NOTE_DELETE", &mine).await, 1);
 }
 
@@ -36,7 +46,12 @@ async fn a_signed_note_is_never_deleted() {
 
     assert_eq!(response.status, StatusCode::CONFLICT);
     assert_eq!(response.error_code(), "NOTE_LOCKED");
-    assert_eq!(app.get_as(&c.author, &format!("/api/notes/{id}")).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get_as(&c.author, &format!("/api/notes/{id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -46,14 +61,34 @@ async fn others_cannot_delete_a_draft() {
     let b = note_clinic(&app, "Practice B").await;
     let id = written(&app, &c.author, &soap(&c.patient, "PROGRESS")).await;
 
-    assert_eq!(delete(&app, &c.colleague, &id).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(delete(&app, &c.billing, &id).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(delete(&app, &c.scheduler, &id).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(delete(&app, &c.compliance, &id).await.status, StatusCode::FORBIDDEN);
-    assert_eq!(delete(&app, &b.admin, &id).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        delete(&app, &c.colleague, &id).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        delete(&app, &c.billing, &id).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        delete(&app, &c.scheduler, &id).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        delete(&app, &c.compliance, &id).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        delete(&app, &b.admin, &id).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert!(
         app.audited(b.admin.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
             .await
     );
-    assert_eq!(app.get_as(&c.author, &format!("/api/notes/{id}")).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get_as(&c.author, &format!("/api/notes/{id}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
 }

@@ -26,11 +26,20 @@ async fn an_admin_marks_a_signed_note_entered_in_error_and_it_is_kept() {
 
     assert_eq!(response.status, StatusCode::OK, "{}", text(&response));
     assert_eq!(response.json()["note"]["status"], "ENTERED_IN_ERROR");
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
-    assert_eq!(read["note"]["enteredInErrorReason"], "Written in the wrong chart.");
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
+    assert_eq!(
+        read["note"]["enteredInErrorReason"],
+        "Written in the wrong chart."
+    );
     assert_eq!(read["note"]["sections"]["plan"], "Continue weekly.");
     assert_eq!(read["note"]["signatures"][0]["valid"], true);
-    assert_eq!(audited_note(&app, &c.admin, "NOTE_ENTERED_IN_ERROR", &id).await, 1);
+    assert_eq!(
+        audited_note(&app, &c.admin, "NOTE_ENTERED_IN_ERROR", &id).await,
+        1
+    );
     let again = mark(&app, &c.admin, &id, "Again.").await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.error_code(), "INVALID_STATE");
@@ -46,7 +55,13 @@ async fn only_an_admin_marks_and_a_reason_is_required() {
     let empty = mark(&app, &c.admin, &id, "  ").await;
     assert_eq!(empty.status, StatusCode::BAD_REQUEST);
     assert!(empty.json()["details"].get("reason").is_some());
-    for user in [&c.author, &c.colleague, &c.billing, &c.scheduler, &c.compliance] {
+    for user in [
+        &c.author,
+        &c.colleague,
+        &c.billing,
+        &c.scheduler,
+        &c.compliance,
+    ] {
         assert_eq!(
             mark(&app, user, &id, "reason").await.status,
             StatusCode::FORBIDDEN,
@@ -54,11 +69,17 @@ async fn only_an_admin_marks_and_a_reason_is_required() {
             user.role
         );
     }
-    assert_eq!(mark(&app, &b.admin, &id, "reason").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        mark(&app, &b.admin, &id, "reason").await.status,
+        StatusCode::NOT_FOUND
+    );
     assert!(
         app.audited(b.admin.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
             .await
     );
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["status"], "SIGNED");
 }

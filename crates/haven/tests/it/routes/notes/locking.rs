@@ -33,7 +33,10 @@ async fn the_owner_cannot_change_or_delete_a_signed_note() {
         );
     }
     // Still as signed, and its signature still verifies.
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["status"], "SIGNED");
     assert_eq!(read["note"]["signatures"][0]["valid"], true);
     // What a signed note may still do: be marked entered in error.
@@ -47,9 +50,13 @@ async fn the_owner_cannot_change_or_delete_a_signed_note() {
         None
     );
     assert_eq!(
-        owner_statement(&app, "UPDATE notes SET status = 'SIGNED', entered_in_error_at = NULL WHERE id = $1::uuid", &id)
-            .await
-            .as_deref(),
+        owner_statement(
+            &app,
+            "UPDATE notes SET status = 'SIGNED', entered_in_error_at = NULL WHERE id = $1::uuid",
+            &id
+        )
+        .await
+        .as_deref(),
         Some(LOCKED)
     );
 }
@@ -60,7 +67,12 @@ async fn the_owner_may_delete_a_draft_and_addenda_stay_append_only() {
     let c = note_clinic(&app, "Practice A").await;
     let draft = written(&app, &c.author, &soap(&c.patient, "PROGRESS")).await;
     assert_eq!(
-        owner_statement(&app, "UPDATE notes SET diagnosis_codes = '{F41.1}' WHERE id = $1::uuid", &draft).await,
+        owner_statement(
+            &app,
+            "UPDATE notes SET diagnosis_codes = '{F41.1}' WHERE id = $1::uuid",
+            &draft
+        )
+        .await,
         None,
         "a draft's codes may change"
     );
@@ -82,14 +94,21 @@ async fn the_owner_may_delete_a_draft_and_addenda_stay_append_only() {
         "UPDATE note_addenda SET kind = 'CORRECTION' WHERE note_id = $1::uuid",
         "DELETE FROM note_addenda WHERE note_id = $1::uuid",
     ] {
-        assert_eq!(owner_statement(&app, sql, &id).await.as_deref(), Some(LOCKED), "{sql}");
+        assert_eq!(
+            owner_statement(&app, sql, &id).await.as_deref(),
+            Some(LOCKED),
+            "{sql}"
+        );
     }
     let owner = app.db().owner_pool().await;
     let truncated = sqlx::query("TRUNCATE note_addenda").execute(&owner).await;
     assert_eq!(
         truncated
             .err()
-            .and_then(|e| e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned()))
+            .and_then(|e| e
+                .as_database_error()
+                .and_then(|d| d.code())
+                .map(|c| c.into_owned()))
             .as_deref(),
         Some(LOCKED)
     );

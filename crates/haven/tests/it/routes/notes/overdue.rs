@@ -25,13 +25,21 @@ async fn drafts_past_due_are_flagged_once_and_stay_editable() {
     let pool = app.state().db().clone();
 
     let flagged = haven::notes::overdue::mark_all(&pool).await.expect("run");
-    let again = haven::notes::overdue::mark_all(&pool).await.expect("second run");
+    let again = haven::notes::overdue::mark_all(&pool)
+        .await
+        .expect("second run");
 
     assert_eq!((flagged, again), (1, 0));
-    let read = app.get_as(&c.author, &format!("/api/notes/{late}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{late}"))
+        .await
+        .json();
     assert_eq!(read["note"]["overdue"], true);
     assert_eq!(read["note"]["status"], "DRAFT");
-    let on_time_read = app.get_as(&c.author, &format!("/api/notes/{on_time}")).await.json();
+    let on_time_read = app
+        .get_as(&c.author, &format!("/api/notes/{on_time}"))
+        .await
+        .json();
     assert_eq!(on_time_read["note"]["overdue"], false);
     assert_eq!(audited_note(&app, &c.admin, "NOTE_OVERDUE", &late).await, 1);
     let edit = app

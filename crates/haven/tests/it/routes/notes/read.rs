@@ -51,7 +51,10 @@ async fn an_admin_reads_the_content_and_the_outsider_gets_404() {
     let admin = app.get_as(&c.admin, &format!("/api/notes/{id}")).await;
     let outsider = app.get_as(&c.outsider, &format!("/api/notes/{id}")).await;
 
-    assert_eq!(admin.json()["note"]["sections"]["objective"], "Calm, engaged.");
+    assert_eq!(
+        admin.json()["note"]["sections"]["objective"],
+        "Calm, engaged."
+    );
     assert_eq!(outsider.status, StatusCode::NOT_FOUND);
     assert!(app.audited(c.admin.organization_id, "ACCESS_DENIED").await);
 }
@@ -66,7 +69,10 @@ async fn scheduler_and_compliance_see_no_notes() {
             app.get_as(user, &format!("/api/notes/{id}")).await.status,
             StatusCode::FORBIDDEN
         );
-        assert_eq!(app.get_as(user, "/api/notes").await.status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            app.get_as(user, "/api/notes").await.status,
+            StatusCode::FORBIDDEN
+        );
     }
 }
 
@@ -95,9 +101,18 @@ async fn lists_carry_headers_only_filtered_and_audited_per_patient() {
     let done = signed(&app, &c.author, &c.patient, "INTAKE").await;
 
     let all = app.get_as(&c.admin, "/api/notes").await;
-    let drafts = app.get_as(&c.billing, "/api/notes?status=DRAFT").await.json();
+    let drafts = app
+        .get_as(&c.billing, "/api/notes?status=DRAFT")
+        .await
+        .json();
     let mine = app
-        .get_as(&c.author, &format!("/api/notes?authorId={}&patientId={}", c.author.id, c.patient))
+        .get_as(
+            &c.author,
+            &format!(
+                "/api/notes?authorId={}&patientId={}",
+                c.author.id, c.patient
+            ),
+        )
         .await
         .json();
     let outsider = app.get_as(&c.outsider, "/api/notes").await.json();

@@ -34,7 +34,10 @@ async fn the_author_signs_with_their_password_and_the_hmac_covers_the_version() 
     assert_eq!(response.status, StatusCode::OK, "{}", text(&response));
     assert_eq!(response.json()["note"]["status"], "SIGNED");
     assert_eq!(response.json()["note"]["signedBy"], c.author.id.to_string());
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     let signature = &read["note"]["signatures"][0];
     assert_eq!(signature["version"], 1);
     assert_eq!(signature["method"], "password");
@@ -54,14 +57,25 @@ async fn missing_sections_are_a_422_naming_them() {
 
     let response = sign(&app, &c.author, &id).await;
 
-    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", text(&response));
+    assert_eq!(
+        response.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        text(&response)
+    );
     assert_eq!(response.error_code(), "VALIDATION_ERROR");
     let details = response.json()["details"].clone();
     for name in ["objective", "assessment", "plan"] {
-        assert!(details.get(format!("sections.{name}")).is_some(), "{details}");
+        assert!(
+            details.get(format!("sections.{name}")).is_some(),
+            "{details}"
+        );
     }
     assert!(details.get("sections.subjective").is_none());
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["status"], "DRAFT");
 }
 
@@ -74,16 +88,31 @@ async fn a_wrong_password_is_401_audited_and_counts_toward_the_lock() {
 
     for attempt in 1..=5 {
         let response = app
-            .json_as(&c.author, Method::POST, &format!("/api/notes/{id}/sign"), &wrong)
+            .json_as(
+                &c.author,
+                Method::POST,
+                &format!("/api/notes/{id}/sign"),
+                &wrong,
+            )
             .await;
-        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        assert_eq!(
+            response.status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {attempt}"
+        );
         assert_eq!(response.error_code(), "INVALID_CREDENTIALS");
     }
 
-    assert_eq!(audited_note(&app, &c.admin, "NOTE_SIGN_FAILED", &id).await, 5);
+    assert_eq!(
+        audited_note(&app, &c.admin, "NOTE_SIGN_FAILED", &id).await,
+        5
+    );
     assert_eq!(failed_logins(&app, c.author.id).await, 5);
     // The account is locked now: even the right password neither signs nor logs in.
-    assert_eq!(sign(&app, &c.author, &id).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        sign(&app, &c.author, &id).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     let login = app
         .json(
             Method::POST,
@@ -92,7 +121,10 @@ async fn a_wrong_password_is_401_audited_and_counts_toward_the_lock() {
         )
         .await;
     assert_eq!(login.status, StatusCode::UNAUTHORIZED);
-    let read = app.get_as(&c.admin, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.admin, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["status"], "DRAFT");
 }
 
@@ -122,7 +154,10 @@ async fn with_mfa_enrolled_a_totp_code_signs() {
 
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(right.status, StatusCode::OK, "{}", text(&right));
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["signatures"][0]["method"], "mfa");
 }
 
@@ -137,7 +172,10 @@ async fn signing_twice_is_refused() {
 
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.error_code(), "INVALID_STATE");
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["signatures"].as_array().map(Vec::len), Some(1));
 }
 
@@ -148,15 +186,35 @@ async fn bad_bodies_are_400_and_nothing_is_spent() {
     let id = written(&app, &c.author, &soap(&c.patient, "PROGRESS")).await;
     for (field, body) in [
         ("password", json!({})),
-        ("password", json!({ "password": PASSWORD, "mfaCode": "123456" })),
-        ("attestation", json!({ "password": PASSWORD, "attestation": "x".repeat(2001) })),
+        (
+            "password",
+            json!({ "password": PASSWORD, "mfaCode": "123456" }),
+        ),
+        (
+            "attestation",
+            json!({ "password": PASSWORD, "attestation": "x".repeat(2001) }),
+        ),
         ("mfaCode", json!({ "mfaCode": "123456" })),
     ] {
         let response = app
-            .json_as(&c.author, Method::POST, &format!("/api/notes/{id}/sign"), &body)
+            .json_as(
+                &c.author,
+                Method::POST,
+                &format!("/api/notes/{id}/sign"),
+                &body,
+            )
             .await;
-        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{field}: {}", text(&response));
-        assert!(response.json()["details"].get(field).is_some(), "{}", text(&response));
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{field}: {}",
+            text(&response)
+        );
+        assert!(
+            response.json()["details"].get(field).is_some(),
+            "{}",
+            text(&response)
+        );
     }
     assert_eq!(failed_logins(&app, c.author.id).await, 0);
 }

@@ -23,9 +23,15 @@ async fn the_author_edits_a_draft_to_its_next_version() {
 
     assert_eq!(patched.status, StatusCode::OK, "{}", text(&patched));
     assert_eq!(patched.json()["note"]["version"], 2);
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["sections"]["plan"], "Twice weekly.");
-    assert_eq!(read["note"]["sections"]["subjective"], "Reports better sleep.");
+    assert_eq!(
+        read["note"]["sections"]["subjective"],
+        "Reports better sleep."
+    );
     assert_eq!(read["note"]["diagnosisCodes"], json!(["F41.1"]));
     assert_eq!(audited_note(&app, &c.admin, "NOTE_UPDATE", &id).await, 1);
 }
@@ -35,19 +41,33 @@ async fn a_stale_expected_version_is_a_conflict_and_changes_nothing() {
     let app = TestApp::new().await;
     let c = note_clinic(&app, "Practice A").await;
     let id = written(&app, &c.author, &soap(&c.patient, "PROGRESS")).await;
-    let edit = |v: i64| json!({ "sections": { "plan": format!("edit {v}") }, "expectedVersion": v });
+    let edit =
+        |v: i64| json!({ "sections": { "plan": format!("edit {v}") }, "expectedVersion": v });
     let first = app
-        .json_as(&c.author, Method::PATCH, &format!("/api/notes/{id}"), &edit(1))
+        .json_as(
+            &c.author,
+            Method::PATCH,
+            &format!("/api/notes/{id}"),
+            &edit(1),
+        )
         .await;
     assert_eq!(first.status, StatusCode::OK);
 
     let stale = app
-        .json_as(&c.author, Method::PATCH, &format!("/api/notes/{id}"), &edit(1))
+        .json_as(
+            &c.author,
+            Method::PATCH,
+            &format!("/api/notes/{id}"),
+            &edit(1),
+        )
         .await;
 
     assert_eq!(stale.status, StatusCode::CONFLICT);
     assert_eq!(stale.error_code(), "CONFLICT");
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["version"], 2);
     assert_eq!(read["note"]["sections"]["plan"], "edit 1");
 }
@@ -69,7 +89,10 @@ async fn editing_a_signed_note_is_note_locked() {
 
     assert_eq!(response.status, StatusCode::CONFLICT);
     assert_eq!(response.error_code(), "NOTE_LOCKED");
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["sections"]["plan"], "Continue weekly.");
 }
 
@@ -79,8 +102,14 @@ async fn bad_edits_name_the_field_and_change_nothing() {
     let c = note_clinic(&app, "Practice A").await;
     let id = written(&app, &c.author, &soap(&c.patient, "PROGRESS")).await;
     for (field, body) in [
-        ("sections.response", json!({ "sections": { "response": "BIRP only" }, "expectedVersion": 1 })),
-        ("diagnosisCodes", json!({ "diagnosisCodes": ["999"], "expectedVersion": 1 })),
+        (
+            "sections.response",
+            json!({ "sections": { "response": "BIRP only" }, "expectedVersion": 1 }),
+        ),
+        (
+            "diagnosisCodes",
+            json!({ "diagnosisCodes": ["999"], "expectedVersion": 1 }),
+        ),
         ("sections", json!({ "expectedVersion": 1 })),
     ] {
         let response = app
@@ -88,9 +117,16 @@ async fn bad_edits_name_the_field_and_change_nothing() {
             .await;
 
         assert_eq!(response.status, StatusCode::BAD_REQUEST, "{field}");
-        assert!(response.json()["details"].get(field).is_some(), "{}", text(&response));
+        assert!(
+            response.json()["details"].get(field).is_some(),
+            "{}",
+            text(&response)
+        );
     }
-    let read = app.get_as(&c.author, &format!("/api/notes/{id}")).await.json();
+    let read = app
+        .get_as(&c.author, &format!("/api/notes/{id}"))
+        .await
+        .json();
     assert_eq!(read["note"]["version"], 1);
 }
 
@@ -102,16 +138,31 @@ async fn only_the_author_edits() {
     let body = json!({ "sections": { "plan": "x" }, "expectedVersion": 1 });
 
     let colleague = app
-        .json_as(&c.colleague, Method::PATCH, &format!("/api/notes/{id}"), &body)
+        .json_as(
+            &c.colleague,
+            Method::PATCH,
+            &format!("/api/notes/{id}"),
+            &body,
+        )
         .await;
     let admin = app
         .json_as(&c.admin, Method::PATCH, &format!("/api/notes/{id}"), &body)
         .await;
     let billing = app
-        .json_as(&c.billing, Method::PATCH, &format!("/api/notes/{id}"), &body)
+        .json_as(
+            &c.billing,
+            Method::PATCH,
+            &format!("/api/notes/{id}"),
+            &body,
+        )
         .await;
     let scheduler = app
-        .json_as(&c.scheduler, Method::PATCH, &format!("/api/notes/{id}"), &body)
+        .json_as(
+            &c.scheduler,
+            Method::PATCH,
+            &format!("/api/notes/{id}"),
+            &body,
+        )
         .await;
 
     assert_eq!(colleague.status, StatusCode::FORBIDDEN);

@@ -25,23 +25,44 @@ async fn an_admin_assigns_replaces_and_ends_a_supervision_one_at_a_time() {
     let path = format!("/api/users/{}/supervision", c.author.id);
 
     let first = app
-        .json_as(&c.admin, Method::PUT, &path, &json!({ "supervisorId": c.supervisor.id, "requiresCosign": true }))
+        .json_as(
+            &c.admin,
+            Method::PUT,
+            &path,
+            &json!({ "supervisorId": c.supervisor.id, "requiresCosign": true }),
+        )
         .await;
     let second = app
-        .json_as(&c.admin, Method::PUT, &path, &json!({ "supervisorId": c.outsider.id, "requiresCosign": true, "cosignDueDays": 5 }))
+        .json_as(
+            &c.admin,
+            Method::PUT,
+            &path,
+            &json!({ "supervisorId": c.outsider.id, "requiresCosign": true, "cosignDueDays": 5 }),
+        )
         .await;
 
     assert_eq!(first.status, StatusCode::OK, "{}", text(&first));
-    assert_eq!(second.json()["supervision"]["supervisorId"], c.outsider.id.to_string());
+    assert_eq!(
+        second.json()["supervision"]["supervisorId"],
+        c.outsider.id.to_string()
+    );
     assert_eq!(second.json()["supervision"]["cosignDueDays"], 5);
     assert_eq!(active_assignments(&app, c.author.id).await, 1);
     let ended = app
-        .json_as(&c.admin, Method::PUT, &path, &json!({ "supervisorId": null }))
+        .json_as(
+            &c.admin,
+            Method::PUT,
+            &path,
+            &json!({ "supervisorId": null }),
+        )
         .await;
     assert_eq!(ended.status, StatusCode::OK);
     assert_eq!(ended.json()["supervision"], json!(null));
     assert_eq!(active_assignments(&app, c.author.id).await, 0);
-    assert!(app.audited(c.admin.organization_id, "SUPERVISION_SET").await);
+    assert!(
+        app.audited(c.admin.organization_id, "SUPERVISION_SET")
+            .await
+    );
 }
 
 #[tokio::test]
@@ -81,14 +102,32 @@ async fn bad_assignments_are_400_and_roles_other_than_admin_403() {
     for (field, body) in [
         ("supervisorId", json!({ "supervisorId": c.author.id })),
         ("supervisorId", json!({ "supervisorId": c.billing.id })),
-        ("cosignDueDays", json!({ "supervisorId": c.supervisor.id, "cosignDueDays": 0 })),
+        (
+            "cosignDueDays",
+            json!({ "supervisorId": c.supervisor.id, "cosignDueDays": 0 }),
+        ),
     ] {
         let response = app.json_as(&c.admin, Method::PUT, &path, &body).await;
-        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", text(&response));
-        assert!(response.json()["details"].get(field).is_some(), "{}", text(&response));
+        assert_eq!(
+            response.status,
+            StatusCode::BAD_REQUEST,
+            "{}",
+            text(&response)
+        );
+        assert!(
+            response.json()["details"].get(field).is_some(),
+            "{}",
+            text(&response)
+        );
     }
     let body = json!({ "supervisorId": c.supervisor.id });
-    for user in [&c.author, &c.supervisor, &c.billing, &c.scheduler, &c.compliance] {
+    for user in [
+        &c.author,
+        &c.supervisor,
+        &c.billing,
+        &c.scheduler,
+        &c.compliance,
+    ] {
         assert_eq!(
             app.json_as(user, Method::PUT, &path, &body).await.status,
             StatusCode::FORBIDDEN,
