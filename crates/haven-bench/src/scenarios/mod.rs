@@ -5,6 +5,7 @@
 mod audit_verify;
 mod audit_writes;
 mod login;
+mod notes;
 mod patients;
 mod units;
 mod units_cleanup;
@@ -57,6 +58,8 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::Reserve(args) => units::reserve(target, args).await,
         ScenarioCommand::ReserveHot(args) => units::reserve_hot(target, args).await,
         ScenarioCommand::CleanupStale(args) => units_cleanup::run(target, args).await,
+        ScenarioCommand::NoteRead(args) => notes::read(target, args).await,
+        ScenarioCommand::NoteSign(args) => notes::sign(target, args).await,
     }
 }
 
