@@ -30,7 +30,7 @@ use crate::cli::{LoadArgs, NoteReadArgs, NoteSignArgs};
 use crate::cpu;
 use crate::http::Api;
 use crate::load::{self, LoadReport};
-use crate::seed::{self, Organization};
+use crate::seed;
 use crate::target::{self, Target};
 
 const NOTES: &str = "/api/notes";
@@ -143,7 +143,10 @@ fn report(
         ("throughput", format!("{per_sec:.1} {unit}s/s")),
         ("latency", latency_text(latency)),
         ("memory", memory_text(idle, after)),
-        ("cpu during load", cpu_text(&cpu, load.elapsed, load.ok, unit)),
+        (
+            "cpu during load",
+            cpu_text(&cpu, load.elapsed, load.ok, unit),
+        ),
     ];
     let json = json!({
         "scenario": unit,
@@ -153,12 +156,7 @@ fn report(
         "ok": load.ok,
         "errors": load.errors,
         "perSec": per_sec,
-        "latencyMs": {
-            "p50": latency.p50.as_secs_f64() * 1000.0,
-            "p90": latency.p90.as_secs_f64() * 1000.0,
-            "p99": latency.p99.as_secs_f64() * 1000.0,
-            "max": latency.max.as_secs_f64() * 1000.0,
-        },
+        "latency": latency.to_json(),
         "memory": target::memory_json(idle, after),
     });
     Report {
@@ -171,7 +169,13 @@ fn report(
 pub async fn read(target: &Target, args: &NoteReadArgs) -> anyhow::Result<Report> {
     let org = seed::organization(target).await?;
     let patients = seed::patients(&target.api, &org, 0, PATIENTS, SEED_PARALLEL).await?;
-    let ids = seed_notes(&target.api, &org.admin_token, &patients, u64::from(args.notes)).await?;
+    let ids = seed_notes(
+        &target.api,
+        &org.admin_token,
+        &patients,
+        u64::from(args.notes),
+    )
+    .await?;
     let paths: Arc<Vec<String>> = Arc::new(ids.iter().map(|id| format!("{NOTES}/{id}")).collect());
     let api = Api::new(target.api.base())?;
     let token: Arc<str> = Arc::from(org.admin_token.as_str());
@@ -214,8 +218,13 @@ pub async fn sign(target: &Target, args: &NoteSignArgs) -> anyhow::Result<Report
     let mut signers = Vec::with_capacity(clients);
     for account in &accounts {
         let token = seed::login(&target.api, &account.email, &account.password).await?;
-        let drafts =
-            seed_notes(&target.api, &token, &patients, u64::from(args.notes_per_client)).await?;
+        let drafts = seed_notes(
+            &target.api,
+            &token,
+            &patients,
+            u64::from(args.notes_per_client),
+        )
+        .await?;
         signers.push(Signer {
             token,
             drafts,

@@ -65,14 +65,21 @@ async fn a_table_without_rls_is_caught() {
     .await;
 
     assert!(
-        reported(&v, "public.probe_notes", "row-level security is not enabled"),
+        reported(
+            &v,
+            "public.probe_notes",
+            "row-level security is not enabled"
+        ),
         "{v:#?}"
     );
     assert!(
         reported(&v, "public.probe_notes", "row-level security is not forced"),
         "{v:#?}"
     );
-    assert!(reported(&v, "public.probe_notes", "has no policy"), "{v:#?}");
+    assert!(
+        reported(&v, "public.probe_notes", "has no policy"),
+        "{v:#?}"
+    );
 }
 
 #[tokio::test]
