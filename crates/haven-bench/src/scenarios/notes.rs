@@ -1,7 +1,7 @@
 //! Clinical notes (SPEC §6, measured beside the patient read): reading a note with its content,
 //! and signing one.
 //!
-//! - `note-read`: an ADMIN writes `--notes` signed-or-draft SOAP notes over 100 patients, then
+//! - `note-read`: an ADMIN writes `--notes` SOAP drafts over 100 patients, then
 //!   the clients read them by id at random: per request the RS256 token, a tenant transaction,
 //!   the note row and its access decision (supervision look-up, emergency-grant look-up), the
 //!   current version decrypted (one AES-256-GCM blob), its signatures read and each HMAC

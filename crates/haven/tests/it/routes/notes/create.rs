@@ -208,3 +208,54 @@ async fn another_practices_patient_is_a_404_audited_as_cross_tenant() {
     );
     assert_eq!(note_count(&app).await, 0);
 }
+
+#[tokio::test]
+async fn a_linked_appointment_must_be_the_patients_and_the_practices() {
+    let app = TestApp::new().await;
+    let a = note_clinic(&app, "Practice A").await;
+    let b = note_clinic(&app, "Practice B").await;
+    let second = crate::fixtures::units::patient(&app, &a.admin, "MRN-NOTES-2").await;
+    let others = booked(
+        &app,
+        &a.admin,
+        &second,
+        &a.author,
+        "2027-03-15T13:00:00Z",
+        json!({ "overrideAvailability": true }),
+    )
+    .await;
+    let foreign = booked(
+        &app,
+        &b.admin,
+        &b.patient,
+        &b.author,
+        "2027-03-15T13:00:00Z",
+        json!({ "overrideAvailability": true }),
+    )
+    .await;
+    let with = |appointment: &serde_json::Value| {
+        let mut body = soap(&a.patient, "PROGRESS");
+        body["appointmentId"] = appointment["id"].clone();
+        body
+    };
+
+    let wrong_patient = app
+        .json_as(&a.author, Method::POST, "/api/notes", &with(&others))
+        .await;
+    let other_practice = app
+        .json_as(&a.author, Method::POST, "/api/notes", &with(&foreign))
+        .await;
+
+    assert_eq!(wrong_patient.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong_patient.json()["details"]
+            .get("appointmentId")
+            .is_some()
+    );
+    assert_eq!(other_practice.status, StatusCode::NOT_FOUND);
+    assert!(
+        app.audited(a.admin.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT")
+            .await
+    );
+    assert_eq!(note_count(&app).await, 0);
+}
