@@ -52,4 +52,6 @@ run reserve-hot reserve-hot --concurrency 4 --duration 2s --pgbench bench/pgbenc
 run cleanup-stale cleanup-stale --sessions 200 --stale 20 --authorizations 5
 run audit-verify audit-verify --rows 2000 --seal-timeout 2m
 run audit-writes audit-writes --concurrency 2 --duration 2s --pool 4
+run note-read note-read --concurrency 2 --duration 2s --notes 5
+run note-sign note-sign --concurrency 2 --duration 2s --notes-per-client 40
 echo "--- haven-bench smoke: every scenario ran"

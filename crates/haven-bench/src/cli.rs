@@ -61,6 +61,31 @@ pub enum ScenarioCommand {
     ReserveHot(ReserveHotArgs),
     /// Time the stale-reservation cleanup among many sessions (needs --start).
     CleanupStale(CleanupStaleArgs),
+    /// An ADMIN reads seeded clinical notes by id at random (decrypt, HMAC check, audit row).
+    NoteRead(NoteReadArgs),
+    /// Each client signs its own seeded drafts (re-authentication on the hashing pool, row
+    /// lock, HMAC, audit row).
+    NoteSign(NoteSignArgs),
+}
+
+/// `note-read` options.
+#[derive(Debug, Clone, Args)]
+pub struct NoteReadArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Notes seeded (through the API) before the load, over 100 patients.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub notes: u32,
+}
+
+/// `note-sign` options.
+#[derive(Debug, Clone, Args)]
+pub struct NoteSignArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Drafts seeded per client before the load (a client that runs out stops counting).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub notes_per_client: u32,
 }
 
 /// `reserve` options.

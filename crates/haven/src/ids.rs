@@ -104,6 +104,22 @@ id_type!(
     /// A freed slot offered to a waitlist entry (a HELD appointment).
     WaitlistOfferId
 );
+id_type!(
+    /// A clinical note.
+    NoteId
+);
+id_type!(
+    /// An addendum to a signed note.
+    AddendumId
+);
+id_type!(
+    /// A signature (or co-signature, or return) of a note version.
+    SignatureId
+);
+id_type!(
+    /// A supervision assignment (supervisor of a supervisee).
+    SupervisionId
+);
 
 impl OrganizationId {
     /// The reserved platform organization: it holds the platform operators (SUPER_ADMIN) and the

@@ -6,6 +6,7 @@ mod audit_verify;
 mod audit_writes;
 mod dpop;
 mod login;
+mod notes;
 mod patients;
 mod units;
 mod units_cleanup;
@@ -59,6 +60,8 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::Reserve(args) => units::reserve(target, args).await,
         ScenarioCommand::ReserveHot(args) => units::reserve_hot(target, args).await,
         ScenarioCommand::CleanupStale(args) => units_cleanup::run(target, args).await,
+        ScenarioCommand::NoteRead(args) => notes::read(target, args).await,
+        ScenarioCommand::NoteSign(args) => notes::sign(target, args).await,
     }
 }
 

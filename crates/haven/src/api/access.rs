@@ -40,7 +40,7 @@ pub async fn visible<T: OfPatient>(
 ///
 /// The signal goes out now, before the request's commit: an alarm about an attempted use that
 /// then fails is better than a use nobody was alerted to.
-async fn record_grant_use(
+pub(crate) async fn record_grant_use(
     state: &AppState,
     tx: &mut TenantTx,
     caller: &Caller,

@@ -8,6 +8,7 @@ pub mod authorizations;
 pub mod btg;
 pub mod clinicians;
 pub mod maintenance;
+pub mod notes;
 pub mod organization_settings;
 pub mod organizations;
 pub mod pagination;
@@ -46,4 +47,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/availability", slots::routes())
         .nest("/waitlist", waitlist::routes())
         .nest("/waitlist-offers", waitlist::offer_routes())
+        .nest("/notes", notes::routes())
 }

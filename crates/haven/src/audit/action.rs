@@ -94,6 +94,19 @@ actions! {
     WaitlistOfferExpired => "WAITLIST_OFFER_EXPIRED",
     SettingsUpdate => "SETTINGS_UPDATE",
     DpopProofRejected => "DPOP_PROOF_REJECTED",
+    NoteCreate => "NOTE_CREATE",
+    NoteUpdate => "NOTE_UPDATE",
+    NoteRead => "NOTE_READ",
+    NoteList => "NOTE_LIST",
+    NoteSign => "NOTE_SIGN",
+    NoteSignFailed => "NOTE_SIGN_FAILED",
+    NoteCosign => "NOTE_COSIGN",
+    NoteReturn => "NOTE_RETURN",
+    NoteAddendum => "NOTE_ADDENDUM",
+    NoteDelete => "NOTE_DELETE",
+    NoteEnteredInError => "NOTE_ENTERED_IN_ERROR",
+    NoteOverdue => "NOTE_OVERDUE",
+    SupervisionSet => "SUPERVISION_SET",
 }
 
 impl fmt::Display for AuditAction {

@@ -79,6 +79,8 @@ async fn serve_with(
     // instance per organization at a time.
     let offer_expiry =
         crate::scheduling::offers::spawn(pool.clone(), crate::scheduling::offers::INTERVAL);
+    // Flags drafts past due as overdue (they stay editable); one instance per organization.
+    let note_overdue = crate::notes::overdue::spawn(pool.clone(), crate::notes::overdue::INTERVAL);
     if let Some(url) = config.security_webhook_url {
         state.security_signals().attach_webhook(url)?;
     }
@@ -125,6 +127,7 @@ async fn serve_with(
     stale_cleanup.abort();
     hold_expiry.abort();
     offer_expiry.abort();
+    note_overdue.abort();
     btg_expiry.abort();
     // Seal what the last requests recorded, briefly: whatever is left waits in the outbox for
     // the next start (nothing is lost).

@@ -3,6 +3,7 @@
 
 use super::error::{AppError, Details, ErrorCode};
 use crate::accounts::AccountError;
+use crate::notes::NoteError;
 use crate::scheduling::{ConflictWith, ScheduleError};
 use crate::units::ledger::Refusal;
 use crate::units::minutes::MAX_SESSION_MINUTES;
@@ -90,6 +91,35 @@ impl From<ScheduleError> for AppError {
             ),
             ScheduleError::Units(refusal) => refusal.into(),
             ScheduleError::Database(error) => error.into(),
+        }
+    }
+}
+
+impl From<NoteError> for AppError {
+    fn from(error: NoteError) -> Self {
+        match error {
+            NoteError::Locked => Self::new(
+                ErrorCode::NoteLocked,
+                ErrorCode::NoteLocked.default_message(),
+            ),
+            NoteError::StaleVersion => Self::new(
+                ErrorCode::Conflict,
+                "The note has changed since expectedVersion; read it again",
+            ),
+            NoteError::InvalidState { status, action } => Self::new(
+                ErrorCode::InvalidState,
+                format!("Cannot {action} a note that is {status}"),
+            ),
+            NoteError::Incomplete(missing) => Self::with_details(
+                ErrorCode::Incomplete,
+                format!("Required sections are missing: {}", missing.join(", ")),
+                missing
+                    .iter()
+                    .map(|name| (format!("sections.{name}"), "is required to sign".to_owned()))
+                    .collect(),
+            ),
+            NoteError::Phi(cause) => Self::Internal(anyhow::anyhow!("note content: {cause}")),
+            NoteError::Database(error) => error.into(),
         }
     }
 }

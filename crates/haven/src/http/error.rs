@@ -64,6 +64,11 @@ pub enum ErrorCode {
     HoldExpired,
     /// 409: the waitlist offer has expired.
     OfferExpired,
+    /// 409: the note is signed (or otherwise locked) and cannot change.
+    NoteLocked,
+    /// 422 `VALIDATION_ERROR`: well-formed, but incomplete for the operation (a note signed
+    /// without its required sections); `details` names what is missing.
+    Incomplete,
     /// 413: the body exceeds the limit.
     PayloadTooLarge,
     /// 414: the request target is too long.
@@ -108,6 +113,8 @@ impl ErrorCode {
             Self::OutsideAvailability => "OUTSIDE_AVAILABILITY",
             Self::HoldExpired => "HOLD_EXPIRED",
             Self::OfferExpired => "OFFER_EXPIRED",
+            Self::NoteLocked => "NOTE_LOCKED",
+            Self::Incomplete => "VALIDATION_ERROR",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             Self::UriTooLong => "URI_TOO_LONG",
             Self::HeadersTooLarge => "HEADERS_TOO_LARGE",
@@ -142,7 +149,9 @@ impl ErrorCode {
             | Self::ScheduleConflict
             | Self::OutsideAvailability
             | Self::HoldExpired
-            | Self::OfferExpired => StatusCode::CONFLICT,
+            | Self::OfferExpired
+            | Self::NoteLocked => StatusCode::CONFLICT,
+            Self::Incomplete => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -179,6 +188,8 @@ impl ErrorCode {
             Self::OutsideAvailability => "The time is outside the clinician's availability",
             Self::HoldExpired => "The hold has expired",
             Self::OfferExpired => "The offer has expired",
+            Self::NoteLocked => "The note is signed and can no longer change; add an addendum",
+            Self::Incomplete => "The request is incomplete",
             Self::PayloadTooLarge => "The request body is too large",
             Self::UriTooLong => "The request URI is too long",
             Self::HeadersTooLarge => "The request headers are too many or too large",

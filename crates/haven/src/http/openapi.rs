@@ -74,6 +74,7 @@ pub struct ErrorEnvelope {
         (name = "availability", description = "Clinicians' weekly availability and time off"),
         (name = "appointments", description = "Appointments that may reserve units"),
         (name = "waitlist", description = "Patients waiting for a slot, and offers that hold one"),
+        (name = "notes", description = "Clinical notes: signed, locked, amended by addenda, co-signed"),
     ),
 )]
 struct Base;

@@ -74,13 +74,26 @@ impl DataKey {
     /// silently lose data.
     #[must_use]
     pub fn encrypt(&self, field: &FieldRef, plaintext: &str) -> Vec<u8> {
+        self.seal(field, &aad(field), plaintext)
+    }
+
+    /// Encrypts `plaintext` for `field`, bound also to `bound` (a version, an ordinal): the
+    /// blob opens only with the same `bound` ([`super::Keyring::decrypt_bound`]).
+    ///
+    /// # Panics
+    /// As [`DataKey::encrypt`].
+    #[must_use]
+    pub fn encrypt_bound(&self, field: &FieldRef, bound: &str, plaintext: &str) -> Vec<u8> {
+        self.seal(field, &bound_aad(field, bound), plaintext)
+    }
+
+    fn seal(&self, field: &FieldRef, aad: &str, plaintext: &str) -> Vec<u8> {
         assert_eq!(
             field.organization_id, self.organization_id,
             "a PHI field must be encrypted with its own organization's data key"
         );
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).expect("the operating system's RNG is unavailable");
-        let aad = aad(field);
         let sealed = self
             .cipher()
             .encrypt(
@@ -108,6 +121,12 @@ fn aad(field: &FieldRef) -> String {
     )
 }
 
+/// The associated data of a value bound to `bound` besides its place. A UUID holds no `:`, so
+/// it never equals the [`aad`] of any field.
+fn bound_aad(field: &FieldRef, bound: &str) -> String {
+    format!("{}:{bound}", aad(field))
+}
+
 /// The id of the key a blob was made with; [`PhiError::Decrypt`] when it is no blob of ours.
 pub(super) fn key_id(blob: &[u8]) -> Result<Uuid, PhiError> {
     if blob.len() < HEADER_LEN + TAG_LEN || blob[0] != VERSION {
@@ -125,6 +144,25 @@ pub fn decrypt_with(
     field: &FieldRef,
     blob: &[u8],
 ) -> Result<Zeroizing<String>, PhiError> {
+    open(key, field, &aad(field), blob)
+}
+
+/// As [`decrypt_with`], for a blob made by [`DataKey::encrypt_bound`] with `bound`.
+pub(super) fn decrypt_bound_with(
+    key: &DataKey,
+    field: &FieldRef,
+    bound: &str,
+    blob: &[u8],
+) -> Result<Zeroizing<String>, PhiError> {
+    open(key, field, &bound_aad(field, bound), blob)
+}
+
+fn open(
+    key: &DataKey,
+    field: &FieldRef,
+    aad: &str,
+    blob: &[u8],
+) -> Result<Zeroizing<String>, PhiError> {
     if key_id(blob)? != key.id {
         return Err(PhiError::UnknownKey);
     }
@@ -135,7 +173,6 @@ pub fn decrypt_with(
     let nonce: [u8; NONCE_LEN] = header[1 + KEY_ID_LEN..]
         .try_into()
         .map_err(|_| PhiError::Decrypt)?;
-    let aad = aad(field);
     let plaintext = key
         .cipher()
         .decrypt(
@@ -212,6 +249,24 @@ mod tests {
             decrypt_with(&self::key(org), &field, &blob),
             Err(PhiError::UnknownKey)
         ));
+    }
+
+    #[test]
+    fn a_bound_blob_opens_only_with_its_bound() {
+        let org = OrganizationId::new();
+        let key = key(org);
+        let field = field(org);
+
+        let blob = key.encrypt_bound(&field, "v1", "text");
+
+        assert_eq!(
+            decrypt_bound_with(&key, &field, "v1", &blob)
+                .expect("opens")
+                .as_str(),
+            "text"
+        );
+        assert!(decrypt_bound_with(&key, &field, "v2", &blob).is_err());
+        assert!(decrypt_with(&key, &field, &blob).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::cache::{DEFAULT_CAPACITY, KeyBytes, KeyCache};
-use super::{BlindKey, DataKey, FieldRef, PhiError, Purpose, field};
+use super::{BlindKey, DataKey, FieldRef, PhiError, Purpose, SigningKey, field};
 use crate::crypto::{AeadKey, MasterKey};
 use crate::db::TenantTx;
 use crate::ids::OrganizationId;
@@ -77,12 +77,54 @@ impl Keyring {
         Ok(BlindKey::new(tx.organization_id(), id, key))
     }
 
+    /// The organization's signing key (HMAC-SHA256 of signed clinical records), created on
+    /// first use. It never rotates.
+    pub async fn signing_key(&self, tx: &mut TenantTx) -> Result<SigningKey, PhiError> {
+        let (id, key) = self.active(tx, Purpose::Signing).await?;
+        Ok(SigningKey::new(tx.organization_id(), id, key))
+    }
+
+    /// The organization's signing key `id` (to check a stored signature).
+    pub async fn signing_key_by_id(
+        &self,
+        tx: &mut TenantTx,
+        id: Uuid,
+    ) -> Result<SigningKey, PhiError> {
+        let key = self.key_of(tx, id, Purpose::Signing).await?;
+        Ok(SigningKey::new(tx.organization_id(), id, key))
+    }
+
+    /// Decrypts `blob` of `field` made with [`DataKey::encrypt_bound`] and `bound`.
+    pub async fn decrypt_bound(
+        &self,
+        tx: &mut TenantTx,
+        field: &FieldRef,
+        bound: &str,
+        blob: &[u8],
+    ) -> Result<Zeroizing<String>, PhiError> {
+        if field.organization_id != tx.organization_id() {
+            return Err(PhiError::Decrypt);
+        }
+        let key = self.key_by_id(tx, field::key_id(blob)?).await?;
+        field::decrypt_bound_with(&key, field, bound, blob)
+    }
+
     /// The organization's data key `id`, active or retired (for ciphertexts written before a
     /// rotation). [`PhiError::UnknownKey`] when this organization has no such data key.
     pub async fn key_by_id(&self, tx: &mut TenantTx, id: Uuid) -> Result<DataKey, PhiError> {
+        let key = self.key_of(tx, id, Purpose::Data).await?;
+        Ok(DataKey::new(tx.organization_id(), id, key))
+    }
+
+    async fn key_of(
+        &self,
+        tx: &mut TenantTx,
+        id: Uuid,
+        purpose: Purpose,
+    ) -> Result<KeyBytes, PhiError> {
         let org = tx.organization_id();
-        if let Some(key) = self.cache().get(org, id, Purpose::Data) {
-            return Ok(DataKey::new(org, id, key));
+        if let Some(key) = self.cache().get(org, id, purpose) {
+            return Ok(key);
         }
         let wrapped: Option<Vec<u8>> = sqlx::query_scalar(
             "SELECT wrapped_key FROM organization_keys \
@@ -90,12 +132,11 @@ impl Keyring {
         )
         .bind(org)
         .bind(id)
-        .bind(Purpose::Data.as_str())
+        .bind(purpose.as_str())
         .fetch_optional(tx.conn())
         .await?;
         let wrapped = wrapped.ok_or(PhiError::UnknownKey)?;
-        let key = self.unwrap_and_cache(org, id, Purpose::Data, &wrapped)?;
-        Ok(DataKey::new(org, id, key))
+        self.unwrap_and_cache(org, id, purpose, &wrapped)
     }
 
     /// Decrypts `blob` of `field` with the key the blob names (from the cache when warm).

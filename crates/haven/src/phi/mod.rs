@@ -19,6 +19,7 @@ mod cache;
 mod field;
 mod keys;
 mod rotate;
+mod signing;
 
 use uuid::Uuid;
 
@@ -28,6 +29,7 @@ pub use blind::{BlindKey, normalize_mrn, normalize_name};
 pub use field::{DataKey, decrypt_with};
 pub use keys::Keyring;
 pub use rotate::{ENCRYPTED_COLUMNS, EncryptedColumn, rotate_data_key};
+pub use signing::SigningKey;
 
 /// Why PHI could not be read (or a key could not be had). No variant carries plaintext, key
 /// bytes or the ciphertext itself.
@@ -66,6 +68,7 @@ pub struct FieldRef {
 enum Purpose {
     Data,
     Blind,
+    Signing,
 }
 
 impl Purpose {
@@ -73,6 +76,7 @@ impl Purpose {
         match self {
             Self::Data => "data",
             Self::Blind => "blind",
+            Self::Signing => "signing",
         }
     }
 }

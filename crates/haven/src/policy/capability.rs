@@ -408,3 +408,270 @@ impl ManageWaitlist {
         PatientUse { _proof: () }
     }
 }
+
+/// Proof that the caller may work with clinical notes at all: ADMIN, CLINICIAN, BILLING
+/// (headers only), and a platform operator acting in a practice (headers only). Which note is
+/// [`VisibleNote`]'s answer.
+#[derive(Debug, Clone, Copy)]
+pub struct NoteUse {
+    _proof: (),
+}
+
+impl NoteUse {
+    pub(super) const fn new() -> Self {
+        Self { _proof: () }
+    }
+
+    /// Working with notes implies working with patients (to name one).
+    #[must_use]
+    pub fn patient_use(&self) -> PatientUse {
+        PatientUse { _proof: () }
+    }
+}
+
+/// A stored note, as much as the access decision needs.
+pub trait NoteHeader: OfPatient {
+    /// Its author.
+    fn author_id(&self) -> UserId;
+    /// Whether it is a psychotherapy note (HIPAA §164.501).
+    fn is_psychotherapy(&self) -> bool;
+}
+
+/// How the caller may see one note.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoteAccess {
+    /// Whether they may read its content (sections, signatures' statements, addenda).
+    pub content: bool,
+    /// Whether they wrote it.
+    pub author: bool,
+    /// Whether they are its author's current supervisor.
+    pub supervisor: bool,
+    /// Whether their role and relation let them correct it with an addendum.
+    pub may_amend: bool,
+    /// Whether their role lets them delete its draft or mark it entered in error (ADMIN).
+    pub administers: bool,
+    /// How the access came about, for the audit trail.
+    pub method: AccessMethod,
+    /// The emergency grant the access comes through, if any.
+    pub grant_id: Option<GrantId>,
+}
+
+/// A note the caller may see, with the access that allowed it. Only `notes::visible` makes one.
+#[derive(Debug)]
+pub struct VisibleNote<T> {
+    row: T,
+    access: NoteAccess,
+}
+
+/// Proof that the caller wrote the note (edit, sign, delete its draft).
+#[derive(Debug, Clone, Copy)]
+pub struct NoteAuthor {
+    _proof: (),
+}
+
+/// Proof that the caller is the note's author's current supervisor (co-sign, return).
+#[derive(Debug, Clone, Copy)]
+pub struct NoteSupervisor {
+    _proof: (),
+}
+
+/// Proof that the caller may delete the note's draft (its author, an ADMIN) or mark it entered
+/// in error (an ADMIN).
+#[derive(Debug, Clone, Copy)]
+pub struct NoteAdmin {
+    _proof: (),
+}
+
+/// Proof that the caller may append a signed addendum to the note.
+#[derive(Debug, Clone, Copy)]
+pub struct NoteAmend {
+    _proof: (),
+}
+
+impl<T: NoteHeader> VisibleNote<T> {
+    pub(super) const fn new(row: T, access: NoteAccess) -> Self {
+        Self { row, access }
+    }
+
+    /// The row.
+    #[must_use]
+    pub fn row(&self) -> &T {
+        &self.row
+    }
+
+    /// The access that allowed it.
+    #[must_use]
+    pub fn access(&self) -> &NoteAccess {
+        &self.access
+    }
+
+    /// Its patient.
+    #[must_use]
+    pub fn patient_id(&self) -> PatientId {
+        self.row.patient_id()
+    }
+
+    fn refuse(&self, caller: &Caller, operation: &'static str, message: &'static str) -> Denial {
+        let patient = self.row.patient_id();
+        Denial::forbidden_on(
+            caller,
+            operation,
+            "note",
+            self.row.entity_id(),
+            Some(patient),
+        )
+        .with_message(message)
+    }
+
+    /// Proof that the caller wrote it, or the 403.
+    pub fn authored(&self, caller: &Caller, operation: &'static str) -> Result<NoteAuthor, Denial> {
+        if self.access.author {
+            Ok(NoteAuthor { _proof: () })
+        } else {
+            Err(self.refuse(caller, operation, "Only the note's author may do this"))
+        }
+    }
+
+    /// Proof that the caller supervises its author, or the 403 (its author co-signing their own
+    /// note included).
+    pub fn supervised(
+        &self,
+        caller: &Caller,
+        operation: &'static str,
+    ) -> Result<NoteSupervisor, Denial> {
+        if self.access.author {
+            return Err(self
+                .refuse(
+                    caller,
+                    operation,
+                    "A note cannot be co-signed by its own author",
+                )
+                .with_reason("own_note"));
+        }
+        if self.access.supervisor {
+            Ok(NoteSupervisor { _proof: () })
+        } else {
+            Err(self.refuse(
+                caller,
+                operation,
+                "Only the author's assigned supervisor may co-sign",
+            ))
+        }
+    }
+
+    /// Proof that the caller may delete its draft: its author or an ADMIN.
+    pub fn deletable(&self, caller: &Caller, operation: &'static str) -> Result<NoteAdmin, Denial> {
+        if self.access.author || self.access.administers {
+            Ok(NoteAdmin { _proof: () })
+        } else {
+            Err(self.refuse(
+                caller,
+                operation,
+                "Only the author or an admin may delete a draft",
+            ))
+        }
+    }
+
+    /// Proof that the caller may mark it entered in error: an ADMIN.
+    pub fn administered(
+        &self,
+        caller: &Caller,
+        operation: &'static str,
+    ) -> Result<NoteAdmin, Denial> {
+        if self.access.administers {
+            Ok(NoteAdmin { _proof: () })
+        } else {
+            Err(self.refuse(caller, operation, "Only an admin may do this"))
+        }
+    }
+
+    /// Proof that the caller may add an addendum.
+    pub fn amendable(&self, caller: &Caller, operation: &'static str) -> Result<NoteAmend, Denial> {
+        if self.access.may_amend {
+            Ok(NoteAmend { _proof: () })
+        } else {
+            Err(self.refuse(
+                caller,
+                operation,
+                "Only the author or a clinician who may read the note may add an addendum",
+            ))
+        }
+    }
+}
+
+/// Which notes a list may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteScope {
+    /// Every note of the practice (psychotherapy notes: only the caller's own or their
+    /// supervisees').
+    All,
+    /// A clinician's: their own, their supervisees', and their care-team patients'.
+    ClinicianOf(UserId),
+}
+
+/// The notes a list may show the caller (headers only, always).
+#[derive(Debug, Clone, Copy)]
+pub struct NoteList {
+    scope: NoteScope,
+    user: UserId,
+    method: AccessMethod,
+}
+
+impl NoteList {
+    pub(super) const fn new(scope: NoteScope, user: UserId, method: AccessMethod) -> Self {
+        Self {
+            scope,
+            user,
+            method,
+        }
+    }
+
+    /// Which notes.
+    #[must_use]
+    pub fn scope(&self) -> NoteScope {
+        self.scope
+    }
+
+    /// Who asks (psychotherapy notes are listed to their author and the author's supervisor).
+    #[must_use]
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// The audit access method.
+    #[must_use]
+    pub fn method(&self) -> AccessMethod {
+        self.method
+    }
+}
+
+/// Proof that the caller may write a note about a patient they may see fully (a CLINICIAN on
+/// the care team or under an emergency grant, an ADMIN).
+#[derive(Debug, Clone, Copy)]
+pub struct NoteCreate {
+    method: AccessMethod,
+}
+
+impl NoteCreate {
+    pub(super) const fn new(method: AccessMethod) -> Self {
+        Self { method }
+    }
+
+    /// The audit access method.
+    #[must_use]
+    pub fn method(&self) -> AccessMethod {
+        self.method
+    }
+}
+
+/// Proof that the caller may assign clinical supervision (ADMIN).
+#[derive(Debug, Clone, Copy)]
+pub struct ManageSupervision {
+    _proof: (),
+}
+
+impl ManageSupervision {
+    pub(super) const fn new() -> Self {
+        Self { _proof: () }
+    }
+}

@@ -153,6 +153,26 @@ impl Denial {
         )
     }
 
+    /// As [`Denial::hidden`], for another `reason` (a psychotherapy note: `psychotherapy_note`).
+    #[must_use]
+    pub fn hidden_because(
+        caller: &Caller,
+        entity: &'static str,
+        id: impl ToString,
+        patient: Option<PatientId>,
+        reason: &'static str,
+    ) -> Self {
+        Self::new(
+            caller,
+            Kind::Hidden {
+                entity,
+                id: id.to_string(),
+                patient,
+                reason,
+            },
+        )
+    }
+
     /// `entity` `id` is not in the caller's organization; `owner` is where it is, if anywhere.
     #[must_use]
     pub fn not_found(

@@ -109,7 +109,7 @@ pub async fn visible<T: OfPatient>(
 
 /// The caller's access to patient `patient` (assumed to exist in the transaction's
 /// organization), or `None` when they may not see it.
-async fn access(
+pub(super) async fn access(
     tx: &mut TenantTx,
     caller: &Caller,
     patient: PatientId,

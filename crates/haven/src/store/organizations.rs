@@ -87,6 +87,8 @@ pub struct SettingsRow {
     pub dpop_mode: String,
     /// `off` or `sequential`: whether a freed slot is offered to the next waitlist entry.
     pub waitlist_auto_offer: String,
+    /// Hours after the service a clinical note is due.
+    pub note_due_hours: i32,
 }
 
 /// What a settings update changes (`None`: unchanged).
@@ -98,9 +100,11 @@ pub struct SettingsChange {
     pub dpop_mode: Option<Mode>,
     /// `off` or `sequential`.
     pub waitlist_auto_offer: Option<&'static str>,
+    /// Hours after the service a note is due (1–720), for notes written from then on.
+    pub note_due_hours: Option<i32>,
 }
 
-const SETTINGS_COLUMNS: &str = "time_zone, dpop_mode, waitlist_auto_offer";
+const SETTINGS_COLUMNS: &str = "time_zone, dpop_mode, waitlist_auto_offer, note_due_hours";
 
 /// The transaction's organization's settings.
 pub async fn settings(
@@ -147,13 +151,15 @@ pub async fn update_settings(
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE organizations SET time_zone = coalesce($2, time_zone), \
              dpop_mode = coalesce($3, dpop_mode), \
-             waitlist_auto_offer = coalesce($4, waitlist_auto_offer), updated_at = now() \
+             waitlist_auto_offer = coalesce($4, waitlist_auto_offer), \
+             note_due_hours = coalesce($5, note_due_hours), updated_at = now() \
          WHERE id = $1 RETURNING {SETTINGS_COLUMNS}"
     )))
     .bind(id)
     .bind(change.time_zone.as_deref())
     .bind(change.dpop_mode.map(Mode::as_str))
     .bind(change.waitlist_auto_offer)
+    .bind(change.note_due_hours)
     .fetch_one(tx.conn())
     .await
 }

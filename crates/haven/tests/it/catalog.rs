@@ -60,52 +60,59 @@ async fn the_runtime_role_cannot_bypass_rls() {
 #[tokio::test]
 async fn a_table_without_rls_is_caught() {
     let v = violations_after(
-        "CREATE TABLE notes (organization_id uuid NOT NULL, id uuid, PRIMARY KEY (organization_id, id))",
+        "CREATE TABLE probe_notes (organization_id uuid NOT NULL, id uuid, PRIMARY KEY (organization_id, id))",
     )
     .await;
 
     assert!(
-        reported(&v, "public.notes", "row-level security is not enabled"),
+        reported(
+            &v,
+            "public.probe_notes",
+            "row-level security is not enabled"
+        ),
         "{v:#?}"
     );
     assert!(
-        reported(&v, "public.notes", "row-level security is not forced"),
+        reported(&v, "public.probe_notes", "row-level security is not forced"),
         "{v:#?}"
     );
-    assert!(reported(&v, "public.notes", "has no policy"), "{v:#?}");
+    assert!(
+        reported(&v, "public.probe_notes", "has no policy"),
+        "{v:#?}"
+    );
 }
 
 #[tokio::test]
 async fn rls_enabled_but_not_forced_is_caught() {
     let v = violations_after(
-        "CREATE TABLE notes (organization_id uuid NOT NULL, id uuid, PRIMARY KEY (organization_id, id));
-         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY notes_tenant ON notes USING (organization_id = current_organization_id());",
+        "CREATE TABLE probe_notes (organization_id uuid NOT NULL, id uuid, PRIMARY KEY (organization_id, id));
+         ALTER TABLE probe_notes ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY probe_notes_tenant ON probe_notes USING (organization_id = current_organization_id());",
     )
     .await;
 
-    assert!(reported(&v, "public.notes", "not forced"), "{v:#?}");
-    assert!(!reported(&v, "public.notes", "not enabled"), "{v:#?}");
+    assert!(reported(&v, "public.probe_notes", "not forced"), "{v:#?}");
+    assert!(!reported(&v, "public.probe_notes", "not enabled"), "{v:#?}");
 }
 
 #[tokio::test]
 async fn a_tenant_table_keyed_without_organization_id_is_caught() {
     let v = violations_after(
-        "CREATE TABLE notes (organization_id uuid, id uuid PRIMARY KEY, code text UNIQUE);
-         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-         ALTER TABLE notes FORCE ROW LEVEL SECURITY;
-         CREATE POLICY notes_tenant ON notes USING (organization_id = current_organization_id());",
+        "CREATE TABLE probe_notes (organization_id uuid, id uuid PRIMARY KEY, code text UNIQUE);
+         ALTER TABLE probe_notes ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE probe_notes FORCE ROW LEVEL SECURITY;
+         CREATE POLICY probe_notes_tenant ON probe_notes USING (organization_id = current_organization_id());",
     )
     .await;
 
     assert!(
-        reported(&v, "public.notes", "organization_id is nullable"),
+        reported(&v, "public.probe_notes", "organization_id is nullable"),
         "{v:#?}"
     );
     assert!(
         reported(
             &v,
-            "public.notes",
+            "public.probe_notes",
             "not the first column of the primary key"
         ),
         "{v:#?}"
@@ -113,7 +120,7 @@ async fn a_tenant_table_keyed_without_organization_id_is_caught() {
     assert!(
         reported(
             &v,
-            "public.notes_code_key",
+            "public.probe_notes_code_key",
             "does not include organization_id"
         ),
         "{v:#?}"
@@ -123,27 +130,27 @@ async fn a_tenant_table_keyed_without_organization_id_is_caught() {
 #[tokio::test]
 async fn a_foreign_key_that_drops_organization_id_is_caught() {
     let v = violations_after(
-        "CREATE TABLE notes (
+        "CREATE TABLE probe_notes (
              organization_id uuid NOT NULL REFERENCES organizations (id),
              id uuid NOT NULL,
              author_id uuid NOT NULL,
              PRIMARY KEY (organization_id, id)
          );
          CREATE UNIQUE INDEX users_id_only ON users (id);
-         ALTER TABLE notes ADD CONSTRAINT notes_author FOREIGN KEY (author_id) REFERENCES users (id);
-         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-         ALTER TABLE notes FORCE ROW LEVEL SECURITY;
-         CREATE POLICY notes_tenant ON notes USING (organization_id = current_organization_id());",
+         ALTER TABLE probe_notes ADD CONSTRAINT probe_notes_author FOREIGN KEY (author_id) REFERENCES users (id);
+         ALTER TABLE probe_notes ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE probe_notes FORCE ROW LEVEL SECURITY;
+         CREATE POLICY probe_notes_tenant ON probe_notes USING (organization_id = current_organization_id());",
     )
     .await;
 
     assert!(
-        reported(&v, "public.notes", "foreign key notes_author"),
+        reported(&v, "public.probe_notes", "foreign key probe_notes_author"),
         "{v:#?}"
     );
     // The key onto the tenant root is fine, and so is the table otherwise.
     assert!(
-        !reported(&v, "public.notes", "notes_organization_id_fkey"),
+        !reported(&v, "public.probe_notes", "probe_notes_organization_id_fkey"),
         "{v:#?}"
     );
     assert!(

@@ -30,6 +30,7 @@ mod ledger_concurrency;
 mod ledger_crash;
 mod logs;
 mod metrics;
+mod notes_at_rest;
 mod openapi;
 mod patients_at_rest;
 mod phi;

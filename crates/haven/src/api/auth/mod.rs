@@ -5,7 +5,7 @@ mod login;
 mod logout;
 mod me;
 mod mfa;
-mod mfa_check;
+pub(crate) mod mfa_check;
 mod password;
 mod refresh;
 pub(crate) mod session;

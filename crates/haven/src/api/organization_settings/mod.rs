@@ -1,6 +1,6 @@
 //! `/api/organization/settings`: the practice's settings (SPEC §6 "Practice settings"). Each feature
 //! adds its fields: `timeZone` (scheduling), `dpopMode` (DPoP), `waitlistAutoOffer`
-//! (waitlist).
+//! (waitlist), `noteDueHours` (clinical notes).
 
 mod get;
 mod update;
@@ -29,6 +29,10 @@ pub struct Settings {
     /// waitlist offer, offers the slot to the next ranked waitlist entry automatically.
     #[schema(example = "sequential")]
     waitlist_auto_offer: String,
+    /// Hours after the service (its session's or appointment's start) a clinical note is due;
+    /// default 72.
+    #[schema(example = 72)]
+    note_due_hours: i32,
 }
 
 /// `{"settings": {...}}`.
@@ -45,6 +49,7 @@ impl From<SettingsRow> for SettingsResponse {
                 time_zone: row.time_zone,
                 dpop_mode: Mode::from_stored(&row.dpop_mode),
                 waitlist_auto_offer: row.waitlist_auto_offer,
+                note_due_hours: row.note_due_hours,
             },
         }
     }

@@ -32,6 +32,9 @@ pub struct UpdateSettings {
     /// `off` or `sequential` (a freed slot is offered to the next ranked waitlist entry).
     #[schema(example = "sequential")]
     waitlist_auto_offer: Option<String>,
+    /// Hours after the service a clinical note is due (1–720), for notes written from now on.
+    #[schema(minimum = 1, maximum = 720, example = 72)]
+    note_due_hours: Option<i32>,
 }
 
 /// Change the practice's settings
@@ -70,6 +73,9 @@ pub async fn update_settings(
         .map(parse_time_zone_name)
         .transpose()
         .map_err(|e| AppError::invalid_field("timeZone", e))?;
+    if body.note_due_hours.is_some_and(|h| !(1..=720).contains(&h)) {
+        return Err(AppError::invalid_field("noteDueHours", "must be 1 to 720"));
+    }
     let auto_offer = body
         .waitlist_auto_offer
         .as_deref()
@@ -98,6 +104,7 @@ pub async fn update_settings(
         time_zone: zone,
         dpop_mode: body.dpop_mode,
         waitlist_auto_offer: auto_offer,
+        note_due_hours: body.note_due_hours,
     };
     let row = organizations::update_settings(&mut tx, &may, &change).await?;
     let mut changed = serde_json::Map::new();
@@ -109,6 +116,9 @@ pub async fn update_settings(
     }
     if change.waitlist_auto_offer.is_some() {
         changed.insert("waitlistAutoOffer".into(), json!(row.waitlist_auto_offer));
+    }
+    if change.note_due_hours.is_some() {
+        changed.insert("noteDueHours".into(), json!(row.note_due_hours));
     }
     audit::record(
         &mut tx,

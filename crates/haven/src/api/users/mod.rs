@@ -3,6 +3,7 @@
 mod create;
 mod get;
 mod list;
+mod supervision;
 mod update;
 
 use serde::Serialize;
@@ -25,4 +26,5 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list::list_users, create::create_user))
         .routes(routes!(get::get_user, update::update_user))
+        .routes(routes!(supervision::set_supervision))
 }

@@ -9,6 +9,7 @@ mod btg;
 mod clinicians;
 mod health;
 mod maintenance;
+mod notes;
 mod organization_settings;
 mod organizations;
 mod patients;

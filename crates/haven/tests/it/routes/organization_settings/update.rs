@@ -117,3 +117,45 @@ async fn an_admin_creates_a_scheduler() {
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     assert_eq!(created.json()["user"]["role"], "SCHEDULER");
 }
+
+#[tokio::test]
+async fn an_admin_sets_the_hours_notes_are_due_and_bad_values_are_refused() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    assert_eq!(
+        app.get_as(&admin, PATH).await.json()["settings"]["noteDueHours"],
+        72
+    );
+
+    let set = app
+        .json_as(&admin, Method::PATCH, PATH, &json!({ "noteDueHours": 48 }))
+        .await;
+    let zero = app
+        .json_as(&admin, Method::PATCH, PATH, &json!({ "noteDueHours": 0 }))
+        .await;
+    let huge = app
+        .json_as(&admin, Method::PATCH, PATH, &json!({ "noteDueHours": 721 }))
+        .await;
+
+    assert_eq!(set.status, StatusCode::OK);
+    assert_eq!(set.json()["settings"]["noteDueHours"], 48);
+    assert_eq!(set.json()["settings"]["timeZone"], "UTC");
+    for refused in [zero, huge] {
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+        assert!(refused.json()["details"].get("noteDueHours").is_some());
+    }
+    assert_eq!(
+        app.get_as(&admin, PATH).await.json()["settings"]["noteDueHours"],
+        48
+    );
+    let clinician = app.user_in(admin.organization_id, Role::Clinician).await;
+    let forbidden = app
+        .json_as(
+            &clinician,
+            Method::PATCH,
+            PATH,
+            &json!({ "noteDueHours": 24 }),
+        )
+        .await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+}

@@ -2,4 +2,5 @@
 
 mod access;
 mod create;
+mod supervision;
 mod update;
