@@ -4,8 +4,10 @@
 
 mod audit_verify;
 mod audit_writes;
+mod booking;
 mod login;
 mod patients;
+mod slots;
 mod units;
 mod units_cleanup;
 
@@ -57,6 +59,9 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::Reserve(args) => units::reserve(target, args).await,
         ScenarioCommand::ReserveHot(args) => units::reserve_hot(target, args).await,
         ScenarioCommand::CleanupStale(args) => units_cleanup::run(target, args).await,
+        ScenarioCommand::Book(args) => booking::book(target, args).await,
+        ScenarioCommand::BookSeries(args) => booking::book_series(target, args).await,
+        ScenarioCommand::Slots(args) => slots::run(target, args).await,
     }
 }
 
