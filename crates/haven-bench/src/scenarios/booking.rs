@@ -484,7 +484,7 @@ fn common(
     measured: &mut Measured,
     name: &str,
     description: String,
-    unit: &str,
+    (unit, units): (&str, &str),
 ) -> (Vec<(&'static str, String)>, Value) {
     let load = &mut measured.load;
     let (idle, after) = measured.memory;
@@ -517,7 +517,7 @@ fn common(
                 errors_text(&load.errors)
             ),
         ),
-        ("throughput", format!("{:.1} {unit}s/s", load.ok_per_sec())),
+        ("throughput", format!("{:.1} {units}/s", load.ok_per_sec())),
         ("latency", latency_text(latency)),
         ("memory", memory_text(idle, after)),
         (
@@ -590,7 +590,7 @@ pub async fn book(target: &Target, args: &BookArgs) -> anyhow::Result<Report> {
         &mut measured,
         "book",
         description,
-        "booking",
+        ("booking", "bookings"),
     );
     let granted = measured.load.ok + concurrency as u64;
     let fivexx = server_errors(&measured.load);
@@ -753,7 +753,7 @@ pub async fn book_series(target: &Target, args: &BookSeriesArgs) -> anyhow::Resu
         &mut measured,
         "book-series",
         description,
-        "series",
+        ("series", "series"),
     );
     let series = measured.load.ok + concurrency as u64;
     rows.push((

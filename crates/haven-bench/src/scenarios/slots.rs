@@ -55,13 +55,21 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
     let in_window = active_in_window(server, &practice, from, to).await?;
     let api = Api::new(target.api.base())?;
     let token: Arc<str> = Arc::from(practice.scheduler_token.as_str());
-    // One search first: checks the request, and what it answers.
-    let answer = api
-        .get_with(&path, &token)
-        .await?
-        .json(StatusCode::OK, "searching free slots")?;
-    let found = answer["slots"].as_array().map_or(0, Vec::len);
-    let truncated = answer["truncated"].as_bool().unwrap_or(false);
+    // One search first: what it answers, and how long it takes alone. A failure (Haven's
+    // request or statement timeout) is reported, not fatal: it is a figure too.
+    let sent = Instant::now();
+    let first = api.get_with(&path, &token).await?;
+    let first_secs = sent.elapsed().as_secs_f64();
+    let first_status = first.status;
+    let (found, truncated) = if first_status == StatusCode::OK {
+        let answer = first.json(StatusCode::OK, "searching free slots")?;
+        (
+            answer["slots"].as_array().map_or(0, Vec::len),
+            answer["truncated"].as_bool().unwrap_or(false),
+        )
+    } else {
+        (0, false)
+    };
     let concurrency = usize::from(args.load.concurrency);
     let (before, started) = (target.cpu_snapshot(), Instant::now());
     let mut measured = match args.rate {
@@ -114,8 +122,12 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
             ),
         ),
         (
-            "one answer",
-            format!("{found} slots, truncated: {truncated}"),
+            "first search, alone",
+            if first_status == StatusCode::OK {
+                format!("{found} slots, truncated: {truncated}; {first_secs:.3} s")
+            } else {
+                format!("answered {first_status} after {first_secs:.3} s")
+            },
         ),
         (
             "target",
@@ -172,6 +184,7 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
         "seedSecs": seed_secs,
         "slotsFound": found,
         "truncated": truncated,
+        "firstSearch": { "status": first_status.as_u16(), "secs": first_secs },
         "rate": args.rate,
         "concurrency": args.load.concurrency,
         "durationSecs": args.load.duration.as_secs_f64(),
