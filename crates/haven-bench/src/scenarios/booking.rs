@@ -37,7 +37,7 @@ use crate::cpu;
 use crate::db;
 use crate::http::Api;
 use crate::load::{self, LoadReport};
-use crate::memory::Memory;
+use crate::memory::{Memory, mib};
 use crate::pgbench::Pgbench;
 use crate::seed::{self, Organization};
 use crate::target::{self, Target};
@@ -424,6 +424,9 @@ struct Measured {
     load: LoadReport,
     cpu: cpu::Usage,
     memory: (Option<Memory>, Option<Memory>),
+    /// Right before the load, after the seeding (whose Argon2id hashes of the users created
+    /// leave the process larger than idle).
+    seeded: Option<Memory>,
     /// Haven's open database connections right after the load (with --start).
     connections: Option<i64>,
 }
@@ -433,6 +436,7 @@ where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = anyhow::Result<StatusCode>> + Send,
 {
+    let seeded = target.memory();
     let (before, started) = (target.cpu_snapshot(), Instant::now());
     let load = load::run(
         usize::from(args.concurrency),
@@ -460,6 +464,7 @@ where
         load,
         cpu,
         memory,
+        seeded,
         connections,
     })
 }
@@ -520,6 +525,7 @@ fn common(
         ("throughput", format!("{:.1} {units}/s", load.ok_per_sec())),
         ("latency", latency_text(latency)),
         ("memory", memory_text(idle, after)),
+        ("memory before the load", seeded_text(measured.seeded)),
         (
             "cpu during load",
             cpu_text(&measured.cpu, load.elapsed, load.ok, unit),
@@ -545,10 +551,26 @@ fn common(
         "okPerSec": load.ok_per_sec(),
         "latency": latency.to_json(),
         "memory": target::memory_json(idle, after),
+        "memoryBeforeLoadMib": measured.seeded.map(|m| mib(m.rss_kib)),
         "cpu": measured.cpu.to_json(),
         "havenConnections": measured.connections,
     });
     (rows, json)
+}
+
+/// The haven process's RSS after the seeding, right before the load.
+pub fn seeded_text(seeded: Option<Memory>) -> String {
+    seeded.map_or_else(
+        || "not measured (only with --start)".to_owned(),
+        |m| {
+            format!(
+                "haven process RSS {:.1} MiB after the seeding through the API (users' \
+                 Argon2id hashes included), peak {:.1} MiB",
+                mib(m.rss_kib),
+                mib(m.peak_kib)
+            )
+        },
+    )
 }
 
 /// 5xx answers: a deadlock or serialization failure that reached a client would be one.

@@ -23,7 +23,9 @@ use serde_json::json;
 use sqlx::Connection as _;
 use uuid::Uuid;
 
-use super::booking::{FIRST_HOUR, MINUTES, Practice, SERVICE_CODE, SLOTS_PER_DAY, rfc3339};
+use super::booking::{
+    FIRST_HOUR, MINUTES, Practice, SERVICE_CODE, SLOTS_PER_DAY, rfc3339, seeded_text,
+};
 use super::{Report, cpu_text, errors_text, labelled, latency_text, memory_text, verdict};
 use crate::cli::SlotsArgs;
 use crate::cpu;
@@ -71,6 +73,7 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
         (0, false)
     };
     let concurrency = usize::from(args.load.concurrency);
+    let seeded_memory = target.memory();
     let (before, started) = (target.cpu_snapshot(), Instant::now());
     let mut measured = match args.rate {
         Some(rate) => {
@@ -157,6 +160,7 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
         ),
         ("latency", latency_text(latency)),
         ("memory", memory_text(idle, after)),
+        ("memory before the load", seeded_text(seeded_memory)),
         (
             "cpu during load",
             cpu_text(&cpu, measured.elapsed, measured.ok, "search"),
@@ -195,6 +199,7 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
         "okPerSec": measured.ok_per_sec(),
         "latency": latency.to_json(),
         "memory": target::memory_json(idle, after),
+        "memoryBeforeLoadMib": seeded_memory.map(|m| crate::memory::mib(m.rss_kib)),
         "cpu": cpu.to_json(),
     });
     Ok(Report {
