@@ -272,7 +272,9 @@ pub struct LoginArgs {
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 100_000.0 => Ok(rate),
-        _ => Err(format!("`{text}` is not a rate between 0 and 100000 per second")),
+        _ => Err(format!(
+            "`{text}` is not a rate between 0 and 100000 per second"
+        )),
     }
 }
 
@@ -372,7 +374,11 @@ mod tests {
             panic!("book");
         };
         assert_eq!(
-            (book.load.concurrency, book.practice.clinicians, book.pgbench_clients),
+            (
+                book.load.concurrency,
+                book.practice.clinicians,
+                book.pgbench_clients
+            ),
             (64, 50, 32)
         );
         let ScenarioCommand::BookSeries(series) = parse(&["book-series"]) else {
@@ -382,7 +388,10 @@ mod tests {
         let ScenarioCommand::Slots(slots) = parse(&["slots", "--rate", "20"]) else {
             panic!("slots");
         };
-        assert_eq!((slots.appointments, slots.days, slots.rate), (300_000, 31, Some(20.0)));
+        assert_eq!(
+            (slots.appointments, slots.days, slots.rate),
+            (300_000, 31, Some(20.0))
+        );
         assert!(parse_rate("0").is_err() && parse_rate("x").is_err());
     }
 }

@@ -119,14 +119,7 @@ impl Practice {
         let patients =
             seed::patients(api, &org, 0, u64::from(args.patients), SEED_PARALLEL).await?;
         let authorizations = if units {
-            units::authorizations(
-                api,
-                &org,
-                &patients,
-                args.patients,
-                units::TOTAL_UNITS,
-            )
-            .await?
+            units::authorizations(api, &org, &patients, args.patients, units::TOTAL_UNITS).await?
         } else {
             Vec::new()
         };
@@ -695,12 +688,18 @@ async fn compare(
             "authorization_ids".to_owned(),
             array(&practice.authorizations),
         ),
-        ("clinicians".to_owned(), practice.clinicians.len().to_string()),
+        (
+            "clinicians".to_owned(),
+            practice.clinicians.len().to_string(),
+        ),
         ("patients".to_owned(), practice.patients.len().to_string()),
         ("first".to_owned(), first.to_string()),
         ("clients".to_owned(), args.pgbench_clients.to_string()),
         ("k".to_owned(), "0".to_owned()),
-        ("epoch0".to_owned(), (practice.first_day * 86_400).to_string()),
+        (
+            "epoch0".to_owned(),
+            (practice.first_day * 86_400).to_string(),
+        ),
         ("ip".to_owned(), "127.0.0.1".to_owned()),
         ("rid".to_owned(), Uuid::now_v7().to_string()),
     ];

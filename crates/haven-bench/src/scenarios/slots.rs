@@ -39,7 +39,9 @@ const TARGET_P99: Duration = Duration::from_millis(50);
 
 /// `slots`.
 pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
-    let server = target.started().context("the slots scenario needs --start")?;
+    let server = target
+        .started()
+        .context("the slots scenario needs --start")?;
     let practice = Practice::seed(target, &args.practice, false).await?;
     let seeded = Instant::now();
     let span_days = seed_appointments(server, &practice, args.appointments).await?;
@@ -77,10 +79,16 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
     let (before, started) = (target.cpu_snapshot(), Instant::now());
     let mut measured = match args.rate {
         Some(rate) => {
-            load::run_open(rate, args.load.duration, concurrency, StatusCode::OK, |_| {
-                let (api, token, path) = (api.clone(), Arc::clone(&token), Arc::clone(&path));
-                async move { Ok(api.get_with(&path, &token).await?.status) }
-            })
+            load::run_open(
+                rate,
+                args.load.duration,
+                concurrency,
+                StatusCode::OK,
+                |_| {
+                    let (api, token, path) = (api.clone(), Arc::clone(&token), Arc::clone(&path));
+                    async move { Ok(api.get_with(&path, &token).await?.status) }
+                },
+            )
             .await?
         }
         None => {
