@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A smoke run of every haven-bench scenario, in seconds and with tiny sizes, so the tool cannot
 # rot: CI runs it after the tests. It asserts that each scenario ran, answered requests and, for
-# the unit scenarios, that the ledger invariant held (haven-bench itself fails loudly when it
-# breaks). It asserts no speed: the figures of a smoke run mean nothing.
+# the unit and booking scenarios, that the ledger invariant held and (bookings) that no
+# appointments overlap (haven-bench itself fails loudly when either breaks). It asserts no
+# speed: the figures of a smoke run mean nothing.
 #
 #   bench/smoke.sh            # uses target/debug (built by `cargo build -p haven -p haven-bench`)
 #   BIN=target/release bench/smoke.sh
@@ -36,8 +37,14 @@ def find(obj, key):
 ledgers = list(find(result, "ledger"))
 for ledger in ledgers:
     assert ledger.get("inconsistent") == 0, f"{name}: ledger broken: {ledger}"
-if name.startswith("reserve"):
+if name.startswith(("reserve", "book")):
     assert ledgers, f"{name}: no ledger check in the result"
+calendars = list(find(result, "calendar"))
+for calendar in calendars:
+    assert calendar.get("clinicianOverlaps") == 0 and calendar.get("patientOverlaps") == 0, \
+        f"{name}: overlapping appointments: {calendar}"
+if name.startswith("book"):
+    assert calendars, f"{name}: no calendar check in the result"
 ok = [v for v in find(result, "ok") if isinstance(v, int)]
 print(f"{name}: ran ({len(ledgers)} ledger checks held, successes {ok[:3]})")
 PY
@@ -54,4 +61,7 @@ run audit-verify audit-verify --rows 2000 --seal-timeout 2m
 run audit-writes audit-writes --concurrency 2 --duration 2s --pool 4
 run note-read note-read --concurrency 2 --duration 2s --notes 5
 run note-sign note-sign --concurrency 2 --duration 2s --notes-per-client 40
+run book book --concurrency 4 --duration 2s --clinicians 3 --patients 4 --pgbench bench/pgbench --pgbench-clients 2
+run book-series book-series --concurrency 2 --duration 2s --clinicians 2 --patients 3
+run slots slots --concurrency 2 --duration 2s --clinicians 3 --patients 3 --appointments 2000 --rate 5
 echo "--- haven-bench smoke: every scenario ran"

@@ -66,6 +66,14 @@ pub enum ScenarioCommand {
     /// Each client signs its own seeded drafts (re-authentication on the hashing pool, row
     /// lock, HMAC, audit row).
     NoteSign(NoteSignArgs),
+    /// A SCHEDULER books one 60-minute appointment per request, with units, at distinct free
+    /// times over the seeded clinicians; then overlaps and the ledger are checked in SQL.
+    Book(BookArgs),
+    /// A SCHEDULER books a weekly series of 52 occurrences with units per request.
+    BookSeries(BookSeriesArgs),
+    /// The slot finder over many clinicians and days, among appointments seeded as the owner
+    /// (needs --start).
+    Slots(SlotsArgs),
 }
 
 /// `note-read` options.
@@ -86,6 +94,70 @@ pub struct NoteSignArgs {
     /// Drafts seeded per client before the load (a client that runs out stops counting).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub notes_per_client: u32,
+}
+
+/// The practice the scheduling scenarios seed through the API.
+#[derive(Debug, Clone, Args)]
+pub struct PracticeArgs {
+    /// Clinicians (each with weekly availability: every day 08:00–17:00 UTC).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub clinicians: u32,
+    /// Patients, each with one authorization of 100,000 units (at least as many as
+    /// clinicians, so that two bookings at one time never share a patient).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub patients: u32,
+}
+
+/// `book` options.
+#[derive(Debug, Clone, Args)]
+pub struct BookArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub practice: PracticeArgs,
+    #[command(flatten)]
+    pub pgbench: PgbenchArgs,
+    /// pgbench's clients: Haven's pool size (`HAVEN_DB_MAX_CONNECTIONS`, 32 by default and
+    /// under --start), so both put the same concurrency on PostgreSQL (SPEC §10).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub pgbench_clients: u16,
+}
+
+/// `book-series` options.
+#[derive(Debug, Clone, Args)]
+pub struct BookSeriesArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub practice: PracticeArgs,
+    /// Occurrences per series (1–52).
+    #[arg(long, default_value_t = 52, value_parser = clap::value_parser!(u32).range(1..=52))]
+    pub occurrences: u32,
+}
+
+/// `slots` options.
+#[derive(Debug, Clone, Args)]
+pub struct SlotsArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    #[command(flatten)]
+    pub practice: PracticeArgs,
+    /// Appointments inserted as the owner before the load, over the clinicians.
+    #[arg(long, default_value_t = 300_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub appointments: u64,
+    /// Days each search spans (1–31).
+    #[arg(long, default_value_t = 31, value_parser = clap::value_parser!(u32).range(1..=31))]
+    pub days: u32,
+    /// The searched slot length, in minutes.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(15..=480))]
+    pub duration_minutes: u32,
+    /// The search's `limit` (the API's default is 100).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Open loop: send this many searches per second on a fixed schedule (latency counted from
+    /// each scheduled send time) instead of --concurrency clients in a closed loop.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
 }
 
 /// `reserve` options.
@@ -237,6 +309,16 @@ pub struct LoginArgs {
     pub hash_samples: u16,
 }
 
+/// A positive number of requests per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 100_000.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a rate between 0 and 100000 per second"
+        )),
+    }
+}
+
 /// `250ms`, `20s`, `2m` or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -329,5 +411,28 @@ mod tests {
             panic!("audit-writes");
         };
         assert_eq!((writes.orgs, writes.pool), (100, 64));
+        let ScenarioCommand::Book(book) = parse(&["book", "--concurrency", "64"]) else {
+            panic!("book");
+        };
+        assert_eq!(
+            (
+                book.load.concurrency,
+                book.practice.clinicians,
+                book.pgbench_clients
+            ),
+            (64, 50, 32)
+        );
+        let ScenarioCommand::BookSeries(series) = parse(&["book-series"]) else {
+            panic!("book-series");
+        };
+        assert_eq!((series.occurrences, series.practice.patients), (52, 200));
+        let ScenarioCommand::Slots(slots) = parse(&["slots", "--rate", "20"]) else {
+            panic!("slots");
+        };
+        assert_eq!(
+            (slots.appointments, slots.days, slots.rate),
+            (300_000, 31, Some(20.0))
+        );
+        assert!(parse_rate("0").is_err() && parse_rate("x").is_err());
     }
 }

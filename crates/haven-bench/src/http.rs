@@ -86,6 +86,12 @@ impl Api {
         self.send(Method::POST, path, Some(body), token).await
     }
 
+    /// `PUT path` with a JSON body and a bearer token.
+    pub async fn put(&self, path: &str, body: &Value, token: &str) -> anyhow::Result<Answer> {
+        let body = Bytes::from(serde_json::to_vec(body)?);
+        self.send(Method::PUT, path, Some(body), Some(token)).await
+    }
+
     /// `POST path` with a body already serialized (the load loop reuses one per client) and,
     /// when given, a bearer token.
     pub async fn post_raw(

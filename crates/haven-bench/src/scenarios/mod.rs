@@ -4,10 +4,12 @@
 
 mod audit_verify;
 mod audit_writes;
+mod booking;
 mod dpop;
 mod login;
 mod notes;
 mod patients;
+mod slots;
 mod units;
 mod units_cleanup;
 
@@ -62,6 +64,9 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::CleanupStale(args) => units_cleanup::run(target, args).await,
         ScenarioCommand::NoteRead(args) => notes::read(target, args).await,
         ScenarioCommand::NoteSign(args) => notes::sign(target, args).await,
+        ScenarioCommand::Book(args) => booking::book(target, args).await,
+        ScenarioCommand::BookSeries(args) => booking::book_series(target, args).await,
+        ScenarioCommand::Slots(args) => slots::run(target, args).await,
     }
 }
 

@@ -95,8 +95,9 @@ impl Setup {
     }
 }
 
-/// Creates `count` authorizations through the API (patients round-robin), covering today.
-async fn authorizations(
+/// Creates `count` authorizations through the API (patients round-robin: authorization `n` is
+/// patient `n % patients.len()`'s), from 30 days ago to 365 days from now.
+pub(super) async fn authorizations(
     api: &Api,
     org: &Organization,
     patients: &[String],
@@ -525,7 +526,7 @@ impl Ledger {
 }
 
 /// Days since 1970-01-01 (UTC), now.
-fn days_now() -> i64 {
+pub(super) fn days_now() -> i64 {
     secs_now() / 86_400
 }
 
