@@ -108,3 +108,7 @@ impl OrganizationId {
         *self == Self::PLATFORM
     }
 }
+id_type!(
+    /// A security incident opened by the breach detector.
+    IncidentId
+);

@@ -86,6 +86,12 @@ actions! {
     SeriesCancel => "SERIES_CANCEL",
     SettingsUpdate => "SETTINGS_UPDATE",
     DpopProofRejected => "DPOP_PROOF_REJECTED",
+    SecurityIncidentOpened => "SECURITY_INCIDENT_OPENED",
+    SecurityIncidentUpdated => "SECURITY_INCIDENT_UPDATED",
+    SecurityIncidentTransition => "SECURITY_INCIDENT_TRANSITION",
+    SecurityIncidentRiskAssessment => "SECURITY_INCIDENT_RISK_ASSESSMENT",
+    IncidentContainmentAction => "INCIDENT_CONTAINMENT_ACTION",
+    DetectionRuleUpdate => "DETECTION_RULE_UPDATE",
 }
 
 impl fmt::Display for AuditAction {
