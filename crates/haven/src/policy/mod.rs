@@ -35,6 +35,7 @@ pub mod btg;
 pub mod capability;
 pub mod organizations;
 pub mod patients;
+pub mod security;
 pub mod units;
 pub mod users;
 

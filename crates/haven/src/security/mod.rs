@@ -224,3 +224,84 @@ mod tests {
         assert_eq!(RuleKind::parse("NOPE"), None);
     }
 }
+
+/// A practice's business hours (AFTER_HOURS_ACCESS): local `start` to `end` (`HH:MM`, end
+/// may be `24:00`) on ISO days of week `days` (1 = Monday), in the practice's time zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHours {
+    /// Opening time, `HH:MM`.
+    #[schema(example = "06:00")]
+    pub start: String,
+    /// Closing time, `HH:MM` (`24:00`: midnight at the end of the day).
+    #[schema(example = "22:00")]
+    pub end: String,
+    /// ISO days of week open (1 = Monday … 7 = Sunday); empty: always after hours.
+    #[schema(example = json!([1, 2, 3, 4, 5]))]
+    pub days: Vec<i16>,
+}
+
+impl BusinessHours {
+    /// Checks the times (`HH:MM`, start before end) and the days (1–7, no repeats); answers
+    /// the field at fault and why.
+    pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        let start = minutes(&self.start).ok_or(("businessHours.start", "must be HH:MM"))?;
+        let end = minutes(&self.end).ok_or(("businessHours.end", "must be HH:MM (24:00 allowed)"))?;
+        if start >= 24 * 60 {
+            return Err(("businessHours.start", "must be before 24:00"));
+        }
+        if end <= start {
+            return Err(("businessHours.end", "must be after start"));
+        }
+        let mut seen = [false; 8];
+        for day in &self.days {
+            let Some(slot) = usize::try_from(*day)
+                .ok()
+                .filter(|d| (1..=7).contains(d))
+            else {
+                return Err(("businessHours.days", "must be ISO days of week 1 to 7"));
+            };
+            if std::mem::replace(&mut seen[slot], true) {
+                return Err(("businessHours.days", "must not repeat a day"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `HH:MM` → minutes since midnight (`24:00` → 1440).
+fn minutes(text: &str) -> Option<u32> {
+    let (h, m) = text.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+}
+
+#[cfg(test)]
+mod business_hours_tests {
+    use super::*;
+
+    fn hours(start: &str, end: &str, days: &[i16]) -> BusinessHours {
+        BusinessHours {
+            start: start.into(),
+            end: end.into(),
+            days: days.to_vec(),
+        }
+    }
+
+    #[test]
+    fn valid_and_invalid_hours() {
+        assert!(hours("06:00", "22:00", &[1, 2, 3, 4, 5]).check().is_ok());
+        assert!(hours("00:00", "24:00", &[1, 2, 3, 4, 5, 6, 7]).check().is_ok());
+        assert!(hours("00:00", "24:00", &[]).check().is_ok());
+        assert_eq!(hours("22:00", "06:00", &[1]).check().unwrap_err().0, "businessHours.end");
+        assert_eq!(hours("6:00", "22:00", &[1]).check().unwrap_err().0, "businessHours.start");
+        assert_eq!(hours("24:00", "24:00", &[1]).check().unwrap_err().0, "businessHours.start");
+        assert_eq!(hours("06:00", "24:01", &[1]).check().unwrap_err().0, "businessHours.end");
+        assert_eq!(hours("06:00", "22:00", &[0]).check().unwrap_err().0, "businessHours.days");
+        assert_eq!(hours("06:00", "22:00", &[8]).check().unwrap_err().0, "businessHours.days");
+        assert_eq!(hours("06:00", "22:00", &[1, 1]).check().unwrap_err().0, "businessHours.days");
+    }
+}

@@ -14,7 +14,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::TenantTx;
-use crate::ids::{IncidentId, UserId};
+use crate::ids::{IncidentId, OrganizationId, UserId};
+use crate::policy::security::{ContainIncidents, ConfigureDetection, ReadIncidents, WorkIncidents};
 use crate::security::rules::{AutoAction, RuleConfig};
 use crate::security::{RuleKind, Severity};
 
@@ -554,4 +555,271 @@ pub async fn oldest_unread(pool: &sqlx::PgPool) -> Result<Option<DateTime<Utc>>,
     sqlx::query_scalar("SELECT haven_auth.breach_detector_oldest_unread()")
         .fetch_one(pool)
         .await
+}
+
+/// An incident as stored.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct IncidentRow {
+    /// Its id.
+    pub id: IncidentId,
+    /// Its rule kind.
+    pub rule_kind: String,
+    /// Its severity.
+    pub severity: String,
+    /// The user it is about.
+    pub subject_user_id: Option<UserId>,
+    /// Else the address.
+    pub subject_ip: Option<String>,
+    /// The first event's time.
+    pub first_seen: DateTime<Utc>,
+    /// The last event's time.
+    pub last_seen: DateTime<Utc>,
+    /// Audit rows it rests on.
+    pub event_count: i64,
+    /// Ids, counts, sequence ranges.
+    pub evidence: Value,
+    /// Distinct patients concerned.
+    pub affected_patient_count: i32,
+    /// Workflow status.
+    pub status: String,
+    /// Who works it.
+    pub assignee_id: Option<UserId>,
+    /// When the detector found it.
+    pub discovered_at: DateTime<Utc>,
+    /// Discovery + 60 days.
+    pub notification_deadline: DateTime<Utc>,
+    /// The four-factor assessment, once made.
+    pub risk_assessment: Option<Value>,
+    /// Its determination, once made.
+    pub determination: Option<String>,
+    /// Bumped by every change.
+    pub version: i32,
+}
+
+const INCIDENT_COLUMNS: &str = "id, rule_kind, severity, subject_user_id, host(subject_ip) AS subject_ip, \
+    first_seen, last_seen, event_count, evidence, affected_patient_count, status, assignee_id, \
+    discovered_at, notification_deadline, risk_assessment, determination, version";
+
+/// The list's filters (all optional; `from`/`to` bound `discoveredAt`).
+#[derive(Clone, Debug, Default)]
+pub struct IncidentFilter {
+    /// Workflow status.
+    pub status: Option<&'static str>,
+    /// Severity.
+    pub severity: Option<&'static str>,
+    /// Rule kind.
+    pub rule_kind: Option<&'static str>,
+    /// Discovered at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Discovered before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// One page of the organization's incidents, newest first, and the total.
+pub async fn list(
+    tx: &mut TenantTx,
+    _may: &ReadIncidents,
+    filter: &IncidentFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<IncidentRow>, i64), sqlx::Error> {
+    let org = tx.organization_id();
+    let conditions = "organization_id = $1 AND ($2::text IS NULL OR status = $2) \
+        AND ($3::text IS NULL OR severity = $3) AND ($4::text IS NULL OR rule_kind = $4) \
+        AND ($5::timestamptz IS NULL OR discovered_at >= $5) AND ($6::timestamptz IS NULL OR discovered_at < $6)";
+    let rows: Vec<IncidentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {INCIDENT_COLUMNS} FROM security_incidents WHERE {conditions} \
+         ORDER BY discovered_at DESC, id DESC LIMIT $7 OFFSET $8"
+    )))
+    .bind(org)
+    .bind(filter.status)
+    .bind(filter.severity)
+    .bind(filter.rule_kind)
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(tx.conn())
+    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM security_incidents WHERE {conditions} AND $7::bigint IS NOT NULL AND $8::bigint IS NOT NULL"
+    )))
+    .bind(org)
+    .bind(filter.status)
+    .bind(filter.severity)
+    .bind(filter.rule_kind)
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(limit)
+    .bind(offset)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok((rows, total))
+}
+
+/// Incident `id` of the organization (locked until the transaction ends when `lock`).
+pub async fn find(
+    tx: &mut TenantTx,
+    _may: &ReadIncidents,
+    id: IncidentId,
+    lock: bool,
+) -> Result<Option<IncidentRow>, sqlx::Error> {
+    let org = tx.organization_id();
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {INCIDENT_COLUMNS} FROM security_incidents WHERE organization_id = $1 AND id = $2{lock}"
+    )))
+    .bind(org)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await
+}
+
+/// Which organization holds incident `id`, if any (a foreign id is a cross-tenant attempt).
+pub async fn organization_of(
+    tx: &mut TenantTx,
+    id: IncidentId,
+) -> Result<Option<OrganizationId>, sqlx::Error> {
+    sqlx::query_scalar("SELECT haven_auth.security_incident_organization($1)")
+        .bind(id)
+        .fetch_one(tx.conn())
+        .await
+}
+
+/// One entry of an incident's history.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct EventRow {
+    /// Its id.
+    pub id: Uuid,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub kind: String,
+    /// Who, when a person.
+    pub actor_user_id: Option<UserId>,
+    /// The status before (transitions).
+    pub from_status: Option<String>,
+    /// The status after (transitions).
+    pub to_status: Option<String>,
+    /// Ids, counts, notes.
+    pub details: Value,
+}
+
+/// Incident `id`'s history, oldest first.
+pub async fn history(
+    tx: &mut TenantTx,
+    _may: &ReadIncidents,
+    id: IncidentId,
+) -> Result<Vec<EventRow>, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_as(
+        "SELECT id, at, kind, actor_user_id, from_status, to_status, details \
+         FROM security_incident_events WHERE organization_id = $1 AND incident_id = $2 \
+         ORDER BY at, id",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_all(tx.conn())
+    .await
+}
+
+/// Moves locked incident `id` to `to` (the caller checked the transition), assigning it to
+/// `assignee` when it has no assignee yet.
+pub async fn set_status(
+    tx: &mut TenantTx,
+    _may: &WorkIncidents,
+    id: IncidentId,
+    to: &str,
+    assignee: UserId,
+) -> Result<IncidentRow, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE security_incidents SET status = $3, assignee_id = coalesce(assignee_id, $4), \
+             version = version + 1, updated_at = now() \
+         WHERE organization_id = $1 AND id = $2 RETURNING {INCIDENT_COLUMNS}"
+    )))
+    .bind(org)
+    .bind(id)
+    .bind(to)
+    .bind(assignee)
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// Records incident `id`'s risk assessment and determination.
+pub async fn set_risk_assessment(
+    tx: &mut TenantTx,
+    _may: &WorkIncidents,
+    id: IncidentId,
+    assessment: &Value,
+    determination: &str,
+) -> Result<IncidentRow, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE security_incidents SET risk_assessment = $3, determination = $4, \
+             version = version + 1, updated_at = now() \
+         WHERE organization_id = $1 AND id = $2 RETURNING {INCIDENT_COLUMNS}"
+    )))
+    .bind(org)
+    .bind(id)
+    .bind(assessment)
+    .bind(determination)
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// Disables user `user` of the organization (containment `DISABLE_USER`); `false` when there
+/// is no such user. The caller ends their tokens and sessions in the same transaction.
+pub async fn disable_user(
+    tx: &mut TenantTx,
+    _may: &ContainIncidents,
+    user: UserId,
+) -> Result<bool, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query(
+        "UPDATE users SET disabled = true, updated_at = now() WHERE organization_id = $1 AND id = $2",
+    )
+    .bind(org)
+    .bind(user)
+    .execute(tx.conn())
+    .await
+    .map(|r| r.rows_affected() > 0)
+}
+
+/// Whether user `user` is in the organization.
+pub async fn user_exists(tx: &mut TenantTx, user: UserId) -> Result<bool, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE organization_id = $1 AND id = $2)")
+        .bind(org)
+        .bind(user)
+        .fetch_one(tx.conn())
+        .await
+}
+
+/// Stores the organization's configuration of one rule (complete thresholds), replacing any.
+pub async fn put_rule(
+    tx: &mut TenantTx,
+    _may: &ConfigureDetection,
+    rule: &RuleConfig,
+    by: UserId,
+) -> Result<(), sqlx::Error> {
+    let org = tx.organization_id();
+    let thresholds = serde_json::to_value(&rule.thresholds).unwrap_or_default();
+    sqlx::query(
+        "INSERT INTO detection_rules (organization_id, kind, enabled, thresholds, severity, auto_action, updated_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (organization_id, kind) DO UPDATE SET enabled = excluded.enabled, \
+             thresholds = excluded.thresholds, severity = excluded.severity, \
+             auto_action = excluded.auto_action, updated_by = excluded.updated_by, updated_at = now()",
+    )
+    .bind(org)
+    .bind(rule.kind.as_str())
+    .bind(rule.enabled)
+    .bind(thresholds)
+    .bind(rule.severity.as_str())
+    .bind(rule.auto_action.map(AutoAction::as_str))
+    .bind(by)
+    .execute(tx.conn())
+    .await
+    .map(drop)
 }

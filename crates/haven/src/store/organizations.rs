@@ -85,6 +85,12 @@ pub struct SettingsRow {
     pub time_zone: String,
     /// Its DPoP mode (`disabled`, `optional`, `required`).
     pub dpop_mode: String,
+    /// Its business hours' start, `HH:MM`.
+    pub business_hours_start: String,
+    /// Its business hours' end, `HH:MM` (`24:00` possible).
+    pub business_hours_end: String,
+    /// Its business days (ISO, 1 = Monday).
+    pub business_days: Vec<i16>,
 }
 
 /// What a settings update changes (`None`: unchanged).
@@ -94,9 +100,13 @@ pub struct SettingsChange {
     pub time_zone: Option<String>,
     /// A DPoP mode.
     pub dpop_mode: Option<Mode>,
+    /// Business hours [`crate::security::BusinessHours::check`] accepted.
+    pub business_hours: Option<crate::security::BusinessHours>,
 }
 
-const SETTINGS_COLUMNS: &str = "time_zone, dpop_mode";
+const SETTINGS_COLUMNS: &str = "time_zone, dpop_mode, \
+    left(business_hours_start::text, 5) AS business_hours_start, \
+    left(business_hours_end::text, 5) AS business_hours_end, business_days";
 
 /// The transaction's organization's settings.
 pub async fn settings(
@@ -142,12 +152,18 @@ pub async fn update_settings(
     let id = tx.organization_id();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE organizations SET time_zone = coalesce($2, time_zone), \
-             dpop_mode = coalesce($3, dpop_mode), updated_at = now() \
+             dpop_mode = coalesce($3, dpop_mode), \
+             business_hours_start = coalesce($4::time, business_hours_start), \
+             business_hours_end = coalesce($5::time, business_hours_end), \
+             business_days = coalesce($6::smallint[], business_days), updated_at = now() \
          WHERE id = $1 RETURNING {SETTINGS_COLUMNS}"
     )))
     .bind(id)
     .bind(change.time_zone.as_deref())
     .bind(change.dpop_mode.map(Mode::as_str))
+    .bind(change.business_hours.as_ref().map(|h| h.start.as_str()))
+    .bind(change.business_hours.as_ref().map(|h| h.end.as_str()))
+    .bind(change.business_hours.as_ref().map(|h| h.days.clone()))
     .fetch_one(tx.conn())
     .await
 }

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::dpop::Mode;
+use crate::security::BusinessHours;
 use crate::store::organizations::SettingsRow;
 
 /// The practice's settings.
@@ -24,6 +25,9 @@ pub struct Settings {
     /// `optional` (the default: a client that proves a key gets a bound token), `required`
     /// (bearer logins and refreshes refused; cookie sessions unchanged).
     dpop_mode: Mode,
+    /// Business hours in the practice's time zone, for breach detection's AFTER_HOURS_ACCESS
+    /// (default 06:00–22:00, Monday to Friday).
+    business_hours: BusinessHours,
 }
 
 /// `{"settings": {...}}`.
@@ -39,6 +43,11 @@ impl From<SettingsRow> for SettingsResponse {
             settings: Settings {
                 time_zone: row.time_zone,
                 dpop_mode: Mode::from_stored(&row.dpop_mode),
+                business_hours: BusinessHours {
+                    start: row.business_hours_start,
+                    end: row.business_hours_end,
+                    days: row.business_days,
+                },
             },
         }
     }

@@ -16,6 +16,7 @@ use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::policy::method_of;
 use crate::policy::organizations as policy;
+use crate::security::BusinessHours;
 use crate::store::organizations::{self, SettingsChange};
 
 /// The request body: the settings to change, at least one.
@@ -29,6 +30,9 @@ pub struct UpdateSettings {
     time_zone: Option<String>,
     /// `disabled`, `optional` or `required` (DPoP for API clients, SPEC §5).
     dpop_mode: Option<Mode>,
+    /// Business hours in the practice's time zone (`start`/`end` `HH:MM`, `end` may be
+    /// `24:00`; `days` ISO 1–7).
+    business_hours: Option<BusinessHours>,
 }
 
 /// Change the practice's settings
@@ -55,7 +59,7 @@ pub async fn update_settings(
     AppJson(body): AppJson<UpdateSettings>,
 ) -> Result<AppJson<SettingsResponse>, AppError> {
     let may = policy::manage_settings(&caller, "update_settings")?;
-    if body.time_zone.is_none() && body.dpop_mode.is_none() {
+    if body.time_zone.is_none() && body.dpop_mode.is_none() && body.business_hours.is_none() {
         return Err(AppError::invalid_field(
             "body",
             "at least one setting must be given",
@@ -67,6 +71,11 @@ pub async fn update_settings(
         .map(parse_time_zone_name)
         .transpose()
         .map_err(|e| AppError::invalid_field("timeZone", e))?;
+    if let Some(hours) = &body.business_hours {
+        hours
+            .check()
+            .map_err(|(field, reason)| AppError::invalid_field(field, reason))?;
+    }
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
@@ -82,6 +91,7 @@ pub async fn update_settings(
     let change = SettingsChange {
         time_zone: zone,
         dpop_mode: body.dpop_mode,
+        business_hours: body.business_hours,
     };
     let row = organizations::update_settings(&mut tx, &may, &change).await?;
     let mut changed = serde_json::Map::new();
@@ -90,6 +100,16 @@ pub async fn update_settings(
     }
     if change.dpop_mode.is_some() {
         changed.insert("dpopMode".into(), json!(row.dpop_mode));
+    }
+    if change.business_hours.is_some() {
+        changed.insert(
+            "businessHours".into(),
+            json!({
+                "start": row.business_hours_start,
+                "end": row.business_hours_end,
+                "days": row.business_days,
+            }),
+        );
     }
     audit::record(
         &mut tx,
