@@ -12,6 +12,7 @@ pub mod organization_settings;
 pub mod organizations;
 pub mod pagination;
 pub mod patients;
+pub mod security;
 pub mod slots;
 pub mod therapy_sessions;
 mod time_range;
@@ -43,4 +44,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/appointments", appointments::routes())
         .nest("/appointment-series", appointments::series_routes())
         .nest("/availability", slots::routes())
+        .nest("/security", security::routes())
 }

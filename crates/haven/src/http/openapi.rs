@@ -73,6 +73,7 @@ pub struct ErrorEnvelope {
         (name = "settings", description = "The practice's settings"),
         (name = "availability", description = "Clinicians' weekly availability and time off"),
         (name = "appointments", description = "Appointments that may reserve units"),
+        (name = "security", description = "Security incidents and breach detection rules"),
     ),
 )]
 struct Base;
