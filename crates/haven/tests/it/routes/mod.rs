@@ -14,5 +14,6 @@ mod organizations;
 mod patients;
 mod series;
 mod sessions;
+mod security;
 mod slots;
 mod users;
