@@ -55,7 +55,10 @@ pub fn read(caller: &Caller, operation: &'static str) -> Result<ReadIncidents, D
 }
 
 /// Whether the caller may transition incidents and record risk assessments (`operation`).
-pub fn work(caller: &Caller, operation: &'static str) -> Result<(ReadIncidents, WorkIncidents), Denial> {
+pub fn work(
+    caller: &Caller,
+    operation: &'static str,
+) -> Result<(ReadIncidents, WorkIncidents), Denial> {
     allowed(caller, &[Role::Compliance], operation)?;
     Ok((ReadIncidents { _proof: () }, WorkIncidents { _proof: () }))
 }
@@ -66,7 +69,10 @@ pub fn contain(
     operation: &'static str,
 ) -> Result<(ReadIncidents, ContainIncidents), Denial> {
     allowed(caller, &[Role::Admin], operation)?;
-    Ok((ReadIncidents { _proof: () }, ContainIncidents { _proof: () }))
+    Ok((
+        ReadIncidents { _proof: () },
+        ContainIncidents { _proof: () },
+    ))
 }
 
 /// Whether the caller may change detection rules (`operation`).

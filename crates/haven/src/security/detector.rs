@@ -118,7 +118,11 @@ pub async fn evaluate(tx: &mut TenantTx, batch: i64) -> Result<BatchOutcome, sql
         });
         events.push(NewEvent {
             incident: incident.id,
-            kind: if incident.inserted { "DETECTED" } else { "UPDATED" },
+            kind: if incident.inserted {
+                "DETECTED"
+            } else {
+                "UPDATED"
+            },
             actor: None,
             from_status: None,
             to_status: None,
@@ -145,7 +149,8 @@ pub async fn evaluate(tx: &mut TenantTx, batch: i64) -> Result<BatchOutcome, sql
         ) {
             let families = revoke_sessions(tx, user).await?;
             revoked = true;
-            let details = json!({ "action": "REVOKE_SESSIONS", "userId": user, "sessionsRevoked": families });
+            let details =
+                json!({ "action": "REVOKE_SESSIONS", "userId": user, "sessionsRevoked": families });
             events.push(NewEvent {
                 incident: incident.id,
                 kind: "AUTO_ACTION",
@@ -246,7 +251,10 @@ fn signal(signals: &SecuritySignals, organization: OrganizationId, incident: &Up
         "eventCount": incident.event_count,
         "affectedPatientCount": incident.affected_patient_count,
     });
-    signals.emit_line(line.to_string(), AuditAction::SecurityIncidentOpened.as_str());
+    signals.emit_line(
+        line.to_string(),
+        AuditAction::SecurityIncidentOpened.as_str(),
+    );
 }
 
 /// What one pass did.

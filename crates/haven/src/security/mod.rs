@@ -6,7 +6,7 @@
 //!   audit chain after its cursor and evaluates every enabled rule as set-based SQL over the
 //!   subjects present in the new rows only; findings open (or bump) incidents, de-duplicated by
 //!   a partial unique index, and the cursor advances in the same transaction.
-//! * **Incidents** (`crate::store::incidents`): the HIPAA workflow ([`IncidentStatus`]), the
+//! * **Incidents** (the `security_incidents` table): the HIPAA workflow ([`IncidentStatus`]), the
 //!   four-factor risk assessment and an append-only history.
 
 pub mod detector;
@@ -15,7 +15,19 @@ pub mod rules;
 use serde::{Deserialize, Serialize};
 
 /// The kinds of detection rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RuleKind {
     /// Many distinct patients read by one user.
@@ -60,7 +72,19 @@ impl RuleKind {
 }
 
 /// How serious an incident is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Severity {
     /// Low.
@@ -246,7 +270,8 @@ impl BusinessHours {
     /// the field at fault and why.
     pub fn check(&self) -> Result<(), (&'static str, &'static str)> {
         let start = minutes(&self.start).ok_or(("businessHours.start", "must be HH:MM"))?;
-        let end = minutes(&self.end).ok_or(("businessHours.end", "must be HH:MM (24:00 allowed)"))?;
+        let end =
+            minutes(&self.end).ok_or(("businessHours.end", "must be HH:MM (24:00 allowed)"))?;
         if start >= 24 * 60 {
             return Err(("businessHours.start", "must be before 24:00"));
         }
@@ -255,10 +280,7 @@ impl BusinessHours {
         }
         let mut seen = [false; 8];
         for day in &self.days {
-            let Some(slot) = usize::try_from(*day)
-                .ok()
-                .filter(|d| (1..=7).contains(d))
-            else {
+            let Some(slot) = usize::try_from(*day).ok().filter(|d| (1..=7).contains(d)) else {
                 return Err(("businessHours.days", "must be ISO days of week 1 to 7"));
             };
             if std::mem::replace(&mut seen[slot], true) {
@@ -294,14 +316,57 @@ mod business_hours_tests {
     #[test]
     fn valid_and_invalid_hours() {
         assert!(hours("06:00", "22:00", &[1, 2, 3, 4, 5]).check().is_ok());
-        assert!(hours("00:00", "24:00", &[1, 2, 3, 4, 5, 6, 7]).check().is_ok());
+        assert!(
+            hours("00:00", "24:00", &[1, 2, 3, 4, 5, 6, 7])
+                .check()
+                .is_ok()
+        );
         assert!(hours("00:00", "24:00", &[]).check().is_ok());
-        assert_eq!(hours("22:00", "06:00", &[1]).check().unwrap_err().0, "businessHours.end");
-        assert_eq!(hours("6:00", "22:00", &[1]).check().unwrap_err().0, "businessHours.start");
-        assert_eq!(hours("24:00", "24:00", &[1]).check().unwrap_err().0, "businessHours.start");
-        assert_eq!(hours("06:00", "24:01", &[1]).check().unwrap_err().0, "businessHours.end");
-        assert_eq!(hours("06:00", "22:00", &[0]).check().unwrap_err().0, "businessHours.days");
-        assert_eq!(hours("06:00", "22:00", &[8]).check().unwrap_err().0, "businessHours.days");
-        assert_eq!(hours("06:00", "22:00", &[1, 1]).check().unwrap_err().0, "businessHours.days");
+        assert_eq!(
+            hours("22:00", "06:00", &[1])
+                .check()
+                .expect_err("refused")
+                .0,
+            "businessHours.end"
+        );
+        assert_eq!(
+            hours("6:00", "22:00", &[1]).check().expect_err("refused").0,
+            "businessHours.start"
+        );
+        assert_eq!(
+            hours("24:00", "24:00", &[1])
+                .check()
+                .expect_err("refused")
+                .0,
+            "businessHours.start"
+        );
+        assert_eq!(
+            hours("06:00", "24:01", &[1])
+                .check()
+                .expect_err("refused")
+                .0,
+            "businessHours.end"
+        );
+        assert_eq!(
+            hours("06:00", "22:00", &[0])
+                .check()
+                .expect_err("refused")
+                .0,
+            "businessHours.days"
+        );
+        assert_eq!(
+            hours("06:00", "22:00", &[8])
+                .check()
+                .expect_err("refused")
+                .0,
+            "businessHours.days"
+        );
+        assert_eq!(
+            hours("06:00", "22:00", &[1, 1])
+                .check()
+                .expect_err("refused")
+                .0,
+            "businessHours.days"
+        );
     }
 }

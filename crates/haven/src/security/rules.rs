@@ -201,12 +201,10 @@ mod tests {
             assert!(complete_thresholds(RuleKind::AfterHoursAccess, &given).is_err());
         }
         let given = BTreeMap::from([("readsPerHour".to_owned(), 3)]);
-        let complete =
-            complete_thresholds(RuleKind::AfterHoursAccess, &given).expect("valid");
+        let complete = complete_thresholds(RuleKind::AfterHoursAccess, &given).expect("valid");
         assert_eq!(complete.get("readsPerHour"), Some(&3));
         let partial = BTreeMap::from([("patientsPerMinute".to_owned(), 5)]);
-        let complete =
-            complete_thresholds(RuleKind::ExcessivePhiAccess, &partial).expect("valid");
+        let complete = complete_thresholds(RuleKind::ExcessivePhiAccess, &partial).expect("valid");
         assert_eq!(complete.len(), 3);
         assert_eq!(complete.get("patientsPerDay"), Some(&200));
     }

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::db::TenantTx;
 use crate::ids::{IncidentId, OrganizationId, UserId};
-use crate::policy::security::{ContainIncidents, ConfigureDetection, ReadIncidents, WorkIncidents};
+use crate::policy::security::{ConfigureDetection, ContainIncidents, ReadIncidents, WorkIncidents};
 use crate::security::rules::{AutoAction, RuleConfig};
 use crate::security::{RuleKind, Severity};
 

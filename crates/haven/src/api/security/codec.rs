@@ -197,7 +197,10 @@ pub struct DetectionRuleResponse {
 }
 
 /// The statuses as the filter and transitions name them.
-pub(super) fn parse_status(field: &str, text: &str) -> Result<IncidentStatus, crate::http::error::AppError> {
+pub(super) fn parse_status(
+    field: &str,
+    text: &str,
+) -> Result<IncidentStatus, crate::http::error::AppError> {
     IncidentStatus::parse(text).ok_or_else(|| {
         crate::http::error::AppError::invalid_field(
             field,

@@ -76,9 +76,17 @@ pub async fn contain_incident(
             ));
         }
     };
-    let reason = body.reason.as_deref().map(str::trim).unwrap_or_default().to_owned();
+    let reason = body
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_owned();
     if reason.is_empty() || reason.chars().count() > MAX_REASON {
-        return Err(AppError::invalid_field("reason", "must be 1 to 500 characters"));
+        return Err(AppError::invalid_field(
+            "reason",
+            "must be 1 to 500 characters",
+        ));
     }
     let mut tx = state
         .db()
@@ -93,7 +101,10 @@ pub async fn contain_incident(
         ));
     };
     if user == caller.user_id {
-        return Err(AppError::invalid_field("action", "cannot contain your own account"));
+        return Err(AppError::invalid_field(
+            "action",
+            "cannot contain your own account",
+        ));
     }
     if !incidents::user_exists(&mut tx, user).await? {
         return Err(AppError::new(
@@ -105,7 +116,11 @@ pub async fn contain_incident(
         incidents::disable_user(&mut tx, &may, user).await?;
     }
     let sessions = revoke_sessions(&mut tx, user).await?;
-    let action = if disable { "DISABLE_USER" } else { "REVOKE_SESSIONS" };
+    let action = if disable {
+        "DISABLE_USER"
+    } else {
+        "REVOKE_SESSIONS"
+    };
     let details = json!({ "action": action, "userId": user, "sessionsRevoked": sessions });
     incidents::append_events(
         &mut tx,

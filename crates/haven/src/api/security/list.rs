@@ -70,9 +70,9 @@ pub async fn list_incidents(
             .severity
             .as_deref()
             .map(|s| {
-                Severity::parse(s)
-                    .map(Severity::as_str)
-                    .ok_or_else(|| AppError::invalid_field("severity", "must be LOW, MEDIUM, HIGH or CRITICAL"))
+                Severity::parse(s).map(Severity::as_str).ok_or_else(|| {
+                    AppError::invalid_field("severity", "must be LOW, MEDIUM, HIGH or CRITICAL")
+                })
             })
             .transpose()?,
         rule_kind: query
@@ -84,8 +84,16 @@ pub async fn list_incidents(
                     .ok_or_else(|| AppError::invalid_field("ruleKind", "is not a rule kind"))
             })
             .transpose()?,
-        from: query.from.as_deref().map(|t| bound("from", t, false)).transpose()?,
-        to: query.to.as_deref().map(|t| bound("to", t, true)).transpose()?,
+        from: query
+            .from
+            .as_deref()
+            .map(|t| bound("from", t, false))
+            .transpose()?,
+        to: query
+            .to
+            .as_deref()
+            .map(|t| bound("to", t, true))
+            .transpose()?,
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && to <= from

@@ -55,7 +55,10 @@ fn factor(field: &'static str, value: Option<&String>) -> Result<String, AppErro
         return Err(AppError::invalid_field(field, "is required"));
     }
     if text.chars().count() > MAX_FACTOR {
-        return Err(AppError::invalid_field(field, "must be at most 2000 characters"));
+        return Err(AppError::invalid_field(
+            field,
+            "must be at most 2000 characters",
+        ));
     }
     Ok(text.to_owned())
 }

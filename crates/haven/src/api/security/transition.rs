@@ -64,9 +64,15 @@ pub async fn transition_incident(
 ) -> Result<AppJson<IncidentResponse>, AppError> {
     let (read, may) = policy::work(&caller, "transition_security_incident")?;
     let to = parse_status("to", &body.to)?;
-    let note = body.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let note = body
+        .note
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
     if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
-        return Err(AppError::invalid_field("note", "must be at most 2000 characters"));
+        return Err(AppError::invalid_field(
+            "note",
+            "must be at most 2000 characters",
+        ));
     }
     let mut tx = state
         .db()
@@ -77,7 +83,11 @@ pub async fn transition_incident(
     if !from.may_become(to) {
         return Err(AppError::new(
             ErrorCode::InvalidState,
-            format!("Cannot move an incident from {} to {}", from.as_str(), to.as_str()),
+            format!(
+                "Cannot move an incident from {} to {}",
+                from.as_str(),
+                to.as_str()
+            ),
         ));
     }
     let row = incidents::set_status(&mut tx, &may, id, to.as_str(), caller.user_id).await?;

@@ -20,12 +20,37 @@ async fn clinicians_billing_and_schedulers_get_an_audited_403_everywhere() {
         let user = app.user_in(org, role).await;
         let responses = [
             app.get_as(&user, "/api/security/incidents").await,
-            app.get_as(&user, &format!("/api/security/incidents/{id}")).await,
-            post(&app, &user, &format!("/api/security/incidents/{id}/transition"), json!({"to": "INVESTIGATING"})).await,
-            app.json_as(&user, Method::PUT, &format!("/api/security/incidents/{id}/risk-assessment"), &json!({})).await,
-            post(&app, &user, &format!("/api/security/incidents/{id}/containment"), json!({"action": "REVOKE_SESSIONS", "reason": "x"})).await,
+            app.get_as(&user, &format!("/api/security/incidents/{id}"))
+                .await,
+            post(
+                &app,
+                &user,
+                &format!("/api/security/incidents/{id}/transition"),
+                json!({"to": "INVESTIGATING"}),
+            )
+            .await,
+            app.json_as(
+                &user,
+                Method::PUT,
+                &format!("/api/security/incidents/{id}/risk-assessment"),
+                &json!({}),
+            )
+            .await,
+            post(
+                &app,
+                &user,
+                &format!("/api/security/incidents/{id}/containment"),
+                json!({"action": "REVOKE_SESSIONS", "reason": "x"}),
+            )
+            .await,
             app.get_as(&user, "/api/security/detection-rules").await,
-            app.json_as(&user, Method::PUT, "/api/security/detection-rules/BULK_EXPORT", &json!({"enabled": false, "severity": "LOW"})).await,
+            app.json_as(
+                &user,
+                Method::PUT,
+                "/api/security/detection-rules/BULK_EXPORT",
+                &json!({"enabled": false, "severity": "LOW"}),
+            )
+            .await,
         ];
         for response in responses {
             assert_eq!(response.status, StatusCode::FORBIDDEN, "{role}");
@@ -36,7 +61,9 @@ async fn clinicians_billing_and_schedulers_get_an_audited_403_everywhere() {
         .audit_events(org)
         .await
         .into_iter()
-        .filter(|(a, _, d)| a == "ACCESS_DENIED" && d["operation"] == "transition_security_incident")
+        .filter(|(a, _, d)| {
+            a == "ACCESS_DENIED" && d["operation"] == "transition_security_incident"
+        })
         .count();
     assert_eq!(denied, 3);
 }
@@ -50,17 +77,36 @@ async fn another_practice_s_incident_is_404_and_the_attempt_audited() {
     let id = opened(&app, &admin_a).await;
 
     let responses = [
-        app.get_as(&compliance_b, &format!("/api/security/incidents/{id}")).await,
-        post(&app, &compliance_b, &format!("/api/security/incidents/{id}/transition"), json!({"to": "INVESTIGATING"})).await,
-        post(&app, &admin_b, &format!("/api/security/incidents/{id}/containment"), json!({"action": "DISABLE_USER", "reason": "x"})).await,
+        app.get_as(&compliance_b, &format!("/api/security/incidents/{id}"))
+            .await,
+        post(
+            &app,
+            &compliance_b,
+            &format!("/api/security/incidents/{id}/transition"),
+            json!({"to": "INVESTIGATING"}),
+        )
+        .await,
+        post(
+            &app,
+            &admin_b,
+            &format!("/api/security/incidents/{id}/containment"),
+            json!({"action": "DISABLE_USER", "reason": "x"}),
+        )
+        .await,
     ];
 
     for response in responses {
         assert_eq!(response.status, StatusCode::NOT_FOUND);
     }
-    let listed = app.get_as(&compliance_b, "/api/security/incidents").await.json();
+    let listed = app
+        .get_as(&compliance_b, "/api/security/incidents")
+        .await
+        .json();
     assert_eq!(listed["pagination"]["total"], 0);
-    assert_eq!(incidents(&app, admin_a.organization_id).await[0].status, "OPEN");
+    assert_eq!(
+        incidents(&app, admin_a.organization_id).await[0].status,
+        "OPEN"
+    );
     let attempts = app
         .audit_events(admin_b.organization_id)
         .await

@@ -15,7 +15,13 @@ async fn revoking_sessions_ends_the_subject_s_tokens_on_every_instance() {
     let admin = app.org_with("Practice A", Role::Admin).await;
     let subject = app.user_in(admin.organization_id, Role::Admin).await;
     let id = opened(&app, &subject).await;
-    assert_eq!(second.get_as(&subject, "/api/security/incidents").await.status, StatusCode::OK);
+    assert_eq!(
+        second
+            .get_as(&subject, "/api/security/incidents")
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     let response = post(
         &app,
@@ -25,25 +31,47 @@ async fn revoking_sessions_ends_the_subject_s_tokens_on_every_instance() {
     )
     .await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", String::from_utf8_lossy(&response.body));
-    assert_eq!(app.get_as(&subject, "/api/security/incidents").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(
+        app.get_as(&subject, "/api/security/incidents").await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // The other instance re-reads the revocation set on its own schedule (SPEC §5: within a
     // second); wait for it without asserting a time.
     let mut refused = false;
     for _ in 0..100 {
-        if second.get_as(&subject, "/api/security/incidents").await.status == StatusCode::UNAUTHORIZED {
+        if second
+            .get_as(&subject, "/api/security/incidents")
+            .await
+            .status
+            == StatusCode::UNAUTHORIZED
+        {
             refused = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(refused, "the second instance refuses the revoked tokens");
-    assert!(app.audited(admin.organization_id, "INCIDENT_CONTAINMENT_ACTION").await);
+    assert!(
+        app.audited(admin.organization_id, "INCIDENT_CONTAINMENT_ACTION")
+            .await
+    );
     let detail = app
         .get_as(&admin, &format!("/api/security/incidents/{id}"))
         .await
         .json();
-    assert!(detail["events"].as_array().expect("events").iter().any(|e| e["kind"] == "CONTAINMENT"));
+    assert!(
+        detail["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .any(|e| e["kind"] == "CONTAINMENT")
+    );
 }
 
 #[tokio::test]
@@ -69,7 +97,10 @@ async fn disabling_the_user_disables_the_account() {
         .await
         .expect("user");
     assert!(disabled);
-    assert_eq!(app.get_as(&subject, "/api/security/incidents").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        app.get_as(&subject, "/api/security/incidents").await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -81,16 +112,33 @@ async fn bad_actions_and_missing_reasons_are_refused_and_compliance_may_not_cont
     let id = opened(&app, &subject).await;
     let path = format!("/api/security/incidents/{id}/containment");
 
-    let unknown = post(&app, &admin, &path, json!({"action": "LOCK_ACCOUNT", "reason": "x"})).await;
+    let unknown = post(
+        &app,
+        &admin,
+        &path,
+        json!({"action": "LOCK_ACCOUNT", "reason": "x"}),
+    )
+    .await;
     let no_reason = post(&app, &admin, &path, json!({"action": "REVOKE_SESSIONS"})).await;
-    let by_compliance =
-        post(&app, &compliance, &path, json!({"action": "REVOKE_SESSIONS", "reason": "x"})).await;
+    let by_compliance = post(
+        &app,
+        &compliance,
+        &path,
+        json!({"action": "REVOKE_SESSIONS", "reason": "x"}),
+    )
+    .await;
 
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     assert!(unknown.json()["details"]["action"].is_string());
     assert_eq!(no_reason.status, StatusCode::BAD_REQUEST);
     assert!(no_reason.json()["details"]["reason"].is_string());
     assert_eq!(by_compliance.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.get_as(&subject, "/api/security/incidents").await.status, StatusCode::OK);
-    assert!(!app.audited(admin.organization_id, "INCIDENT_CONTAINMENT_ACTION").await);
+    assert_eq!(
+        app.get_as(&subject, "/api/security/incidents").await.status,
+        StatusCode::OK
+    );
+    assert!(
+        !app.audited(admin.organization_id, "INCIDENT_CONTAINMENT_ACTION")
+            .await
+    );
 }

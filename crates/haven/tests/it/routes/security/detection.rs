@@ -9,7 +9,8 @@ use serde_json::json;
 
 use crate::fixtures::metrics::{scrape, value};
 use crate::fixtures::security::{
-    always_open, business_hours, configure, detect, failed_login, incidents, of_kind, patients, read_patient,
+    always_open, business_hours, configure, detect, failed_login, incidents, of_kind, patients,
+    read_patient,
 };
 use crate::fixtures::users::new_user;
 
@@ -53,16 +54,25 @@ async fn more_than_20_patients_in_a_minute_open_one_high_incident_without_phi() 
         assert!(!evidence.contains(marker), "{marker} in {evidence}");
     }
     for id in &ids {
-        assert!(!evidence.contains(id.as_str()), "a patient id in {evidence}");
+        assert!(
+            !evidence.contains(id.as_str()),
+            "a patient id in {evidence}"
+        );
     }
-    assert_eq!(report.incidents.iter().filter(|(_, i)| i.inserted).count(), 1);
+    assert_eq!(
+        report.incidents.iter().filter(|(_, i)| i.inserted).count(),
+        1
+    );
     let (_, after) = scrape(&app).await;
     let series = [("kind", "EXCESSIVE_PHI_ACCESS"), ("severity", "HIGH")];
     assert!(
         value(&after, "haven_security_incidents_total", &series)
             >= value(&before, "haven_security_incidents_total", &series) + 1.0
     );
-    assert!(app.audited(admin.organization_id, "SECURITY_INCIDENT_OPENED").await);
+    assert!(
+        app.audited(admin.organization_id, "SECURITY_INCIDENT_OPENED")
+            .await
+    );
 }
 
 #[tokio::test]
@@ -199,7 +209,11 @@ async fn nine_failures_from_one_address_open_nothing() {
 
     detect(&app).await;
 
-    assert!(of_kind(&app, admin.organization_id, "FAILED_LOGIN_BURST").await.is_empty());
+    assert!(
+        of_kind(&app, admin.organization_id, "FAILED_LOGIN_BURST")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -218,7 +232,10 @@ async fn failures_against_unknown_emails_are_a_platform_incident() {
     assert_eq!(found.len(), 1, "{found:?}");
     let listed = app.get_as(&operator, "/api/security/incidents").await;
     assert_eq!(listed.status, StatusCode::OK);
-    assert_eq!(listed.json()["incidents"][0]["ruleKind"], "FAILED_LOGIN_BURST");
+    assert_eq!(
+        listed.json()["incidents"][0]["ruleKind"],
+        "FAILED_LOGIN_BURST"
+    );
 }
 
 #[tokio::test]
@@ -239,8 +256,12 @@ async fn failures_then_a_success_on_one_account_open_an_incident_about_the_user(
     let login = |email: String| {
         let app = &app;
         async move {
-            app.json(Method::POST, "/api/auth/login", &json!({"email": email, "password": PASSWORD}))
-                .await
+            app.json(
+                Method::POST,
+                "/api/auth/login",
+                &json!({"email": email, "password": PASSWORD}),
+            )
+            .await
         }
     };
     for _ in 0..3 {
@@ -282,7 +303,10 @@ async fn a_role_escalation_attempt_opens_a_high_incident() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].severity, "HIGH");
     assert_eq!(found[0].subject_user_id, Some(admin.id.as_uuid()));
-    assert_eq!(found[0].evidence["actions"], json!(["ROLE_ESCALATION_ATTEMPT"]));
+    assert_eq!(
+        found[0].evidence["actions"],
+        json!(["ROLE_ESCALATION_ATTEMPT"])
+    );
 }
 
 #[tokio::test]
@@ -328,9 +352,15 @@ async fn more_than_20_exports_in_an_hour_are_critical_and_revoke_the_exporter_s_
     // The default automatic action: the exporter's tokens are refused from now on.
     let after = app.get_as(&compliance, "/api/security/incidents").await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED);
-    assert!(app.audited(admin.organization_id, "INCIDENT_CONTAINMENT_ACTION").await);
+    assert!(
+        app.audited(admin.organization_id, "INCIDENT_CONTAINMENT_ACTION")
+            .await
+    );
     // The admin's own session is untouched.
-    assert_eq!(app.get_as(&admin, "/api/security/incidents").await.status, StatusCode::OK);
+    assert_eq!(
+        app.get_as(&admin, "/api/security/incidents").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -344,8 +374,15 @@ async fn twenty_exports_in_an_hour_open_nothing() {
 
     detect(&app).await;
 
-    assert!(of_kind(&app, admin.organization_id, "BULK_EXPORT").await.is_empty());
-    assert_eq!(app.get_as(&admin, "/api/security/incidents").await.status, StatusCode::OK);
+    assert!(
+        of_kind(&app, admin.organization_id, "BULK_EXPORT")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        app.get_as(&admin, "/api/security/incidents").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -354,7 +391,12 @@ async fn more_than_10_reads_outside_business_hours_are_medium() {
     let admin = app.org_with("Practice A", Role::Admin).await;
     let clinician = app.user_in(admin.organization_id, Role::Admin).await;
     // No business day at all: every moment is after hours, whenever the test runs.
-    business_hours(&app, &admin, json!({"start": "06:00", "end": "22:00", "days": []})).await;
+    business_hours(
+        &app,
+        &admin,
+        json!({"start": "06:00", "end": "22:00", "days": []}),
+    )
+    .await;
     let ids = patients(&app, &admin, 1).await;
     for _ in 0..11 {
         read_patient(&app, &admin, &ids[0]).await;
@@ -385,7 +427,11 @@ async fn reads_inside_business_hours_are_not_after_hours() {
 
     detect(&app).await;
 
-    assert!(of_kind(&app, admin.organization_id, "AFTER_HOURS_ACCESS").await.is_empty());
+    assert!(
+        of_kind(&app, admin.organization_id, "AFTER_HOURS_ACCESS")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -400,11 +446,20 @@ async fn a_disabled_rule_finds_nothing() {
     )
     .await;
     let refused = app
-        .json_as(&admin, Method::POST, "/api/users", &new_user("x@example.org", "SUPER_ADMIN"))
+        .json_as(
+            &admin,
+            Method::POST,
+            "/api/users",
+            &new_user("x@example.org", "SUPER_ADMIN"),
+        )
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     detect(&app).await;
 
-    assert!(of_kind(&app, admin.organization_id, "PRIVILEGE_ESCALATION").await.is_empty());
+    assert!(
+        of_kind(&app, admin.organization_id, "PRIVILEGE_ESCALATION")
+            .await
+            .is_empty()
+    );
 }

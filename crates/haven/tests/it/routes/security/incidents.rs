@@ -15,11 +15,20 @@ async fn compliance_lists_filters_and_reads_an_incident_with_its_history() {
 
     let all = app.get_as(&compliance, "/api/security/incidents").await;
     let high = app
-        .get_as(&compliance, "/api/security/incidents?severity=HIGH&status=OPEN&ruleKind=EXCESSIVE_PHI_ACCESS")
+        .get_as(
+            &compliance,
+            "/api/security/incidents?severity=HIGH&status=OPEN&ruleKind=EXCESSIVE_PHI_ACCESS",
+        )
         .await;
-    let low = app.get_as(&compliance, "/api/security/incidents?severity=LOW").await;
-    let later = app.get_as(&compliance, "/api/security/incidents?from=2100-01-01").await;
-    let one = app.get_as(&compliance, &format!("/api/security/incidents/{id}")).await;
+    let low = app
+        .get_as(&compliance, "/api/security/incidents?severity=LOW")
+        .await;
+    let later = app
+        .get_as(&compliance, "/api/security/incidents?from=2100-01-01")
+        .await;
+    let one = app
+        .get_as(&compliance, &format!("/api/security/incidents/{id}"))
+        .await;
 
     assert_eq!(all.status, StatusCode::OK);
     let body = all.json();
@@ -30,8 +39,9 @@ async fn compliance_lists_filters_and_reads_an_incident_with_its_history() {
     assert_eq!(incident["subjectUserId"], admin.id.to_string());
     assert_eq!(incident["affectedPatientCount"], 21);
     assert_eq!(incident["mediaNoticeRequired"], false);
-    let discovered = chrono::DateTime::parse_from_rfc3339(incident["discoveredAt"].as_str().expect("at"))
-        .expect("discoveredAt");
+    let discovered =
+        chrono::DateTime::parse_from_rfc3339(incident["discoveredAt"].as_str().expect("at"))
+            .expect("discoveredAt");
     let deadline = chrono::DateTime::parse_from_rfc3339(
         incident["notificationDeadline"].as_str().expect("deadline"),
     )
@@ -52,7 +62,9 @@ async fn the_admin_reads_incidents_too() {
     let admin = app.org_with("Practice A", Role::Admin).await;
     let id = opened(&app, &admin).await;
 
-    let one = app.get_as(&admin, &format!("/api/security/incidents/{id}")).await;
+    let one = app
+        .get_as(&admin, &format!("/api/security/incidents/{id}"))
+        .await;
 
     assert_eq!(one.status, StatusCode::OK);
 }
@@ -89,7 +101,10 @@ async fn an_unknown_incident_is_404() {
     let compliance = app.org_with("Practice A", Role::Compliance).await;
 
     let response = app
-        .get_as(&compliance, &format!("/api/security/incidents/{}", uuid::Uuid::now_v7()))
+        .get_as(
+            &compliance,
+            &format!("/api/security/incidents/{}", uuid::Uuid::now_v7()),
+        )
         .await;
 
     assert_eq!(response.status, StatusCode::NOT_FOUND);

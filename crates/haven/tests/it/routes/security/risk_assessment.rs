@@ -33,10 +33,18 @@ async fn compliance_records_the_four_factors_and_a_determination() {
         )
         .await;
 
-    assert_eq!(response.status, StatusCode::OK, "{}", String::from_utf8_lossy(&response.body));
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
     let incident = &response.json()["incident"];
     assert_eq!(incident["determination"], "LOW_PROBABILITY_OF_COMPROMISE");
-    assert_eq!(incident["riskAssessment"]["mitigation"], assessment()["mitigation"]);
+    assert_eq!(
+        incident["riskAssessment"]["mitigation"],
+        assessment()["mitigation"]
+    );
     let audited: Vec<Value> = app
         .audit_events(admin.organization_id)
         .await
@@ -44,7 +52,10 @@ async fn compliance_records_the_four_factors_and_a_determination() {
         .filter(|(a, _, _)| a == "SECURITY_INCIDENT_RISK_ASSESSMENT")
         .map(|(_, _, d)| d)
         .collect();
-    assert_eq!(audited, [json!({"determination": "LOW_PROBABILITY_OF_COMPROMISE"})]);
+    assert_eq!(
+        audited,
+        [json!({"determination": "LOW_PROBABILITY_OF_COMPROMISE"})]
+    );
 }
 
 #[tokio::test]
@@ -55,7 +66,13 @@ async fn a_missing_factor_or_unknown_determination_is_refused_and_nothing_stored
     let id = opened(&app, &admin).await;
     let path = format!("/api/security/incidents/{id}/risk-assessment");
 
-    for field in ["natureAndExtent", "unauthorizedPerson", "acquiredOrViewed", "mitigation", "determination"] {
+    for field in [
+        "natureAndExtent",
+        "unauthorizedPerson",
+        "acquiredOrViewed",
+        "mitigation",
+        "determination",
+    ] {
         let mut body = assessment();
         body.as_object_mut().expect("object").remove(field);
         let response = app.json_as(&compliance, Method::PUT, &path, &body).await;

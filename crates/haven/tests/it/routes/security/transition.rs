@@ -16,11 +16,31 @@ async fn compliance_walks_the_workflow_and_each_step_is_recorded() {
     let id = opened(&app, &admin).await;
     let path = format!("/api/security/incidents/{id}/transition");
 
-    for to in ["INVESTIGATING", "CONTAINED", "CONFIRMED_BREACH", "NOTIFIED", "CLOSED"] {
-        let response = post(&app, &compliance, &path, json!({"to": to, "note": "checked"})).await;
-        assert_eq!(response.status, StatusCode::OK, "{to}: {}", String::from_utf8_lossy(&response.body));
+    for to in [
+        "INVESTIGATING",
+        "CONTAINED",
+        "CONFIRMED_BREACH",
+        "NOTIFIED",
+        "CLOSED",
+    ] {
+        let response = post(
+            &app,
+            &compliance,
+            &path,
+            json!({"to": to, "note": "checked"}),
+        )
+        .await;
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "{to}: {}",
+            String::from_utf8_lossy(&response.body)
+        );
         assert_eq!(response.json()["incident"]["status"], to);
-        assert_eq!(response.json()["incident"]["assigneeId"], compliance.id.to_string());
+        assert_eq!(
+            response.json()["incident"]["assigneeId"],
+            compliance.id.to_string()
+        );
     }
 
     let detail = app
@@ -68,7 +88,10 @@ async fn a_step_out_of_order_is_409_and_changes_nothing() {
         assert_eq!(response.status, StatusCode::CONFLICT);
         assert_eq!(response.error_code(), "INVALID_STATE");
     }
-    assert_eq!(incidents(&app, admin.organization_id).await[0].status, "OPEN");
+    assert_eq!(
+        incidents(&app, admin.organization_id).await[0].status,
+        "OPEN"
+    );
 }
 
 #[tokio::test]
@@ -80,11 +103,20 @@ async fn bad_bodies_are_refused_naming_the_field() {
     let path = format!("/api/security/incidents/{id}/transition");
 
     let unknown = post(&app, &compliance, &path, json!({"to": "SOLVED"})).await;
-    let long = post(&app, &compliance, &path, json!({"to": "INVESTIGATING", "note": "x".repeat(2001)})).await;
+    let long = post(
+        &app,
+        &compliance,
+        &path,
+        json!({"to": "INVESTIGATING", "note": "x".repeat(2001)}),
+    )
+    .await;
 
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     assert!(unknown.json()["details"]["to"].is_string());
     assert_eq!(long.status, StatusCode::BAD_REQUEST);
     assert!(long.json()["details"]["note"].is_string());
-    assert_eq!(incidents(&app, admin.organization_id).await[0].status, "OPEN");
+    assert_eq!(
+        incidents(&app, admin.organization_id).await[0].status,
+        "OPEN"
+    );
 }
