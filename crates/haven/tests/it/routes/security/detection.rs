@@ -463,3 +463,38 @@ async fn a_disabled_rule_finds_nothing() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_new_incident_goes_to_the_security_webhook_and_the_lag_is_exported() {
+    let hook = crate::fixtures::webhook::receiver(0).await;
+    let app = TestApp::new().await;
+    app.state()
+        .security_signals()
+        .attach_webhook(haven::btg::webhook::WebhookUrl::parse(&hook.url).expect("url"))
+        .expect("attach");
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    let refused = app
+        .json_as(
+            &admin,
+            Method::POST,
+            "/api/users",
+            &new_user("up@example.org", "SUPER_ADMIN"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    detect(&app).await;
+
+    let bodies = hook.wait_for(1).await;
+    let line = bodies
+        .iter()
+        .find(|b| b["action"] == "SECURITY_INCIDENT_OPENED")
+        .expect("the incident's line");
+    assert_eq!(line["level"], "SECURITY");
+    assert_eq!(line["severity"], "HIGH");
+    assert_eq!(line["ruleKind"], "PRIVILEGE_ESCALATION");
+    assert_eq!(line["organizationId"], admin.organization_id.to_string());
+    assert_eq!(line["userId"], admin.id.to_string());
+    let (text, _) = scrape(&app).await;
+    assert!(text.contains("haven_breach_detector_lag_seconds"), "{text}");
+}
