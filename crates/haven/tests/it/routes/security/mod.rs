@@ -6,4 +6,5 @@ mod detection;
 mod incidents;
 mod risk_assessment;
 mod rules;
+mod statements;
 mod transition;
