@@ -132,3 +132,7 @@ impl OrganizationId {
         *self == Self::PLATFORM
     }
 }
+id_type!(
+    /// A security incident opened by the breach detector.
+    IncidentId
+);

@@ -23,6 +23,7 @@ pub mod phi;
 pub mod policy;
 pub mod ratelimit;
 pub mod scheduling;
+pub mod security;
 mod server;
 pub mod store;
 pub mod telemetry;

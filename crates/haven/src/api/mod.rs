@@ -13,6 +13,7 @@ pub mod organization_settings;
 pub mod organizations;
 pub mod pagination;
 pub mod patients;
+pub mod security;
 pub mod slots;
 pub mod therapy_sessions;
 mod time_range;
@@ -48,4 +49,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/waitlist", waitlist::routes())
         .nest("/waitlist-offers", waitlist::offer_routes())
         .nest("/notes", notes::routes())
+        .nest("/security", security::routes())
 }

@@ -107,6 +107,12 @@ actions! {
     NoteEnteredInError => "NOTE_ENTERED_IN_ERROR",
     NoteOverdue => "NOTE_OVERDUE",
     SupervisionSet => "SUPERVISION_SET",
+    SecurityIncidentOpened => "SECURITY_INCIDENT_OPENED",
+    SecurityIncidentUpdated => "SECURITY_INCIDENT_UPDATED",
+    SecurityIncidentTransition => "SECURITY_INCIDENT_TRANSITION",
+    SecurityIncidentRiskAssessment => "SECURITY_INCIDENT_RISK_ASSESSMENT",
+    IncidentContainmentAction => "INCIDENT_CONTAINMENT_ACTION",
+    DetectionRuleUpdate => "DETECTION_RULE_UPDATE",
 }
 
 impl fmt::Display for AuditAction {

@@ -131,7 +131,13 @@ impl SecuritySignals {
     /// Writes the line, counts the event and queues it for the webhook. Never fails and never
     /// waits on the webhook; a stdout that cannot be written is logged.
     pub fn emit(&self, event: &SecurityEvent) {
-        let mut line = event.to_line();
+        self.emit_line(event.to_line(), event.action);
+    }
+
+    /// Writes one already serialized security `line` (a JSON object of ids and counts, no
+    /// newline) to stdout and queues it for the webhook, as [`SecuritySignals::emit`] does;
+    /// `action` names it in the log should stdout fail. Security incidents use it.
+    pub fn emit_line(&self, mut line: String, action: &str) {
         if let Some(webhook) = self.webhook.get() {
             webhook.enqueue(line.clone());
         }
@@ -140,7 +146,7 @@ impl SecuritySignals {
         // interleave.
         let mut out = std::io::stdout().lock();
         if let Err(error) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
-            tracing::error!(%error, action = event.action, "cannot write the security line to stdout");
+            tracing::error!(%error, action, "cannot write the security line to stdout");
         }
     }
 }

@@ -86,6 +86,9 @@ async fn serve_with(
     }
     // Records BTG_EXPIRED for lapsed emergency grants (access itself never waits for it).
     let btg_expiry = crate::btg::expiry::spawn(pool.clone(), crate::btg::expiry::INTERVAL);
+    // Reads the sealed audit chains for breach patterns; one instance at a time.
+    let breach_detector =
+        crate::security::detector::spawn(state.clone(), crate::security::detector::INTERVAL);
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -129,6 +132,7 @@ async fn serve_with(
     offer_expiry.abort();
     note_overdue.abort();
     btg_expiry.abort();
+    breach_detector.abort();
     // Seal what the last requests recorded, briefly: whatever is left waits in the outbox for
     // the next start (nothing is lost).
     match tokio::time::timeout(Duration::from_secs(5), state_for_shutdown.sealer().flush()).await {

@@ -75,6 +75,7 @@ pub struct ErrorEnvelope {
         (name = "appointments", description = "Appointments that may reserve units"),
         (name = "waitlist", description = "Patients waiting for a slot, and offers that hold one"),
         (name = "notes", description = "Clinical notes: signed, locked, amended by addenda, co-signed"),
+        (name = "security", description = "Security incidents and breach detection rules"),
     ),
 )]
 struct Base;

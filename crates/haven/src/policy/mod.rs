@@ -36,6 +36,7 @@ pub mod capability;
 pub mod notes;
 pub mod organizations;
 pub mod patients;
+pub mod security;
 pub mod units;
 pub mod users;
 pub mod waitlist;

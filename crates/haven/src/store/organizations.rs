@@ -89,6 +89,12 @@ pub struct SettingsRow {
     pub waitlist_auto_offer: String,
     /// Hours after the service a clinical note is due.
     pub note_due_hours: i32,
+    /// Its business hours' start, `HH:MM`.
+    pub business_hours_start: String,
+    /// Its business hours' end, `HH:MM` (`24:00` possible).
+    pub business_hours_end: String,
+    /// Its business days (ISO, 1 = Monday).
+    pub business_days: Vec<i16>,
 }
 
 /// What a settings update changes (`None`: unchanged).
@@ -102,9 +108,13 @@ pub struct SettingsChange {
     pub waitlist_auto_offer: Option<&'static str>,
     /// Hours after the service a note is due (1–720), for notes written from then on.
     pub note_due_hours: Option<i32>,
+    /// Business hours [`crate::security::BusinessHours::check`] accepted.
+    pub business_hours: Option<crate::security::BusinessHours>,
 }
 
-const SETTINGS_COLUMNS: &str = "time_zone, dpop_mode, waitlist_auto_offer, note_due_hours";
+const SETTINGS_COLUMNS: &str = "time_zone, dpop_mode, waitlist_auto_offer, note_due_hours, \
+    left(business_hours_start::text, 5) AS business_hours_start, \
+    left(business_hours_end::text, 5) AS business_hours_end, business_days";
 
 /// The transaction's organization's settings.
 pub async fn settings(
@@ -152,7 +162,10 @@ pub async fn update_settings(
         "UPDATE organizations SET time_zone = coalesce($2, time_zone), \
              dpop_mode = coalesce($3, dpop_mode), \
              waitlist_auto_offer = coalesce($4, waitlist_auto_offer), \
-             note_due_hours = coalesce($5, note_due_hours), updated_at = now() \
+             note_due_hours = coalesce($5, note_due_hours), \
+             business_hours_start = coalesce($6::time, business_hours_start), \
+             business_hours_end = coalesce($7::time, business_hours_end), \
+             business_days = coalesce($8::smallint[], business_days), updated_at = now() \
          WHERE id = $1 RETURNING {SETTINGS_COLUMNS}"
     )))
     .bind(id)
@@ -160,6 +173,9 @@ pub async fn update_settings(
     .bind(change.dpop_mode.map(Mode::as_str))
     .bind(change.waitlist_auto_offer)
     .bind(change.note_due_hours)
+    .bind(change.business_hours.as_ref().map(|h| h.start.as_str()))
+    .bind(change.business_hours.as_ref().map(|h| h.end.as_str()))
+    .bind(change.business_hours.as_ref().map(|h| h.days.clone()))
     .fetch_one(tx.conn())
     .await
 }

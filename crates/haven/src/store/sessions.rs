@@ -30,6 +30,8 @@ pub enum RevokeReason {
     MaxLifetime,
     /// A refresh was proven by another DPoP key than the one the session is bound to.
     DpopKeyMismatch,
+    /// Contained as part of a security incident.
+    SecurityIncident,
 }
 
 impl RevokeReason {
@@ -42,6 +44,7 @@ impl RevokeReason {
             Self::IdleTimeout => "idle_timeout",
             Self::MaxLifetime => "max_lifetime",
             Self::DpopKeyMismatch => "dpop_key_mismatch",
+            Self::SecurityIncident => "security_incident",
         }
     }
 }

@@ -60,6 +60,10 @@ pub const AUDIT_WRITE_DURATION: &str = "haven_audit_write_duration_seconds";
 pub const DB_POOL_CONNECTIONS: &str = "haven_db_pool_connections";
 /// Security events by type.
 pub const SECURITY_EVENTS: &str = "haven_security_events_total";
+/// Security incidents opened by the breach detector, by rule kind and severity.
+pub const SECURITY_INCIDENTS: &str = "haven_security_incidents_total";
+/// How far the breach detector trails the sealed audit chain.
+pub const BREACH_DETECTOR_LAG: &str = "haven_breach_detector_lag_seconds";
 
 /// Request latencies: 1 ms to 10 s.
 const HTTP_BUCKETS: &[f64] = &[
@@ -165,6 +169,15 @@ fn describe() {
         "HTTP request latency, by method and matched route"
     );
     describe_counter!(LOGINS, "Login attempts by outcome");
+    describe_counter!(
+        SECURITY_INCIDENTS,
+        "Security incidents opened by the breach detector, by rule kind and severity"
+    );
+    describe_gauge!(
+        BREACH_DETECTOR_LAG,
+        Unit::Seconds,
+        "Age of the oldest sealed audit event the breach detector has not read yet"
+    );
     describe_gauge!(
         PASSWORD_HASHES,
         "Users per password hash algorithm (argon2id, bcrypt awaiting rehash, other)"
@@ -204,6 +217,7 @@ fn describe() {
 /// Every labelled series a dashboard alerts on starts at 0, so an alert on "increase" works
 /// from the first event and a scrape shows the series before anything happened.
 fn start_series() {
+    gauge!(BREACH_DETECTOR_LAG).set(0.0);
     for outcome in ["success", "failure"] {
         counter!(LOGINS, "outcome" => outcome).increment(0);
     }
@@ -299,6 +313,16 @@ pub fn appointment(outcome: &'static str) {
 /// One DPoP proof checked: `accepted`, or the reason it was rejected.
 pub fn dpop_proof(outcome: &'static str) {
     counter!(DPOP_PROOFS, "outcome" => outcome).increment(1);
+}
+
+/// A security incident just opened (`kind` and `severity` come from fixed sets).
+pub fn security_incident(kind: &'static str, severity: &'static str) {
+    counter!(SECURITY_INCIDENTS, "kind" => kind, "severity" => severity).increment(1);
+}
+
+/// The breach detector's lag after a pass.
+pub fn breach_detector_lag(seconds: f64) {
+    gauge!(BREACH_DETECTOR_LAG).set(seconds);
 }
 
 /// A statement refused by row-level security.

@@ -1,6 +1,7 @@
 //! `/api/organization/settings`: the practice's settings (SPEC §6 "Practice settings"). Each feature
 //! adds its fields: `timeZone` (scheduling), `dpopMode` (DPoP), `waitlistAutoOffer`
-//! (waitlist), `noteDueHours` (clinical notes).
+//! (waitlist), `noteDueHours` (clinical notes),
+//! `businessHours` (breach detection).
 
 mod get;
 mod update;
@@ -12,6 +13,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::dpop::Mode;
+use crate::security::BusinessHours;
 use crate::store::organizations::SettingsRow;
 
 /// The practice's settings.
@@ -33,6 +35,9 @@ pub struct Settings {
     /// default 72.
     #[schema(example = 72)]
     note_due_hours: i32,
+    /// Business hours in the practice's time zone, for breach detection's AFTER_HOURS_ACCESS
+    /// (default 06:00–22:00, Monday to Friday).
+    business_hours: BusinessHours,
 }
 
 /// `{"settings": {...}}`.
@@ -50,6 +55,11 @@ impl From<SettingsRow> for SettingsResponse {
                 dpop_mode: Mode::from_stored(&row.dpop_mode),
                 waitlist_auto_offer: row.waitlist_auto_offer,
                 note_due_hours: row.note_due_hours,
+                business_hours: BusinessHours {
+                    start: row.business_hours_start,
+                    end: row.business_hours_end,
+                    days: row.business_days,
+                },
             },
         }
     }

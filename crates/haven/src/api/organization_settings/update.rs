@@ -16,6 +16,7 @@ use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::policy::method_of;
 use crate::policy::organizations as policy;
+use crate::security::BusinessHours;
 use crate::store::organizations::{self, SettingsChange};
 
 /// The request body: the settings to change, at least one.
@@ -35,6 +36,9 @@ pub struct UpdateSettings {
     /// Hours after the service a clinical note is due (1–720), for notes written from now on.
     #[schema(minimum = 1, maximum = 720, example = 72)]
     note_due_hours: Option<i32>,
+    /// Business hours in the practice's time zone (`start`/`end` `HH:MM`, `end` may be
+    /// `24:00`; `days` ISO 1–7).
+    business_hours: Option<BusinessHours>,
 }
 
 /// Change the practice's settings
@@ -76,6 +80,11 @@ pub async fn update_settings(
     if body.note_due_hours.is_some_and(|h| !(1..=720).contains(&h)) {
         return Err(AppError::invalid_field("noteDueHours", "must be 1 to 720"));
     }
+    if let Some(hours) = &body.business_hours {
+        hours
+            .check()
+            .map_err(|(field, reason)| AppError::invalid_field(field, reason))?;
+    }
     let auto_offer = body
         .waitlist_auto_offer
         .as_deref()
@@ -105,6 +114,7 @@ pub async fn update_settings(
         dpop_mode: body.dpop_mode,
         waitlist_auto_offer: auto_offer,
         note_due_hours: body.note_due_hours,
+        business_hours: body.business_hours,
     };
     let row = organizations::update_settings(&mut tx, &may, &change).await?;
     let mut changed = serde_json::Map::new();
@@ -119,6 +129,16 @@ pub async fn update_settings(
     }
     if change.note_due_hours.is_some() {
         changed.insert("noteDueHours".into(), json!(row.note_due_hours));
+    }
+    if change.business_hours.is_some() {
+        changed.insert(
+            "businessHours".into(),
+            json!({
+                "start": row.business_hours_start,
+                "end": row.business_hours_end,
+                "days": row.business_days,
+            }),
+        );
     }
     audit::record(
         &mut tx,

@@ -1,4 +1,5 @@
 //! `/api/organization/settings`.
 
+mod business_hours;
 mod get;
 mod update;
