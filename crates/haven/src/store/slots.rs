@@ -40,11 +40,16 @@ pub struct SlotQuery {
     pub limit: i64,
 }
 
-/// The statement. Availability becomes ranges: each clinician's windows (rules on each local date of the
-/// search, in the clinician's zone) are merged into one multirange. Busy time is read once per
-/// clinician, as one multirange of the active entries (buffers included) overlapping the search:
-/// a `LATERAL` probe of the clinician exclusion constraint's GiST index, never a scan of the
-/// table. Each span of working hours, extended by the clinician's buffer (a slot's buffer may
+/// The statement. Availability becomes ranges: each clinician's windows (rules on each local
+/// date of the search, in the clinician's zone) are merged into one multirange. Busy time is
+/// read once per clinician, as one multirange of the active entries (buffers included) around
+/// the search, never by a scan of the table: appointments through the B-tree on
+/// `(organization_id, clinician_id, start_at)` (an appointment's busy time is at most 8 hours
+/// plus a 4-hour buffer, so those starting from a day before the search are all that can
+/// overlap it), blocks (any length) through the clinician exclusion constraint's GiST index.
+/// Why not the GiST index for appointments too: under row-level security PostgreSQL uses only
+/// leakproof operators as index conditions, and the range overlap `&&` is not leakproof, so the
+/// GiST scan would be bounded by the clinician alone; timestamp comparisons are leakproof. Each span of working hours, extended by the clinician's buffer (a slot's buffer may
 /// run past the end of the hours, not into someone's appointment), minus the busy time leaves
 /// free ranges; a slot starts on the grid in a free range and ends, with its buffer, inside it.
 /// Holds past their expiry do not count (they are released at use). `limit + 1` rows tell
@@ -85,13 +90,20 @@ free AS ( \
     SELECT h.clinician_id, h.buffer_minutes, f.span \
     FROM hours h \
     CROSS JOIN LATERAL ( \
-        SELECT range_agg(e.busy) AS taken \
-        FROM calendar_entries e \
-        WHERE e.organization_id = $1 AND e.clinician_id = h.clinician_id \
-          AND e.status IN ('HELD', 'BOOKED', 'CHECKED_IN', 'ACTIVE') \
-          AND e.busy && tstzrange(lower(h.open), \
-                                  upper(h.open) + make_interval(mins => h.buffer_minutes), '[)') \
-          AND NOT (e.status = 'HELD' AND e.hold_expires_at <= now())) b \
+        SELECT range_agg(x.busy) AS taken FROM ( \
+            SELECT e.busy FROM calendar_entries e \
+            WHERE e.organization_id = $1 AND e.clinician_id = h.clinician_id \
+              AND e.kind = 'APPOINTMENT' AND e.status IN ('HELD', 'BOOKED', 'CHECKED_IN') \
+              AND e.start_at >= lower(h.open) - interval '1 day' \
+              AND e.start_at < upper(h.open) + make_interval(mins => h.buffer_minutes) \
+              AND NOT (e.status = 'HELD' AND e.hold_expires_at <= now()) \
+            UNION ALL \
+            SELECT e.busy FROM calendar_entries e \
+            WHERE e.organization_id = $1 AND e.clinician_id = h.clinician_id \
+              AND e.kind = 'BLOCK' AND e.status = 'ACTIVE' \
+              AND e.busy && tstzrange(lower(h.open), \
+                                      upper(h.open) + make_interval(mins => h.buffer_minutes), \
+                                      '[)')) x) b \
     CROSS JOIN LATERAL unnest(h.open) AS o(span) \
     CROSS JOIN LATERAL unnest( \
         tstzmultirange(tstzrange(lower(o.span), \

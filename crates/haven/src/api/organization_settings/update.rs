@@ -65,7 +65,12 @@ pub async fn update_settings(
     AppJson(body): AppJson<UpdateSettings>,
 ) -> Result<AppJson<SettingsResponse>, AppError> {
     let may = policy::manage_settings(&caller, "update_settings")?;
-    if body.time_zone.is_none() && body.dpop_mode.is_none() && body.waitlist_auto_offer.is_none() {
+    if body.time_zone.is_none()
+        && body.dpop_mode.is_none()
+        && body.waitlist_auto_offer.is_none()
+        && body.note_due_hours.is_none()
+        && body.business_hours.is_none()
+    {
         return Err(AppError::invalid_field(
             "body",
             "at least one setting must be given",

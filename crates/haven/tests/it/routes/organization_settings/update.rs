@@ -137,7 +137,7 @@ async fn an_admin_sets_the_hours_notes_are_due_and_bad_values_are_refused() {
         .json_as(&admin, Method::PATCH, PATH, &json!({ "noteDueHours": 721 }))
         .await;
 
-    assert_eq!(set.status, StatusCode::OK);
+    assert_eq!(set.status, StatusCode::OK, "{:?}", set.json());
     assert_eq!(set.json()["settings"]["noteDueHours"], 48);
     assert_eq!(set.json()["settings"]["timeZone"], "UTC");
     for refused in [zero, huge] {

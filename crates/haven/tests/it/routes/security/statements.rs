@@ -2,34 +2,13 @@
 //! statement sqlx runs inside the batch's span is counted (a subscriber local to this test's
 //! thread), for a batch where 2 users cross EXCESSIVE_PHI_ACCESS and one where 8 do.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use haven::domain::Role;
 use haven::security::detector;
 use haven_testkit::TestApp;
 use tracing::Instrument;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::{Layer, Registry};
 
 use crate::fixtures::security::{always_open, patients, read_patient};
-
-#[derive(Clone, Default)]
-struct Statements(Arc<AtomicUsize>);
-
-impl<S> Layer<S> for Statements
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
-        let in_batch = ctx
-            .event_scope(event)
-            .is_some_and(|mut scope| scope.any(|span| span.name() == "detector_batch"));
-        if event.metadata().target() == "sqlx::query" && in_batch {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
+use crate::fixtures::statements::count_in;
 
 /// A practice where `users` admins each read 21 patients; answers the statements of the
 /// detector's batch over it and the incidents it found.
@@ -47,15 +26,7 @@ async fn batch_with(app: &TestApp, name: &str, users: usize) -> (usize, usize) {
         }
     }
     app.state().sealer().flush().await.expect("flush");
-    let statements = Statements::default();
-    let subscriber = Registry::default().with(
-        statements.clone().with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target("sqlx::query", tracing::Level::TRACE)
-                .with_target("detector_statements", tracing::Level::INFO),
-        ),
-    );
-    let guard = tracing::subscriber::set_default(subscriber);
+    let (statements, guard) = count_in("detector_batch", "detector_statements");
     let mut tx = app
         .state()
         .db()
@@ -68,7 +39,7 @@ async fn batch_with(app: &TestApp, name: &str, users: usize) -> (usize, usize) {
         .expect("evaluate");
     drop(guard);
     tx.commit().await.expect("commit");
-    (statements.0.load(Ordering::SeqCst), outcome.incidents.len())
+    (statements.count(), outcome.incidents.len())
 }
 
 #[tokio::test]

@@ -5,51 +5,22 @@
 //! request's), for 2 and for 52 occurrences with units reserved; and the authorization is
 //! updated once for all.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use axum::http::StatusCode;
 use haven_testkit::{TestApp, TestUser};
 use serde_json::{Value, json};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::{Layer, Registry};
 
 use super::{create, series_body};
 use crate::fixtures::scheduling::{clinic, text};
+use crate::fixtures::statements::count_in;
 use crate::fixtures::units::{as_owner, assert_ledger_balanced, authorization};
-
-#[derive(Clone, Default)]
-struct Statements(Arc<AtomicUsize>);
-
-impl<S> Layer<S> for Statements
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
-        let in_request = ctx
-            .event_scope(event)
-            .is_some_and(|mut scope| scope.any(|span| span.name() == "request"));
-        if event.metadata().target() == "sqlx::query" && in_request {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
 
 /// Books `body` as `user`, answering the response body and the statements it ran.
 async fn counted(app: &TestApp, user: &TestUser, body: &Value) -> (Value, usize) {
-    let statements = Statements::default();
-    let subscriber = Registry::default().with(
-        statements.clone().with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target("sqlx::query", tracing::Level::TRACE)
-                .with_target("haven::http::context", tracing::Level::INFO),
-        ),
-    );
-    let guard = tracing::subscriber::set_default(subscriber);
+    let (statements, guard) = count_in("request", "haven::http::context");
     let response = create(app, user, body).await;
     drop(guard);
     assert_eq!(response.status, StatusCode::CREATED, "{}", text(&response));
-    (response.json(), statements.0.load(Ordering::SeqCst))
+    (response.json(), statements.count())
 }
 
 #[tokio::test]

@@ -2,70 +2,21 @@
 //! the request is counted (its `sqlx::query` event inside the request's span, seen by a
 //! subscriber local to this test's thread), with 1 and with 500 waiting entries, both ways.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use axum::http::StatusCode;
 use haven_testkit::{TestApp, TestUser};
 use serde_json::{Value, json};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::{Layer, Registry};
 
 use super::{MONDAY_NINE, added, seed_entries, waitlist_clinic};
 use crate::fixtures::scheduling::text;
-
-#[derive(Clone, Default)]
-struct Statements(Arc<AtomicUsize>);
-
-/// The statement text of a `sqlx::query` event.
-#[derive(Default)]
-struct StatementText(String);
-
-impl tracing::field::Visit for StatementText {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if matches!(field.name(), "db.statement" | "summary") {
-            self.0.push_str(&format!("{value:?}"));
-        }
-    }
-}
-
-impl<S> Layer<S> for Statements
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-{
-    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
-        let in_request = ctx
-            .event_scope(event)
-            .is_some_and(|mut scope| scope.any(|span| span.name() == "request"));
-        if event.metadata().target() != "sqlx::query" || !in_request {
-            return;
-        }
-        // The driver's own catalog look-ups (type information, once per new pooled
-        // connection) are not the request's statements: under a loaded test run a request may
-        // land on a fresh connection.
-        let mut text = StatementText::default();
-        event.record(&mut text);
-        if !text.0.contains("pg_catalog") && !text.0.contains("pg_type") {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
+use crate::fixtures::statements::count_in;
 
 /// `GET path` as `user`: the body and the statements the request ran.
 async fn counted(app: &TestApp, user: &TestUser, path: &str) -> (Value, usize) {
-    let statements = Statements::default();
-    let subscriber = Registry::default().with(
-        statements.clone().with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target("sqlx::query", tracing::Level::TRACE)
-                .with_target("haven::http::context", tracing::Level::INFO),
-        ),
-    );
-    let guard = tracing::subscriber::set_default(subscriber);
+    let (statements, guard) = count_in("request", "haven::http::context");
     let response = app.get_as(user, path).await;
     drop(guard);
     assert_eq!(response.status, StatusCode::OK, "{}", text(&response));
-    (response.json(), statements.0.load(Ordering::SeqCst))
+    (response.json(), statements.count())
 }
 
 #[tokio::test]
