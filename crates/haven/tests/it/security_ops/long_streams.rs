@@ -25,7 +25,7 @@ use super::shared_master_key;
 /// The request pool's statement timeout in these tests (30 s in production).
 const SHORT: Duration = Duration::from_millis(250);
 /// Events in the chain: several MB of export, and a verification walk well past [`SHORT`].
-const EVENTS: i64 = 15_000;
+const EVENTS: i64 = 40_000;
 
 struct LongChain {
     db: TestDb,
