@@ -2,35 +2,14 @@
 //! addendum is found nowhere in the cluster's files (tables, WAL, logs), and a version's
 //! ciphertext moved to another version does not open.
 
-use std::path::Path;
-
 use axum::http::{Method, StatusCode};
 use haven_testkit::{PASSWORD, TestApp};
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
-use crate::fixtures::notes::{note_clinic, soap, text, written};
+use crate::fixtures::at_rest::files_containing;
 
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(&path) {
-                stack.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else if meta.is_file()
-            && let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle)
-        {
-            hits.push(path.display().to_string());
-        }
-    }
-    hits
-}
+use crate::fixtures::notes::{note_clinic, soap, text, written};
 
 #[tokio::test]
 async fn no_note_or_addendum_text_reaches_the_database_files() {

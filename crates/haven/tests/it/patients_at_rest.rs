@@ -1,34 +1,12 @@
 //! PHI at rest: nothing readable in the database's files, and ciphertext bound to its place.
 
-use std::path::Path;
-
 use axum::http::{Method, StatusCode};
 use haven::domain::Role;
 use haven_testkit::TestApp;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 
-/// Every file under `dir` that contains `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        if meta.is_dir() {
-            if let Ok(entries) = std::fs::read_dir(&path) {
-                stack.extend(entries.flatten().map(|e| e.path()));
-            }
-        } else if meta.is_file()
-            && let Ok(bytes) = std::fs::read(&path)
-            && bytes.windows(needle.len()).any(|w| w == needle)
-        {
-            hits.push(path.display().to_string());
-        }
-    }
-    hits
-}
+use crate::fixtures::at_rest::files_containing;
 
 #[tokio::test]
 async fn no_plaintext_phi_reaches_the_database_files() {
