@@ -52,16 +52,18 @@ PY
 
 run login login --concurrency 2 --duration 2s --hash-samples 2
 run patient-create patient-create --concurrency 2 --duration 2s --pgbench bench/pgbench
-run patient-read patient-read --concurrency 2 --duration 2s --patients 5 --pgbench bench/pgbench
+run patient-read patient-read --concurrency 2 --duration 2s --patients 5 --pgbench bench/pgbench --haven-pool 4
+run patient-read-open patient-read --concurrency 4 --duration 2s --patients 5 --rate 40
 run patient-read-dpop patient-read-dpop --concurrency 2 --duration 1s --patients 5 --pairs 1
 run reserve reserve --concurrency 4 --duration 2s --authorizations 5 --patients 2 --pgbench bench/pgbench
+run reserve-open reserve --concurrency 4 --duration 2s --authorizations 5 --patients 2 --rate 40
 run reserve-hot reserve-hot --concurrency 4 --duration 2s --pgbench bench/pgbench
 run cleanup-stale cleanup-stale --sessions 200 --stale 20 --authorizations 5
 run audit-verify audit-verify --rows 2000 --seal-timeout 2m
 run audit-writes audit-writes --concurrency 2 --duration 2s --pool 4
 run note-read note-read --concurrency 2 --duration 2s --notes 5
 run note-sign note-sign --concurrency 2 --duration 2s --notes-per-client 40
-run book book --concurrency 4 --duration 2s --clinicians 3 --patients 4 --pgbench bench/pgbench --pgbench-clients 2
+run book book --concurrency 4 --duration 2s --clinicians 3 --patients 4 --pgbench bench/pgbench --haven-pool 2
 run book-series book-series --concurrency 2 --duration 2s --clinicians 2 --patients 3
 run slots slots --concurrency 2 --duration 2s --clinicians 3 --patients 3 --appointments 2000 --rate 5
 echo "--- haven-bench smoke: every scenario ran"

@@ -32,6 +32,12 @@ pub struct Cli {
     /// Print one JSON object instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Haven's database pool (`HAVEN_DB_MAX_CONNECTIONS`): --start gives the private Haven this
+    /// many connections; with --url, say what that Haven has. pgbench runs with as many clients
+    /// unless --pgbench-clients says otherwise, so both put the same concurrency on PostgreSQL
+    /// (SPEC §10).
+    #[arg(long, global = true, default_value_t = 32, value_parser = clap::value_parser!(u16).range(2..=1000))]
+    pub haven_pool: u16,
     /// The scenario.
     #[command(subcommand)]
     pub scenario: ScenarioCommand,
@@ -117,10 +123,6 @@ pub struct BookArgs {
     pub practice: PracticeArgs,
     #[command(flatten)]
     pub pgbench: PgbenchArgs,
-    /// pgbench's clients: Haven's pool size (`HAVEN_DB_MAX_CONNECTIONS`, 32 by default and
-    /// under --start), so both put the same concurrency on PostgreSQL (SPEC §10).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1024))]
-    pub pgbench_clients: u16,
 }
 
 /// `book-series` options.
@@ -154,10 +156,6 @@ pub struct SlotsArgs {
     /// The search's `limit` (the API's default is 100).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
-    /// Open loop: send this many searches per second on a fixed schedule (latency counted from
-    /// each scheduled send time) instead of --concurrency clients in a closed loop.
-    #[arg(long, value_parser = parse_rate)]
-    pub rate: Option<f64>,
 }
 
 /// `reserve` options.
@@ -222,9 +220,14 @@ pub struct LoadArgs {
     /// How long the load runs: `20s`, `500ms`, `2m`.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Open loop: send this many requests per second on a fixed schedule (latency counted from
+    /// each scheduled send time, at most --concurrency in flight) instead of --concurrency
+    /// clients in a closed loop.
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
 }
 
-/// The pgbench comparison of a patient scenario.
+/// The pgbench comparison of a scenario.
 #[derive(Debug, Clone, Args)]
 pub struct PgbenchArgs {
     /// After the HTTP load, run the same SQL through pgbench (the scripts in DIR, e.g.
@@ -235,6 +238,20 @@ pub struct PgbenchArgs {
     /// pgbench's worker threads (`-j`).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub pgbench_threads: u16,
+    /// pgbench's clients (`-c`) [default: --haven-pool, Haven's pool size].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub pgbench_clients: Option<u16>,
+}
+
+impl PgbenchArgs {
+    /// pgbench's `-c`, and why: Haven's pool size unless overridden.
+    #[must_use]
+    pub fn clients(&self, pool: u16) -> (u16, &'static str) {
+        match self.pgbench_clients {
+            Some(clients) => (clients, "--pgbench-clients"),
+            None => (pool, "Haven's pool size, --haven-pool"),
+        }
+    }
 }
 
 /// `patient-create` options.
@@ -418,7 +435,7 @@ mod tests {
             (
                 book.load.concurrency,
                 book.practice.clinicians,
-                book.pgbench_clients
+                book.pgbench.clients(32).0
             ),
             (64, 50, 32)
         );
@@ -430,9 +447,46 @@ mod tests {
             panic!("slots");
         };
         assert_eq!(
-            (slots.appointments, slots.days, slots.rate),
+            (slots.appointments, slots.days, slots.load.rate),
             (300_000, 31, Some(20.0))
         );
         assert!(parse_rate("0").is_err() && parse_rate("x").is_err());
+    }
+
+    #[test]
+    fn pgbench_clients_default_to_the_pool_and_loads_can_be_open() {
+        let cli = Cli::try_parse_from([
+            "haven-bench",
+            "--start",
+            "--haven-pool",
+            "16",
+            "reserve",
+            "--rate",
+            "800",
+        ])
+        .expect("the command parses");
+        assert_eq!(cli.haven_pool, 16);
+        let ScenarioCommand::Reserve(reserve) = cli.scenario else {
+            panic!("reserve");
+        };
+        assert_eq!(reserve.load.rate, Some(800.0));
+        assert_eq!(
+            reserve.pgbench.clients(cli.haven_pool),
+            (16, "Haven's pool size, --haven-pool")
+        );
+        let cli = Cli::try_parse_from([
+            "haven-bench",
+            "--start",
+            "patient-read",
+            "--pgbench-clients",
+            "8",
+        ])
+        .expect("the command parses");
+        let ScenarioCommand::PatientRead(read) = cli.scenario else {
+            panic!("patient-read");
+        };
+        assert_eq!(cli.haven_pool, 32);
+        assert_eq!(read.pgbench.clients(cli.haven_pool).0, 8);
+        assert_eq!(read.load.rate, None);
     }
 }

@@ -22,6 +22,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
 
+use crate::cli::LoadArgs;
 use crate::histogram::Histogram;
 use crate::http::Api;
 
@@ -146,6 +147,45 @@ where
     }
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// Runs the load `args` asks for: `--concurrency` clients in a closed loop ([`run`]), or with
+/// `--rate` the open loop ([`run_open`]) with at most `--concurrency` requests in flight.
+/// `request(i)` gets the client's number (closed) or the request's number modulo the
+/// concurrency (open).
+pub async fn drive<F, Fut>(
+    args: &LoadArgs,
+    expected: StatusCode,
+    request: F,
+) -> anyhow::Result<LoadReport>
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<StatusCode>> + Send + 'static,
+{
+    let concurrency = usize::from(args.concurrency);
+    match args.rate {
+        Some(rate) => {
+            run_open(rate, args.duration, concurrency, expected, |i| {
+                request(usize::try_from(i).unwrap_or_default() % concurrency.max(1))
+            })
+            .await
+        }
+        None => run(concurrency, args.duration, expected, request).await,
+    }
+}
+
+/// How [`drive`] runs `args`, for a report: `"closed loop: 32 clients"` or the open loop's
+/// rate.
+#[must_use]
+pub fn mode_text(args: &LoadArgs, unit: &str) -> String {
+    match args.rate {
+        Some(rate) => format!(
+            "open loop: {rate} {unit}/s on a fixed schedule, latency from each scheduled send \
+             time, at most {} in flight",
+            args.concurrency
+        ),
+        None => format!("closed loop: {} clients", args.concurrency),
+    }
 }
 
 /// Sends `rate` requests per second for `duration` on a fixed schedule: request `i` is due at

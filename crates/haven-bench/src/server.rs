@@ -41,8 +41,9 @@ pub struct HavenProcess {
 }
 
 impl HavenProcess {
-    /// Starts `bin` with the operator `email`/`password` and waits until `GET /ready` is 200.
-    pub async fn start(bin: &Path, email: &str, password: &str) -> anyhow::Result<Self> {
+    /// Starts `bin` with the operator `email`/`password` and a database pool of `pool`
+    /// connections, and waits until `GET /ready` is 200.
+    pub async fn start(bin: &Path, email: &str, password: &str, pool: u16) -> anyhow::Result<Self> {
         if !bin.is_file() {
             bail!(
                 "no haven binary at {} (build it: cargo build --release -p haven, or pass --haven-bin)",
@@ -62,6 +63,7 @@ impl HavenProcess {
             .env("HAVEN_BIND", format!("127.0.0.1:{port}"))
             .env("HAVEN_METRICS_BIND", "off")
             .env("HAVEN_AUTH_RATE_LIMIT", AUTH_RATE_LIMIT)
+            .env("HAVEN_DB_MAX_CONNECTIONS", pool.to_string())
             .env("HAVEN_BOOTSTRAP_EMAIL", email)
             .env("HAVEN_BOOTSTRAP_PASSWORD", password)
             .stdin(Stdio::null())

@@ -33,6 +33,8 @@ pub struct Target {
     pub api: Api,
     /// The SUPER_ADMIN used to seed.
     pub operator: Operator,
+    /// Haven's database pool size (`--haven-pool`: set on a started Haven, declared for `--url`).
+    pub pool: u16,
     server: Option<HavenProcess>,
     idle: Option<Memory>,
 }
@@ -45,9 +47,13 @@ impl Target {
                 Some(bin) => bin.clone(),
                 None => default_haven_bin()?,
             };
-            let server =
-                HavenProcess::start(&bin, STARTED_OPERATOR_EMAIL, STARTED_OPERATOR_PASSWORD)
-                    .await?;
+            let server = HavenProcess::start(
+                &bin,
+                STARTED_OPERATOR_EMAIL,
+                STARTED_OPERATOR_PASSWORD,
+                cli.haven_pool,
+            )
+            .await?;
             // Read before any request: the figure SPEC §10 calls "idle".
             let idle = server.memory().ok();
             return Ok(Self {
@@ -57,6 +63,7 @@ impl Target {
                     password: STARTED_OPERATOR_PASSWORD.to_owned(),
                 },
                 server: Some(server),
+                pool: cli.haven_pool,
                 idle,
             });
         }
@@ -81,6 +88,7 @@ impl Target {
             api,
             operator,
             server: None,
+            pool: cli.haven_pool,
             idle: None,
         })
     }
@@ -125,7 +133,8 @@ impl Target {
             vec![format!(
                 "haven started with HAVEN_AUTH_RATE_LIMIT={AUTH_RATE_LIMIT}: the per-IP limit on \
                  /api/auth/* (100 per 5 minutes by default) would otherwise refuse a flood sent \
-                 from one machine"
+                 from one machine; HAVEN_DB_MAX_CONNECTIONS={} (--haven-pool)",
+                self.pool
             )]
         } else {
             vec![
@@ -142,6 +151,7 @@ impl Target {
         json!({
             "url": self.api.base(),
             "started": self.server.is_some(),
+            "pool": self.pool,
             "database": self.database(),
         })
     }

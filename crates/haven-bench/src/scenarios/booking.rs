@@ -678,6 +678,7 @@ async fn compare(
     granted: u64,
 ) -> anyhow::Result<(Vec<(&'static str, String)>, Value, f64)> {
     let server = target.started()?;
+    let (clients, why) = args.pgbench.clients(target.pool);
     let array = |ids: &[String]| format!("{{{}}}", ids.join(","));
     let vars = vec![
         ("org".to_owned(), practice.org.id.clone()),
@@ -694,7 +695,7 @@ async fn compare(
         ),
         ("patients".to_owned(), practice.patients.len().to_string()),
         ("first".to_owned(), first.to_string()),
-        ("clients".to_owned(), args.pgbench_clients.to_string()),
+        ("clients".to_owned(), clients.to_string()),
         ("k".to_owned(), "0".to_owned()),
         (
             "epoch0".to_owned(),
@@ -705,7 +706,7 @@ async fn compare(
     ];
     let mut run = Pgbench {
         script: dir.join("book.sql"),
-        clients: args.pgbench_clients,
+        clients,
         threads: args.pgbench.pgbench_threads,
         duration: args.load.duration,
         vars,
@@ -720,9 +721,9 @@ async fn compare(
         (
             "pgbench",
             format!(
-                "{:.1} transactions/s ({} transactions, {} failed), {} clients (Haven's pool), \
+                "{:.1} transactions/s ({} transactions, {} failed), {clients} clients ({why}), \
                  same duration",
-                run.tps, run.transactions, run.failed, args.pgbench_clients
+                run.tps, run.transactions, run.failed
             ),
         ),
         ("pgbench latency", latency_text(summary)),
@@ -737,7 +738,7 @@ async fn compare(
     let mut json = run.summary_json();
     json["calendar"] = calendar.to_json();
     json["ledger"] = ledger.to_json();
-    json["clients"] = json!(args.pgbench_clients);
+    json["clients"] = json!(clients);
     Ok((rows, json, run.tps))
 }
 

@@ -103,7 +103,13 @@ pub async fn create(target: &Target, args: &PatientCreateArgs) -> anyhow::Result
         }
         None => None,
     };
-    Ok(report(target, &args.load, Kind::Create, measured, pgbench))
+    Ok(report(
+        target,
+        (&args.load, &args.pgbench),
+        Kind::Create,
+        measured,
+        pgbench,
+    ))
 }
 
 /// `patient-read`: seeds an organization, its ADMIN and `--patients` patients, then reads them
@@ -144,7 +150,13 @@ pub async fn read(target: &Target, args: &PatientReadArgs) -> anyhow::Result<Rep
         Some(dir) => Some(compare(target, &org, &args.load, &args.pgbench, dir, kind).await?),
         None => None,
     };
-    Ok(report(target, &args.load, kind, measured, pgbench))
+    Ok(report(
+        target,
+        (&args.load, &args.pgbench),
+        kind,
+        measured,
+        pgbench,
+    ))
 }
 
 /// Everything the HTTP load measured.
@@ -211,16 +223,10 @@ async fn measure<F, Fut>(
 ) -> anyhow::Result<Measured>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = anyhow::Result<StatusCode>> + Send,
+    Fut: Future<Output = anyhow::Result<StatusCode>> + Send + 'static,
 {
     let (cpu_before, started) = (target.cpu_snapshot(), Instant::now());
-    let load = load::run(
-        usize::from(args.concurrency),
-        args.duration,
-        expected,
-        request,
-    )
-    .await?;
+    let load = load::drive(args, expected, request).await?;
     let cpu = cpu::Usage::between(cpu_before, target.cpu_snapshot(), started.elapsed());
     let memory = (target.idle_memory(), target.memory());
     let outbox = drain(target).await?;
@@ -280,9 +286,10 @@ async fn compare(
             vars.push(("patients".to_owned(), patients.to_string()));
         }
     }
+    let (clients, _) = args.clients(target.pool);
     let run = Pgbench {
         script: dir.join(format!("{}.sql", kind.name())),
-        clients: load.concurrency,
+        clients,
         threads: args.pgbench_threads,
         duration: load.duration,
         vars,
@@ -389,11 +396,12 @@ pub(super) fn seed_from_clock() -> u64 {
 
 fn report(
     target: &Target,
-    args: &LoadArgs,
+    (args, pg): (&LoadArgs, &PgbenchArgs),
     kind: Kind,
     measured: Measured,
     pgbench: Option<(PgbenchReport, Option<Outbox>)>,
 ) -> Report {
+    let run_clients = pg.clients(target.pool);
     let Measured {
         mut load,
         cpu,
@@ -424,7 +432,10 @@ fn report(
         ),
         (
             "concurrency",
-            format!("{} clients, one ADMIN token", args.concurrency),
+            format!(
+                "{}, one ADMIN token",
+                load::mode_text(args, &format!("{unit}s"))
+            ),
         ),
         (
             "duration",
@@ -460,8 +471,9 @@ fn report(
         rows.push((
             "pgbench",
             format!(
-                "{:.1} transactions/s ({} transactions, {} failed), same clients and duration",
-                run.tps, run.transactions, run.failed
+                "{:.1} transactions/s ({} transactions, {} failed), {} clients ({}), same \
+                 duration",
+                run.tps, run.transactions, run.failed, run_clients.0, run_clients.1
             ),
         ));
         rows.push(("pgbench latency", latency_text(summary)));
@@ -523,6 +535,7 @@ fn report(
         "scenario": kind.name(),
         "target": target.to_json(),
         "concurrency": args.concurrency,
+        "rate": args.rate,
         "durationSecs": args.duration.as_secs_f64(),
         "elapsedSecs": load.elapsed.as_secs_f64(),
         "patients": match kind { Kind::Read { patients } => Some(patients), Kind::Create => None },

@@ -77,36 +77,16 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
     let concurrency = usize::from(args.load.concurrency);
     let seeded_memory = target.memory();
     let (before, started) = (target.cpu_snapshot(), Instant::now());
-    let mut measured = match args.rate {
-        Some(rate) => {
-            load::run_open(
-                rate,
-                args.load.duration,
-                concurrency,
-                StatusCode::OK,
-                |_| {
-                    let (api, token, path) = (api.clone(), Arc::clone(&token), Arc::clone(&path));
-                    async move { Ok(api.get_with(&path, &token).await?.status) }
-                },
-            )
-            .await?
-        }
-        None => {
-            load::run(concurrency, args.load.duration, StatusCode::OK, move |_| {
-                let (api, token, path) = (api.clone(), Arc::clone(&token), Arc::clone(&path));
-                async move { Ok(api.get_with(&path, &token).await?.status) }
-            })
-            .await?
-        }
-    };
+    let mut measured = load::drive(&args.load, StatusCode::OK, move |_| {
+        let (api, token, path) = (api.clone(), Arc::clone(&token), Arc::clone(&path));
+        async move { Ok(api.get_with(&path, &token).await?.status) }
+    })
+    .await?;
     let cpu = cpu::Usage::between(before, target.cpu_snapshot(), started.elapsed());
     let (idle, after) = (target.idle_memory(), target.memory());
     let latency = measured.latencies.summary();
-    let mode = match args.rate {
-        Some(rate) => format!(
-            "open loop: {rate} searches/s on a fixed schedule, latency from the scheduled send \
-             time, at most {concurrency} in flight"
-        ),
+    let mode = match args.load.rate {
+        Some(_) => load::mode_text(&args.load, "searches"),
         None => format!("closed loop: {concurrency} clients, one SCHEDULER token"),
     };
     let rows = vec![
@@ -178,7 +158,7 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
             format!(
                 "p99 < 50 ms: {}{}",
                 verdict(latency.p99.is_some_and(|p| p < TARGET_P99)),
-                if args.rate.is_some() {
+                if args.load.rate.is_some() {
                     ""
                 } else {
                     " (closed loop: the SPEC measures latency open-loop, --rate)"
@@ -197,7 +177,7 @@ pub async fn run(target: &Target, args: &SlotsArgs) -> anyhow::Result<Report> {
         "slotsFound": found,
         "truncated": truncated,
         "firstSearch": { "status": first_status.as_u16(), "secs": first_secs },
-        "rate": args.rate,
+        "rate": args.load.rate,
         "concurrency": args.load.concurrency,
         "durationSecs": args.load.duration.as_secs_f64(),
         "elapsedSecs": measured.elapsed.as_secs_f64(),

@@ -172,7 +172,7 @@ async fn run(
         );
     }
     let (cpu_before, started) = (target.cpu_snapshot(), Instant::now());
-    let mut measured = load::run(concurrency, load.duration, StatusCode::CREATED, request).await?;
+    let mut measured = load::drive(load, StatusCode::CREATED, request).await?;
     let cpu = cpu::Usage::between(cpu_before, target.cpu_snapshot(), started.elapsed());
     let (idle, after) = (target.idle_memory(), target.memory());
     let hot = name == "reserve-hot";
@@ -201,7 +201,7 @@ async fn run(
         ),
         (
             "concurrency",
-            format!("{} clients, one ADMIN token", load.concurrency),
+            format!("{}, one ADMIN token", load::mode_text(load, "reservations")),
         ),
         (
             "duration",
@@ -236,6 +236,7 @@ async fn run(
         "scenario": name,
         "target": target.to_json(),
         "concurrency": load.concurrency,
+        "rate": load.rate,
         "authorizations": setup.authorizations.len(),
         "totalUnitsEach": setup.total_units,
         "elapsedSecs": measured.elapsed.as_secs_f64(),
@@ -367,9 +368,10 @@ async fn compare(
         ("ip".to_owned(), "127.0.0.1".to_owned()),
         ("rid".to_owned(), Uuid::now_v7().to_string()),
     ];
+    let (clients, why) = args.clients(target.pool);
     let mut run = Pgbench {
         script: dir.join(script),
-        clients: load.concurrency,
+        clients,
         threads: args.pgbench_threads,
         duration: load.duration,
         vars,
@@ -399,7 +401,8 @@ async fn compare(
         (
             "pgbench",
             format!(
-                "{:.1} transactions/s ({} transactions, {} failed), same clients and duration",
+                "{:.1} transactions/s ({} transactions, {} failed), {clients} clients ({why}), \
+                 same duration",
                 run.tps, run.transactions, run.failed
             ),
         ),
