@@ -80,6 +80,29 @@ pub enum ScenarioCommand {
     /// The slot finder over many clinicians and days, among appointments seeded as the owner
     /// (needs --start).
     Slots(SlotsArgs),
+    /// Patient creates, reservations and reads while the database fails over (`--kill` runs
+    /// once); then every acknowledged write is looked for (needs --url: `ha/failover-drill.sh`).
+    Failover(FailoverArgs),
+}
+
+/// `failover` options.
+#[derive(Debug, Clone, Args)]
+pub struct FailoverArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// A shell command that kills the primary (run once, `--kill-after` into the load).
+    #[arg(long)]
+    pub kill: String,
+    /// When to run `--kill`.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub kill_after: Duration,
+    /// How long after the load `/ready` may take to answer 200 again.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub recover_timeout: Duration,
+    /// The owner role's URL (several hosts allowed), to count the acknowledged rows, check the
+    /// ledger and watch the outbox drain on whichever host is the primary afterwards.
+    #[arg(long, env = "HAVEN_BENCH_OWNER_URL", hide_env_values = true)]
+    pub owner_url: String,
 }
 
 /// `note-read` options.

@@ -22,7 +22,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "haven stopped on an error");
+            tracing::error!(error = %haven::telemetry::loggable(&*error), "haven stopped on an error");
             eprintln!("haven: {error:#}");
             ExitCode::FAILURE
         }

@@ -83,7 +83,7 @@ pub async fn launch_with(
                 Ok(connection) => connection,
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accepting a connection failed");
+                    tracing::warn!(error = %crate::telemetry::loggable(&error), "accepting a connection failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -6,6 +6,7 @@ mod audit_verify;
 mod audit_writes;
 mod booking;
 mod dpop;
+mod failover;
 mod login;
 mod notes;
 mod patients;
@@ -67,6 +68,7 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::Book(args) => booking::book(target, args).await,
         ScenarioCommand::BookSeries(args) => booking::book_series(target, args).await,
         ScenarioCommand::Slots(args) => slots::run(target, args).await,
+        ScenarioCommand::Failover(args) => failover::run(target, args).await,
     }
 }
 

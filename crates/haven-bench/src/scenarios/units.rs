@@ -554,7 +554,7 @@ pub fn date(days: i64) -> String {
 }
 
 /// Now as `YYYY-MM-DDTHH:MM:SSZ`.
-fn rfc3339_now() -> String {
+pub(super) fn rfc3339_now() -> String {
     let secs = secs_now();
     let s = secs.rem_euclid(86_400);
     format!(

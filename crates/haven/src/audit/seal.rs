@@ -269,7 +269,9 @@ impl Sealer {
                 if last_partition_check.is_none_or(|t| t.elapsed() > Duration::from_secs(86_400)) {
                     match self.ensure_partitions().await {
                         Ok(()) => last_partition_check = Some(Instant::now()),
-                        Err(error) => tracing::warn!(%error, "creating audit partitions failed"),
+                        Err(error) => {
+                            tracing::warn!(error = %crate::telemetry::loggable(&error), "creating audit partitions failed")
+                        }
                     }
                 }
                 match self.seal_batch(false, false).await {
@@ -277,7 +279,7 @@ impl Sealer {
                     Ok(extended) if extended > 0 => continue,
                     Ok(_) => {}
                     Err(error) => {
-                        tracing::error!(%error, "sealing audit events failed; will retry")
+                        tracing::error!(error = %crate::telemetry::loggable(&error), "sealing audit events failed; will retry")
                     }
                 }
                 tokio::time::sleep(SEAL_INTERVAL).await;

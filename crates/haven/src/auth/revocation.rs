@@ -190,7 +190,7 @@ impl Revocations {
                     (Err(error), false) => {
                         failing = true;
                         tracing::error!(
-                            %error,
+                            error = %crate::telemetry::loggable(&error),
                             "reading the revoked sessions failed; access tokens are answered \
                              with 503 if it keeps failing"
                         );

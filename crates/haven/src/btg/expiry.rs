@@ -84,7 +84,7 @@ pub fn spawn(pool: AppPool, period: Duration) -> JoinHandle<()> {
         loop {
             ticker.tick().await;
             if let Err(error) = record_expired(&pool).await {
-                tracing::warn!(%error, "recording lapsed emergency access grants failed; will retry");
+                tracing::warn!(error = %crate::telemetry::loggable(&error), "recording lapsed emergency access grants failed; will retry");
             }
         }
     })

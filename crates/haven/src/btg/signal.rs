@@ -146,7 +146,7 @@ impl SecuritySignals {
         // interleave.
         let mut out = std::io::stdout().lock();
         if let Err(error) = out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
-            tracing::error!(%error, action, "cannot write the security line to stdout");
+            tracing::error!(error = %crate::telemetry::loggable(&error), action, "cannot write the security line to stdout");
         }
     }
 }

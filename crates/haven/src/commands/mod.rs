@@ -82,7 +82,7 @@ where
                     .await?,
             );
         }
-        let pool = AppPool::connect(database.app_options(), 4)
+        let pool = AppPool::connect_endpoints(database.app_endpoints(), 4)
             .await
             .context("connecting as the runtime role")?;
         let settings = Settings {

@@ -40,7 +40,7 @@ async fn serve_with(
                 .await?,
         );
     }
-    let pool = AppPool::connect(database.app_options(), config.db_max_connections)
+    let pool = AppPool::connect_endpoints(database.app_endpoints(), config.db_max_connections)
         .await
         .context("connecting as the runtime role")?;
     let violations = pool.check_runtime_role().await?;
@@ -107,7 +107,7 @@ async fn serve_with(
                 if let Err(error) =
                     metrics_server::serve(listener, state, std::future::pending()).await
                 {
-                    tracing::error!(%error, "the metrics listener failed");
+                    tracing::error!(error = %crate::telemetry::loggable(&error), "the metrics listener failed");
                 }
             }))
         }
@@ -138,7 +138,7 @@ async fn serve_with(
     match tokio::time::timeout(Duration::from_secs(5), state_for_shutdown.sealer().flush()).await {
         Ok(Ok(())) => {}
         Ok(Err(error)) => {
-            tracing::warn!(%error, "sealing the last audit events failed; they wait in the outbox")
+            tracing::warn!(error = %crate::telemetry::loggable(&error), "sealing the last audit events failed; they wait in the outbox")
         }
         Err(_) => tracing::warn!(
             "audit events still pending at shutdown wait in the outbox for the next start"

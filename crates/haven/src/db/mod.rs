@@ -9,6 +9,7 @@
 pub mod bootstrap;
 pub mod catalog;
 pub mod embedded;
+pub mod hosts;
 pub mod migrate;
 pub mod platform;
 mod pool;

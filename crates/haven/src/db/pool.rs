@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::TenantTx;
+use super::hosts::{self, Endpoints};
 use super::preauth::PreAuth;
 use crate::ids::{OrganizationId, UserId};
 
@@ -46,7 +47,17 @@ impl AppPool {
         options: PgConnectOptions,
         max_connections: u32,
     ) -> Result<Self, sqlx::Error> {
-        Self::connect_with_statement_timeout(options, max_connections, STATEMENT_TIMEOUT).await
+        Self::connect_endpoints(Endpoints::single(options), max_connections).await
+    }
+
+    /// [`AppPool::connect`] over the hosts of a URL: with several (or `target_session_attrs`),
+    /// connections go to the primary only, and the pool follows it when it moves
+    /// ([`super::hosts`]).
+    pub async fn connect_endpoints(
+        endpoints: Endpoints,
+        max_connections: u32,
+    ) -> Result<Self, sqlx::Error> {
+        Self::open(endpoints, max_connections, STATEMENT_TIMEOUT).await
     }
 
     /// [`AppPool::connect`] with another `statement_timeout` (tests shorten it to show which
@@ -56,17 +67,50 @@ impl AppPool {
         max_connections: u32,
         statement_timeout: Duration,
     ) -> Result<Self, sqlx::Error> {
+        Self::open(
+            Endpoints::single(options),
+            max_connections,
+            statement_timeout,
+        )
+        .await
+    }
+
+    async fn open(
+        endpoints: Endpoints,
+        max_connections: u32,
+        statement_timeout: Duration,
+    ) -> Result<Self, sqlx::Error> {
         let statement_timeout = format!("{}ms", statement_timeout.as_millis().max(1));
-        let options = options.application_name("haven").options([
-            ("statement_timeout", statement_timeout.as_str()),
-            ("idle_in_transaction_session_timeout", "60s"),
-        ]);
-        let pool = PgPoolOptions::new()
+        let endpoints = endpoints.map(|options| {
+            options.application_name("haven").options([
+                ("statement_timeout", statement_timeout.as_str()),
+                ("idle_in_transaction_session_timeout", "60s"),
+            ])
+        });
+        let pool_options = PgPoolOptions::new()
             .max_connections(max_connections)
             .min_connections(0)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .acquire_timeout(Duration::from_secs(5));
+        if !endpoints.read_write() {
+            return Ok(Self(pool_options.connect_with(endpoints.first()).await?));
+        }
+        let start = endpoints.find().await.unwrap_or_else(|| endpoints.first());
+        let pool = pool_options
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    if hosts::is_primary(conn).await? {
+                        Ok(())
+                    } else {
+                        // Dropped; the pool retries (by then pointed at the new primary).
+                        Err(sqlx::Error::Io(std::io::Error::other(
+                            "the database server is a standby",
+                        )))
+                    }
+                })
+            })
+            .connect_with(start)
             .await?;
+        hosts::follow_primary(pool.clone(), endpoints);
         Ok(Self(pool))
     }
 

@@ -2,24 +2,24 @@
 //! server, migrations, and the first platform operator.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use super::bootstrap::{self, BootstrapOutcome};
 use super::embedded::{EmbeddedDb, EmbeddedOptions, Sharing};
+use super::hosts::Endpoints;
 use super::{APP_ROLE, DATABASE_NAME, OWNER_ROLE, migrate, provision};
 use crate::config::{BootstrapConfig, DatabaseConfig};
 
 /// Where Haven's two roles connect, and the embedded cluster when Haven runs one.
 #[derive(Debug)]
 pub struct Database {
-    app: PgConnectOptions,
-    owner: Option<PgConnectOptions>,
+    app: Endpoints,
+    owner: Option<Endpoints>,
     embedded: Option<EmbeddedDb>,
 }
 
@@ -56,8 +56,10 @@ impl Database {
                 }
                 superuser.close().await?;
                 Ok(Self {
-                    app: embedded.connect_options(APP_ROLE, DATABASE_NAME),
-                    owner: Some(embedded.connect_options(OWNER_ROLE, DATABASE_NAME)),
+                    app: Endpoints::single(embedded.connect_options(APP_ROLE, DATABASE_NAME)),
+                    owner: Some(Endpoints::single(
+                        embedded.connect_options(OWNER_ROLE, DATABASE_NAME),
+                    )),
                     embedded: Some(embedded),
                 })
             }
@@ -72,9 +74,10 @@ impl Database {
         }
     }
 
-    /// Options for the runtime (app role) pool.
+    /// Where the runtime (app role) pool connects: one host, or several to follow the primary
+    /// among ([`super::hosts`]).
     #[must_use]
-    pub fn app_options(&self) -> PgConnectOptions {
+    pub fn app_endpoints(&self) -> Endpoints {
         self.app.clone()
     }
 
@@ -91,9 +94,11 @@ impl Database {
         bootstrap: &BootstrapConfig,
         require_mfa: bool,
     ) -> anyhow::Result<BootstrapOutcome> {
-        let options = self.owner.clone().context(
+        let owner = self.owner.as_ref().context(
             "migrations need the owner role: set HAVEN_MIGRATE_DATABASE_URL (or unset HAVEN_DATABASE_URL for the embedded database)",
         )?;
+        // Migrations write: with several hosts, on the one that is the primary now.
+        let options = owner.find().await.unwrap_or_else(|| owner.first());
         let owner: PgPool = PgPoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(10))
@@ -121,8 +126,7 @@ impl Database {
     }
 }
 
-fn parse_url(key: &str, url: &SecretString) -> anyhow::Result<PgConnectOptions> {
+fn parse_url(key: &str, url: &SecretString) -> anyhow::Result<Endpoints> {
     // The URL holds a password: name the variable, never echo the value or sqlx's message.
-    PgConnectOptions::from_str(url.expose_secret())
-        .map_err(|_| anyhow::anyhow!("{key} is not a valid PostgreSQL URL"))
+    Endpoints::parse(url.expose_secret()).map_err(|error| anyhow::anyhow!("{key}: {error}"))
 }

@@ -102,7 +102,7 @@ pub async fn middleware(mut request: Request, next: Next) -> Response {
     if let Some(InternalCause(cause)) = response.extensions_mut().remove::<InternalCause>() {
         // `{:#}` prints the context chain. Causes come from our code and the database driver,
         // whose messages name constraints and columns, never the values.
-        tracing::error!(parent: &span, error = format!("{cause:#}"), "request failed");
+        tracing::error!(parent: &span, error = %crate::telemetry::loggable(&**cause), "request failed");
     }
     if status.is_client_error() || status.is_server_error() {
         if let Some(body) = response.extensions().get::<error::ErrorBody>() {

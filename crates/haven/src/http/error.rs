@@ -425,7 +425,7 @@ impl IntoResponse for AppError {
             Self::Internal(cause) if database_unavailable(&cause) => {
                 // An outage, not a bug: the client may retry. The driver's message names the
                 // connection problem, never data.
-                tracing::warn!(error = format!("{cause:#}"), "database unavailable");
+                tracing::warn!(error = %crate::telemetry::loggable(&*cause), "database unavailable");
                 *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
                 response
                     .headers_mut()
@@ -477,8 +477,9 @@ fn database_unavailable(cause: &anyhow::Error) -> bool {
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 08: connection exception; 57P01–03: shutdown, crash, not yet accepting.
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+            // 08: connection exception; 57P01–03: shutdown, crash, not yet accepting; 25006:
+            // a write reached a server that became a standby (failover in progress).
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "25006")
         }),
         _ => false,
     })

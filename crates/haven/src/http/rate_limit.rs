@@ -101,7 +101,7 @@ pub async fn auth_rate_limit(
         // The window comes from validated configuration (1 s to a day), so this cannot happen;
         // if it does, refusing every login would be an outage of our own making.
         Err(error) => {
-            tracing::error!(%error, "auth rate limit misconfigured; request allowed");
+            tracing::error!(error = %crate::telemetry::loggable(&error), "auth rate limit misconfigured; request allowed");
             next.run(Request::from_parts(parts, body)).await
         }
     }

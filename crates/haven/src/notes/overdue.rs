@@ -61,7 +61,9 @@ pub fn spawn(pool: AppPool, every: Duration) -> JoinHandle<()> {
             match mark_all(&pool).await {
                 Ok(flagged) if flagged > 0 => tracing::info!(flagged, "flagged overdue notes"),
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "flagging overdue notes failed"),
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::loggable(&error), "flagging overdue notes failed")
+                }
             }
         }
     })

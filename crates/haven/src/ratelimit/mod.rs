@@ -149,7 +149,7 @@ impl RateLimiter {
             // Only a zero window gets here: a bug in the caller's constant, which a test of that
             // route shows. Refusing every request for it would be an outage of our own making.
             Err(error) => {
-                tracing::error!(%error, name, "rate limit misconfigured; request allowed");
+                tracing::error!(error = %crate::telemetry::loggable(&error), name, "rate limit misconfigured; request allowed");
                 Ok(())
             }
         }

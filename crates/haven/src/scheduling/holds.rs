@@ -79,7 +79,9 @@ pub fn spawn(pool: AppPool, every: Duration) -> JoinHandle<()> {
                     tracing::info!(holds, units, "released expired appointment holds");
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "appointment hold expiry failed"),
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::loggable(&error), "appointment hold expiry failed")
+                }
             }
         }
     })

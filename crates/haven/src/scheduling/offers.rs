@@ -111,7 +111,9 @@ pub fn spawn(pool: AppPool, every: Duration) -> JoinHandle<()> {
                     );
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "waitlist offer expiry failed"),
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::loggable(&error), "waitlist offer expiry failed")
+                }
             }
         }
     })

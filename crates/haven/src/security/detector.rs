@@ -302,7 +302,7 @@ pub async fn run_once(state: &AppState) -> Result<PassReport, sqlx::Error> {
     }
     lock.commit().await?;
     if revoked && let Err(error) = state.revocations().refresh_now().await {
-        tracing::warn!(%error, "re-reading the revoked sessions failed; the next read catches up");
+        tracing::warn!(error = %crate::telemetry::loggable(&error), "re-reading the revoked sessions failed; the next read catches up");
     }
     let lag = incidents::oldest_unread(pool.platform().pool())
         .await?
@@ -328,7 +328,9 @@ pub fn spawn(state: AppState, period: Duration) -> JoinHandle<()> {
                     );
                 }
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "breach detection failed; will retry"),
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::loggable(&error), "breach detection failed; will retry")
+                }
             }
         }
     })

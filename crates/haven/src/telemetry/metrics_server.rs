@@ -55,27 +55,35 @@ async fn scrape(State(state): State<AppState>) -> Response {
     .await
     {
         Ok(Ok(counts)) => metrics::password_hashes(&counts),
-        Ok(Err(error)) => tracing::warn!(%error, "reading password hash counts for /metrics"),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %crate::telemetry::loggable(&error), "reading password hash counts for /metrics")
+        }
         Err(_) => tracing::warn!("reading password hash counts for /metrics timed out"),
     }
     match tokio::time::timeout(DB_READ_TIMEOUT, state.db().wal_archiver()).await {
         Ok(Ok(Some(archiver))) => metrics::wal_archive(archiver.failing, archiver.failed_count),
         Ok(Ok(None)) => {}
-        Ok(Err(error)) => tracing::warn!(%error, "reading the WAL archiver for /metrics"),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %crate::telemetry::loggable(&error), "reading the WAL archiver for /metrics")
+        }
         Err(_) => tracing::warn!("reading the WAL archiver for /metrics timed out"),
     }
-    let rotations =
-        match tokio::time::timeout(DB_READ_TIMEOUT, state.db().platform().key_rotations()).await {
-            Ok(Ok(total)) => Some(total),
-            Ok(Err(error)) => {
-                tracing::warn!(%error, "reading key rotations for /metrics");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("reading key rotations for /metrics timed out");
-                None
-            }
-        };
+    let rotations = match tokio::time::timeout(
+        DB_READ_TIMEOUT,
+        state.db().platform().key_rotations(),
+    )
+    .await
+    {
+        Ok(Ok(total)) => Some(total),
+        Ok(Err(error)) => {
+            tracing::warn!(error = %crate::telemetry::loggable(&error), "reading key rotations for /metrics");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("reading key rotations for /metrics timed out");
+            None
+        }
+    };
     handle.run_upkeep();
     let mut text = handle.render();
     metrics::render_key_rotations(&mut text, rotations);

@@ -5,8 +5,11 @@
 //!
 //! Metrics (SPEC §9) are in [`metrics`], served on their own listener by [`metrics_server`].
 
+pub mod loggable;
 pub mod metrics;
 pub mod metrics_server;
+
+pub use loggable::loggable;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::format::FmtSpan;

@@ -140,7 +140,9 @@ pub fn spawn(pool: AppPool, every: Duration, threshold_minutes: i32) -> JoinHand
                     "released stale reservations"
                 ),
                 Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "stale reservation cleanup failed"),
+                Err(error) => {
+                    tracing::warn!(error = %crate::telemetry::loggable(&error), "stale reservation cleanup failed")
+                }
             }
         }
     })

@@ -3,6 +3,7 @@
 
 use nix::sys::signal::Signal;
 use serde_json::{Value, json};
+use sqlx::Connection as _;
 
 use crate::fixtures::binary::{call, scratch_dir, start_with, stop};
 
@@ -177,4 +178,58 @@ fn metrics_address(stderr: &str) -> String {
         .find(|line| line["message"] == "metrics are served at /metrics")
         .and_then(|line| line["address"].as_str().map(str::to_owned))
         .expect("the metrics listener's start-up line")
+}
+
+/// A database error on its way to a log line (a 500's cause, a background job's failure) is
+/// named by its SQLSTATE, constraint and table: PostgreSQL's message, which quotes the values
+/// (here the duplicate key, a marker), is withheld, also behind a context and behind a
+/// `#[error(transparent)]` wrapper that repeats it.
+#[tokio::test]
+async fn a_database_error_reaches_a_log_line_without_its_message() {
+    #[derive(Debug, thiserror::Error)]
+    enum Wrapper {
+        #[error(transparent)]
+        Database(#[from] sqlx::Error),
+    }
+
+    let db = haven_testkit::TestDb::new().await;
+    let mut conn = sqlx::PgConnection::connect_with(&db.superuser_options())
+        .await
+        .expect("superuser");
+    let marker = format!("Phi{}", uuid::Uuid::new_v4().simple());
+    sqlx::query("CREATE TEMP TABLE t (v text CONSTRAINT t_v_key UNIQUE)")
+        .execute(&mut conn)
+        .await
+        .expect("table");
+    let insert = "INSERT INTO t VALUES ($1)";
+    sqlx::query(insert)
+        .bind(&marker)
+        .execute(&mut conn)
+        .await
+        .expect("the first insert");
+    let duplicate = sqlx::query(insert)
+        .bind(&marker)
+        .execute(&mut conn)
+        .await
+        .expect_err("a unique violation");
+
+    let direct = haven::telemetry::loggable(&duplicate).to_string();
+    let with_context = anyhow::Error::new(Wrapper::from(duplicate)).context("saving a thing");
+    let chained = haven::telemetry::loggable(&*with_context).to_string();
+    for text in [&direct, &chained] {
+        assert!(
+            !text.contains(&marker),
+            "the value reached the log text: {text}"
+        );
+        assert!(
+            !text.contains("duplicate key"),
+            "PostgreSQL's message: {text}"
+        );
+        assert!(
+            text.contains("database error 23505 (constraint t_v_key"),
+            "{text}"
+        );
+    }
+    assert!(chained.starts_with("saving a thing: "), "{chained}");
+    assert!(!format!("{:?}", haven::telemetry::loggable(&*with_context)).contains(&marker));
 }

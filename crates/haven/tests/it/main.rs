@@ -24,6 +24,7 @@ mod csrf;
 mod dpop;
 mod embedded;
 mod errors;
+mod failover;
 mod fixtures;
 mod keys;
 mod ledger_concurrency;

@@ -204,7 +204,7 @@ async fn stream_rows(
             }
             Ok(None) => break,
             Err(error) => {
-                tracing::error!(%error, "audit export failed mid-stream");
+                tracing::error!(error = %crate::telemetry::loggable(&error), "audit export failed mid-stream");
                 let _ = sender
                     .send(Err(std::io::Error::other("export failed")))
                     .await;

@@ -32,6 +32,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// once (the others within their next read, ≤ 0.5 s). A failed read is caught up by the next.
 pub(crate) async fn reread_revocations(state: &AppState) {
     if let Err(error) = state.revocations().refresh_now().await {
-        tracing::warn!(%error, "re-reading the revoked sessions failed; the next read catches up");
+        tracing::warn!(error = %crate::telemetry::loggable(&error), "re-reading the revoked sessions failed; the next read catches up");
     }
 }

@@ -155,7 +155,7 @@ impl KeyStore {
     pub fn spawn_refresher(&self, period: Duration) -> JoinHandle<()> {
         self.spawn_periodic(period, |store| async move {
             if let Err(error) = store.refresh().await {
-                tracing::warn!(%error, "refreshing the signing keys failed");
+                tracing::warn!(error = %crate::telemetry::loggable(&error), "refreshing the signing keys failed");
             }
         })
     }
@@ -170,11 +170,11 @@ impl KeyStore {
             {
                 Ok(Some(_)) => {
                     if let Err(error) = store.refresh().await {
-                        tracing::warn!(%error, "refreshing the signing keys failed");
+                        tracing::warn!(error = %crate::telemetry::loggable(&error), "refreshing the signing keys failed");
                     }
                 }
                 Ok(None) => {}
-                Err(error) => tracing::error!(%error, "scheduled signing key rotation failed"),
+                Err(error) => tracing::error!(error = %crate::telemetry::loggable(&error), "scheduled signing key rotation failed"),
             }
         })
     }
@@ -227,7 +227,7 @@ impl KeyStore {
         }
         *last = Some(Instant::now());
         if let Err(error) = self.refresh_locked().await {
-            tracing::warn!(%error, "refreshing the signing keys for an unknown kid failed");
+            tracing::warn!(error = %crate::telemetry::loggable(&error), "refreshing the signing keys for an unknown kid failed");
         }
         self.usable_key(kid)
     }
@@ -299,7 +299,7 @@ async fn read(
             ) {
                 Ok(opened) => opened.public,
                 Err(error) => {
-                    tracing::error!(%error, "ignoring a retired signing key");
+                    tracing::error!(error = %crate::telemetry::loggable(&error), "ignoring a retired signing key");
                     continue;
                 }
             }
