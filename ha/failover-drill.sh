@@ -18,12 +18,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+. ha/lib.sh
 BIN=${BIN:-target/debug}
 DURATION=${DRILL_DURATION:-40s}
 KILL_AFTER=${DRILL_KILL_AFTER:-10s}
 TIMEOUT=${DRILL_TIMEOUT:-600}
 CONCURRENCY=${DRILL_CONCURRENCY:-8}
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 
 if ! command -v pg_autoctl >/dev/null 2>&1 || ! [ -f "$PG_BIN/../lib/pgautofailover.so" ]; then
     if [ "$(id -u)" != 0 ]; then
@@ -37,17 +37,7 @@ if ! command -v pg_autoctl >/dev/null 2>&1 || ! [ -f "$PG_BIN/../lib/pgautofailo
 fi
 AUTOCTL=$(command -v pg_autoctl)
 
-# PostgreSQL refuses to run as root: the clusters and their keepers run as postgres.
-if [ "$(id -u)" = 0 ]; then
-    as_pg() { runuser -u postgres -- "$@"; }
-else
-    as_pg() { "$@"; }
-fi
-base=/dev/shm
-[ -d "$base" ] && [ -w "$base" ] || base=/tmp
-dir=$(mktemp -d "$base/haven-failover.XXXXXX")
-chmod 0755 "$dir"
-[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+dir=$(scratch_dir haven-failover)
 haven_pid=
 poller_pid=
 
@@ -76,6 +66,7 @@ on_exit() {
     set +e
     pkill -P "$watchdog" 2>/dev/null
     kill "$watchdog" 2>/dev/null
+    [ "$status" = 0 ] || tail -n 20 "$dir"/*.log >&2
     cleanup
     exit "$status"
 }
@@ -83,30 +74,9 @@ trap on_exit EXIT
 trap 'exit 130' INT
 trap 'echo "failover drill: stopped (TERM: the ${TIMEOUT}s bound or a signal)" >&2; exit 143' TERM
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 monitor_port=$(free_port)
 node_ports=("$(free_port)" "$(free_port)")
 haven_port=$(free_port)
-
-wait_for() { # seconds, description, command...
-    local seconds=$1 what=$2
-    shift 2
-    for _ in $(seq $((seconds * 4))); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.25
-    done
-    echo "failover drill: $what did not happen within ${seconds}s" >&2
-    tail -n 30 "$dir"/*.log >&2 || true
-    return 1
-}
-
-logged() { # log file, command...: the command's output goes to the log, shown when it fails
-    local log=$1
-    shift
-    "$@" >"$log" 2>&1 || { cat "$log" >&2; return 1; }
-}
 
 keeper() { # name: runs `pg_autoctl run` for $dir/name in the background, logging to name.log
     as_pg setsid "$AUTOCTL" run --pgdata "$dir/$1" >"$dir/$1.log" 2>&1 &
@@ -149,35 +119,19 @@ wait_for 30 "node1 reporting primary" in_state node1 primary
 for node in monitor node1 node2; do # the keepers' sessions, for the cleanup
     ps -o sid= -p "$(head -1 "$dir/$node/postmaster.pid")" | tr -d ' ' >>"$dir/sessions"
 done
-node_sql() { # port, database, sql
-    as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$1" -d "$2" -XAtqc "$3"
-}
-echo "synchronous_standby_names on node1: $(node_sql "${node_ports[0]}" postgres 'SHOW synchronous_standby_names')"
-echo "synchronous_commit on node1: $(node_sql "${node_ports[0]}" postgres 'SHOW synchronous_commit')"
+echo "synchronous_standby_names on node1: $(server_sql "${node_ports[0]}" postgres 'SHOW synchronous_standby_names')"
+echo "synchronous_commit on node1: $(server_sql "${node_ports[0]}" postgres 'SHOW synchronous_commit')"
 
 echo "--- Haven's roles and database on the primary (README: An external PostgreSQL)"
-password=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-node_sql "${node_ports[0]}" postgres "CREATE ROLE haven_owner LOGIN PASSWORD '$password'" >/dev/null
-node_sql "${node_ports[0]}" postgres "CREATE ROLE haven_app LOGIN PASSWORD '$password' NOBYPASSRLS" >/dev/null
-node_sql "${node_ports[0]}" postgres "CREATE DATABASE haven OWNER haven_owner" >/dev/null
-node_sql "${node_ports[0]}" postgres "REVOKE ALL ON DATABASE haven FROM PUBLIC" >/dev/null
-node_sql "${node_ports[0]}" postgres "GRANT CONNECT ON DATABASE haven TO haven_app" >/dev/null
-
+password=$(random_secret)
+create_haven_database "${node_ports[0]}" "$password"
 hosts="127.0.0.1:${node_ports[0]},127.0.0.1:${node_ports[1]}"
-operator_password=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')
-export HAVEN_DATABASE_URL="postgres://haven_app:$password@$hosts/haven?sslmode=disable&target_session_attrs=read-write"
-export HAVEN_MIGRATE_DATABASE_URL="postgres://haven_owner:$password@$hosts/haven?sslmode=disable&target_session_attrs=read-write"
-HAVEN_MASTER_KEY=$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
-export HAVEN_MASTER_KEY
-export HAVEN_BIND="127.0.0.1:$haven_port" HAVEN_METRICS_BIND=off HAVEN_DATA_DIR="$dir/haven"
-export HAVEN_BOOTSTRAP_EMAIL=operator@drill.test HAVEN_BOOTSTRAP_PASSWORD="$operator_password"
-export HAVEN_AUTH_RATE_LIMIT=100000 HAVEN_LOG=warn
-mkdir -p "$dir/haven"
+haven_environment "$hosts" "$password" "$dir/haven"
+export HAVEN_BIND="127.0.0.1:$haven_port" HAVEN_AUTH_RATE_LIMIT=100000
 echo "--- haven serve on 127.0.0.1:$haven_port (hosts $hosts)"
 "$BIN/haven" serve >"$dir/haven.log" 2>&1 &
 haven_pid=$!
-ready() { curl -sf --max-time 5 "http://127.0.0.1:$haven_port/ready"; }
-wait_for 120 "Haven ready" ready
+wait_for 120 "Haven ready" haven_ready "127.0.0.1:$haven_port"
 
 # /ready during the whole drill: every answer within 5 s (000 = no answer in time: a hang).
 ( while :; do
@@ -205,7 +159,7 @@ chmod +x "$dir/kill-primary.sh"
 
 echo "--- haven-bench failover: $CONCURRENCY clients for $DURATION, the primary killed after $KILL_AFTER"
 "$BIN/haven-bench" --url "http://127.0.0.1:$haven_port" \
-    --operator-email "$HAVEN_BOOTSTRAP_EMAIL" --operator-password "$operator_password" \
+    --operator-email "$HAVEN_BOOTSTRAP_EMAIL" --operator-password "$HAVEN_BOOTSTRAP_PASSWORD" \
     ${DRILL_JSON:+--json} failover --concurrency "$CONCURRENCY" --duration "$DURATION" \
     --kill "$dir/kill-primary.sh" --kill-after "$KILL_AFTER" \
     --owner-url "$HAVEN_MIGRATE_DATABASE_URL" | tee "$dir/bench.out"
@@ -219,7 +173,7 @@ survivor=node1
 echo "--- after: $killed killed, $survivor is $(node_state "$survivor")"
 killed_port=${node_ports[0]}
 [ "$killed" = node2 ] && killed_port=${node_ports[1]}
-if node_sql "$killed_port" postgres "SELECT 1" >/dev/null 2>&1; then
+if server_sql "$killed_port" postgres "SELECT 1" >/dev/null 2>&1; then
     echo "failover drill: the killed primary ($killed) answers again: it was not really killed" >&2
     exit 1
 fi

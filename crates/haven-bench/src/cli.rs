@@ -83,6 +83,25 @@ pub enum ScenarioCommand {
     /// Patient creates, reservations and reads while the database fails over (`--kill` runs
     /// once); then every acknowledged write is looked for (needs --url: `ha/failover-drill.sh`).
     Failover(FailoverArgs),
+    /// Book, reserve, complete and read across several instances (--url and --also) while
+    /// they are killed and restarted outside (needs --url: `ha/chaos.sh`).
+    Chaos(ChaosArgs),
+}
+
+/// `chaos` options.
+#[derive(Debug, Clone, Args)]
+pub struct ChaosArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// The other instances' base URLs, comma-separated (clients spread over them and --url).
+    #[arg(long, value_delimiter = ',')]
+    pub also: Vec<String>,
+    /// How long after the load every instance may take to answer `/ready` 200.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub recover_timeout: Duration,
+    /// The owner role's URL, to look for the acknowledged writes and check the ledger.
+    #[arg(long, env = "HAVEN_BENCH_OWNER_URL", hide_env_values = true)]
+    pub owner_url: String,
 }
 
 /// `failover` options.

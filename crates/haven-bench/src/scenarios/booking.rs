@@ -153,7 +153,7 @@ impl Practice {
     }
 
     /// The body of `POST /api/appointments` for request `n`.
-    fn booking(&self, n: u64) -> Value {
+    pub(super) fn booking(&self, n: u64) -> Value {
         let (c, p, slot) = self.assign(n);
         json!({
             "patientId": self.patients[p],

@@ -356,7 +356,7 @@ impl Window {
 
 /// Polls `/ready` until it answers 200; how long that took. Every answer must come back within
 /// the poll's own timeout (503 while the database is away, never a hang).
-async fn wait_ready(api: &Api, timeout: Duration) -> anyhow::Result<Duration> {
+pub(super) async fn wait_ready(api: &Api, timeout: Duration) -> anyhow::Result<Duration> {
     let started = Instant::now();
     loop {
         let answer = tokio::time::timeout(Duration::from_secs(10), api.get("/ready"))
@@ -373,7 +373,7 @@ async fn wait_ready(api: &Api, timeout: Duration) -> anyhow::Result<Duration> {
 }
 
 /// How many of `ids` exist in `table` for `org` (as the owner, which sees every row).
-async fn count_ids(
+pub(super) async fn count_ids(
     conn: &mut PgConnection,
     table: &str,
     org: Uuid,
@@ -389,7 +389,7 @@ async fn count_ids(
 }
 
 /// `haven_units.ledger_check()` for `org`: authorizations checked, inconsistent.
-async fn ledger_check(conn: &mut PgConnection, org: Uuid) -> anyhow::Result<(i64, i64)> {
+pub(super) async fn ledger_check(conn: &mut PgConnection, org: Uuid) -> anyhow::Result<(i64, i64)> {
     let mut tx = conn.begin().await?;
     sqlx::query("SELECT set_config('app.current_organization_id', $1, true)")
         .bind(org.to_string())

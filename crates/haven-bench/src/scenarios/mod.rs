@@ -5,6 +5,7 @@
 mod audit_verify;
 mod audit_writes;
 mod booking;
+mod chaos;
 mod dpop;
 mod failover;
 mod login;
@@ -69,6 +70,7 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::BookSeries(args) => booking::book_series(target, args).await,
         ScenarioCommand::Slots(args) => slots::run(target, args).await,
         ScenarioCommand::Failover(args) => failover::run(target, args).await,
+        ScenarioCommand::Chaos(args) => chaos::run(target, args).await,
     }
 }
 

@@ -51,6 +51,7 @@ async fn serve_with(
             list.join("; ")
         );
     }
+    let key_check_every = config.auth.key_check_every;
     let settings = Settings {
         request_timeout: config.request_timeout,
         auth: config.auth,
@@ -59,7 +60,7 @@ async fn serve_with(
     let state = AppState::new(App::start(pool.clone(), master_key, settings).await?);
     // Every instance picks up keys rotated elsewhere; one at a time rotates when due.
     let refresher = state.keys().spawn_refresher(Duration::from_secs(30));
-    let rotation = state.keys().spawn_rotation_job(Duration::from_secs(300));
+    let rotation = state.keys().spawn_rotation_job(key_check_every);
     // Every instance re-reads the revoked sessions and users twice a second (SPEC §5).
     let revocations = state
         .revocations()

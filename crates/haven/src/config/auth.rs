@@ -87,6 +87,9 @@ pub struct AuthConfig {
     pub key_rotation_interval: Duration,
     /// `HAVEN_KEY_GRACE_DAYS`: a retired key stays in the JWKS this long (default 7).
     pub key_grace_period: Duration,
+    /// `HAVEN_KEY_CHECK_SECS`: how often each instance checks whether rotation is due (default
+    /// 300; the instances race for a lock, one rotates).
+    pub key_check_every: Duration,
     /// Password hashing cost.
     pub argon2: Argon2Params,
     /// `HAVEN_PASSWORD_HASH_THREADS`: the hashing pool's size (default: the number of cores).
@@ -176,6 +179,13 @@ impl AuthConfig {
             });
         }
         let auth_rate_limit: u32 = env.parse_or("HAVEN_AUTH_RATE_LIMIT", 100)?;
+        let key_check_every: u64 = env.parse_or("HAVEN_KEY_CHECK_SECS", 300)?;
+        if !(5..=3600).contains(&key_check_every) {
+            return Err(ConfigError::Invalid {
+                key: "HAVEN_KEY_CHECK_SECS",
+                reason: "must be between 5 and 3600".to_owned(),
+            });
+        }
         let auth_rate_window: u64 = env.parse_or("HAVEN_AUTH_RATE_WINDOW_SECS", 300)?;
         if auth_rate_limit == 0 || !(1..=86_400).contains(&auth_rate_window) {
             return Err(ConfigError::Invalid {
@@ -216,6 +226,7 @@ impl AuthConfig {
             session_max_lifetime: minutes(env, "HAVEN_SESSION_MAX_HOURS", 12, (1, 7 * 24))? * 60,
             key_rotation_interval: minutes(env, "HAVEN_KEY_ROTATION_DAYS", 30, (1, 365))? * 60 * 24,
             key_grace_period: minutes(env, "HAVEN_KEY_GRACE_DAYS", 7, (1, 90))? * 60 * 24,
+            key_check_every: Duration::from_secs(key_check_every),
             argon2,
             hash_threads,
             auth_rate_limit,
