@@ -215,6 +215,10 @@ pub async fn run(target: &Target, args: &FailoverArgs) -> anyhow::Result<Report>
     if inconsistent != 0 {
         bail!("LEDGER INVARIANT BROKEN after the failover\n{json}");
     }
+    // An outage is a 503 the client may retry; a 500 is a bug.
+    if let Some(count) = load.errors.get("500") {
+        bail!("{count} requests answered 500 during the failover (503 expected)\n{json}");
+    }
     if window.errors == 0 {
         bail!("no request failed: the kill did not interrupt the database (check --kill)\n{json}");
     }

@@ -239,7 +239,7 @@ pub async fn create_authorization(
                 .keyring()
                 .data_key(&mut tx)
                 .await
-                .map_err(|e| AppError::Internal(anyhow::anyhow!("PHI keys: {e}")))?;
+                .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("PHI keys")))?;
             Some(seal_member_id(&key, &tx, id, value))
         }
         None => None,

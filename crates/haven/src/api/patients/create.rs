@@ -201,5 +201,5 @@ pub async fn create_patient(
 
 /// A PHI key problem is an internal error: nothing is shown, the cause is logged.
 pub(super) fn phi_error(error: crate::phi::PhiError) -> AppError {
-    AppError::Internal(anyhow::anyhow!("PHI keys: {error}"))
+    AppError::Internal(anyhow::Error::new(error).context("PHI keys"))
 }

@@ -74,7 +74,7 @@ pub(super) async fn seal_notes(
         .keyring()
         .data_key(tx)
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("PHI keys: {e}")))?;
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("PHI keys")))?;
     Ok(Some(key.encrypt(&notes_field(tx, id), text)))
 }
 
