@@ -128,6 +128,26 @@ pub async fn list(
     super::read_page(&rows)
 }
 
+/// How many distinct patients the organization's events matching `filter` name: an export's
+/// reach, recorded in its audit row for breach detection (`BULK_EXPORT`). As long a scan as the
+/// export itself; the caller lifts the statement timeout.
+pub async fn distinct_patients(
+    tx: &mut TenantTx,
+    filter: &AuditFilter,
+) -> Result<i64, sqlx::Error> {
+    let org = tx.organization_id();
+    let sql = format!("SELECT count(DISTINCT patient_id) FROM audit_log {WHERE}");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(org)
+        .bind(filter.action.as_deref())
+        .bind(filter.user_id)
+        .bind(filter.patient_id)
+        .bind(filter.from)
+        .bind(filter.to)
+        .fetch_one(tx.conn())
+        .await
+}
+
 /// All the organization's events matching `filter`, oldest first, as a stream (for exports:
 /// never all in memory).
 pub fn stream<'a>(

@@ -128,23 +128,26 @@ pub async fn export_audit_log(
     }
     let filter = query.filter()?;
     state.sealer().flush().await?;
-    let event = AuditEvent::new(AuditAction::AuditExport)
-        .by(caller.actor())
-        .with_details(json!({
-            "format": if format == Format::Csv { "csv" } else { "ndjson" },
-            "from": filter.from,
-            "to": filter.to,
-        }))
-        .with_request(&meta);
-    audit::record_alone(state.db(), caller.organization_id, &event).await?;
-
-    let (sender, mut receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
     let mut tx = state
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
     // The whole export is one statement, as long as the log is and the client slow to read.
     tx.allow_long_statements().await?;
+    // How many patients the export reaches: breach detection flags one export of many.
+    let patients = audit_logs::distinct_patients(&mut tx, &filter).await?;
+    let event = AuditEvent::new(AuditAction::AuditExport)
+        .by(caller.actor())
+        .with_details(json!({
+            "format": if format == Format::Csv { "csv" } else { "ndjson" },
+            "from": filter.from,
+            "to": filter.to,
+            "patientCount": patients,
+        }))
+        .with_request(&meta);
+    audit::record_alone(state.db(), caller.organization_id, &event).await?;
+
+    let (sender, mut receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(32);
     tokio::spawn(stream_rows(tx, filter, format, sender));
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
         receiver.poll_recv(cx)

@@ -385,6 +385,58 @@ async fn twenty_exports_in_an_hour_open_nothing() {
     );
 }
 
+/// One export reaching more patients than `patientsPerExport` (lowered to 3 here, 500 by
+/// default) is HIGH — the rule's CRITICAL is for too many exports in an hour; the export's
+/// audit row carries the count.
+#[tokio::test]
+async fn one_export_of_more_patients_than_the_threshold_is_high() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    configure(
+        &app,
+        &admin,
+        "BULK_EXPORT",
+        json!({"enabled": true, "severity": "CRITICAL", "thresholds": {"patientsPerExport": 3}}),
+    )
+    .await;
+    patients(&app, &admin, 4).await;
+    let export = app.get_as(&admin, "/api/audit-logs/export").await;
+    assert_eq!(export.status, StatusCode::OK);
+
+    detect(&app).await;
+
+    let found = of_kind(&app, admin.organization_id, "BULK_EXPORT").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].severity, "HIGH");
+    assert_eq!(found[0].affected_patient_count, 4);
+    assert_eq!(found[0].evidence["trigger"], "patients_per_export");
+    assert_eq!(found[0].evidence["largestExportPatients"], 4);
+}
+
+#[tokio::test]
+async fn one_export_of_as_many_patients_as_the_threshold_opens_nothing() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    configure(
+        &app,
+        &admin,
+        "BULK_EXPORT",
+        json!({"enabled": true, "severity": "CRITICAL", "thresholds": {"patientsPerExport": 3}}),
+    )
+    .await;
+    patients(&app, &admin, 3).await;
+    let export = app.get_as(&admin, "/api/audit-logs/export").await;
+    assert_eq!(export.status, StatusCode::OK);
+
+    detect(&app).await;
+
+    assert!(
+        of_kind(&app, admin.organization_id, "BULK_EXPORT")
+            .await
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn more_than_10_reads_outside_business_hours_are_medium() {
     let app = TestApp::new().await;
