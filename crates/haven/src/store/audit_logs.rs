@@ -1,9 +1,11 @@
 //! Reading the sealed audit log.
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::FromRow;
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments as _, FromRow};
 use uuid::Uuid;
 
 use crate::db::TenantTx;
@@ -86,19 +88,24 @@ const WHERE: &str = "WHERE organization_id = $1 \
        AND ($5::timestamptz IS NULL OR occurred_at >= $5) \
        AND ($6::timestamptz IS NULL OR occurred_at < $6)";
 
-type EntryQuery =
-    sqlx::query::QueryAs<'static, sqlx::Postgres, AuditLogEntry, sqlx::postgres::PgArguments>;
-
-/// The organization's events matching `filter`, ordered by `order`, with `tail` (LIMIT...).
-fn entries(org: OrganizationId, filter: &AuditFilter, order: &str, tail: &str) -> EntryQuery {
-    let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit_log {WHERE} ORDER BY {order} {tail}");
-    sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(filter.action.clone())
-        .bind(filter.user_id)
-        .bind(filter.patient_id)
-        .bind(filter.from)
-        .bind(filter.to)
+/// The arguments of [`WHERE`] (`$1`–`$6`), then `extra` (`$7`…).
+fn arguments(
+    org: OrganizationId,
+    filter: &AuditFilter,
+    extra: &[i64],
+) -> Result<PgArguments, sqlx::Error> {
+    let mut args = PgArguments::default();
+    args.add(org).map_err(sqlx::Error::Encode)?;
+    args.add(filter.action.clone())
+        .map_err(sqlx::Error::Encode)?;
+    args.add(filter.user_id).map_err(sqlx::Error::Encode)?;
+    args.add(filter.patient_id).map_err(sqlx::Error::Encode)?;
+    args.add(filter.from).map_err(sqlx::Error::Encode)?;
+    args.add(filter.to).map_err(sqlx::Error::Encode)?;
+    for value in extra {
+        args.add(*value).map_err(sqlx::Error::Encode)?;
+    }
+    Ok(args)
 }
 
 /// One page of the organization's events, newest first, and the total.
@@ -108,23 +115,16 @@ pub async fn list(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<AuditLogEntry>, i64), sqlx::Error> {
-    let org = tx.organization_id();
-    let rows = sqlx::query(sqlx::AssertSqlSafe(super::page_query(
+    let args = arguments(tx.organization_id(), filter, &[limit, offset])?;
+    let sql = super::page_query(
         ENTRY_COLUMNS,
         &format!("FROM audit_log {WHERE}"),
         "occurred_at DESC, sequence DESC",
         7,
-    )))
-    .bind(org)
-    .bind(filter.action.as_deref())
-    .bind(filter.user_id)
-    .bind(filter.patient_id)
-    .bind(filter.from)
-    .bind(filter.to)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(tx.conn())
-    .await?;
+    );
+    let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+        .fetch_all(tx.conn())
+        .await?;
     super::read_page(&rows)
 }
 
@@ -135,15 +135,9 @@ pub async fn distinct_patients(
     tx: &mut TenantTx,
     filter: &AuditFilter,
 ) -> Result<i64, sqlx::Error> {
-    let org = tx.organization_id();
+    let args = arguments(tx.organization_id(), filter, &[])?;
     let sql = format!("SELECT count(DISTINCT patient_id) FROM audit_log {WHERE}");
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-        .bind(org)
-        .bind(filter.action.as_deref())
-        .bind(filter.user_id)
-        .bind(filter.patient_id)
-        .bind(filter.from)
-        .bind(filter.to)
+    sqlx::query_scalar_with(sqlx::AssertSqlSafe(sql), args)
         .fetch_one(tx.conn())
         .await
 }
@@ -154,6 +148,13 @@ pub fn stream<'a>(
     tx: &'a mut TenantTx,
     filter: &AuditFilter,
 ) -> impl futures_util::Stream<Item = Result<AuditLogEntry, sqlx::Error>> + 'a {
+    let sql =
+        format!("SELECT {ENTRY_COLUMNS} FROM audit_log {WHERE} ORDER BY occurred_at, sequence");
     let org = tx.organization_id();
-    entries(org, filter, "occurred_at, sequence", "").fetch(tx.conn())
+    match arguments(org, filter, &[]) {
+        Ok(args) => sqlx::query_as_with(sqlx::AssertSqlSafe(sql), args)
+            .fetch(tx.conn())
+            .boxed(),
+        Err(error) => futures_util::stream::once(async move { Err(error) }).boxed(),
+    }
 }

@@ -385,11 +385,9 @@ async fn twenty_exports_in_an_hour_open_nothing() {
     );
 }
 
-/// One export reaching more patients than `patientsPerExport` (lowered to 3 here, 500 by
-/// default) is HIGH — the rule's CRITICAL is for too many exports in an hour; the export's
-/// audit row carries the count.
-#[tokio::test]
-async fn one_export_of_more_patients_than_the_threshold_is_high() {
+/// A practice whose `BULK_EXPORT` flags one export of more than 3 patients, after `n` patients
+/// were created and the ADMIN exported the log (which names them all) once, and a detection.
+async fn one_export_reaching(n: usize) -> (TestApp, haven_testkit::TestUser) {
     let app = TestApp::new().await;
     let admin = app.org_with("Practice A", Role::Admin).await;
     configure(
@@ -399,11 +397,19 @@ async fn one_export_of_more_patients_than_the_threshold_is_high() {
         json!({"enabled": true, "severity": "CRITICAL", "thresholds": {"patientsPerExport": 3}}),
     )
     .await;
-    patients(&app, &admin, 4).await;
+    patients(&app, &admin, n).await;
     let export = app.get_as(&admin, "/api/audit-logs/export").await;
     assert_eq!(export.status, StatusCode::OK);
-
     detect(&app).await;
+    (app, admin)
+}
+
+/// One export reaching more patients than `patientsPerExport` (lowered to 3 here, 500 by
+/// default) is HIGH — the rule's CRITICAL is for too many exports in an hour; the export's
+/// audit row carries the count.
+#[tokio::test]
+async fn one_export_of_more_patients_than_the_threshold_is_high() {
+    let (app, admin) = one_export_reaching(4).await;
 
     let found = of_kind(&app, admin.organization_id, "BULK_EXPORT").await;
     assert_eq!(found.len(), 1, "{found:?}");
@@ -415,20 +421,7 @@ async fn one_export_of_more_patients_than_the_threshold_is_high() {
 
 #[tokio::test]
 async fn one_export_of_as_many_patients_as_the_threshold_opens_nothing() {
-    let app = TestApp::new().await;
-    let admin = app.org_with("Practice A", Role::Admin).await;
-    configure(
-        &app,
-        &admin,
-        "BULK_EXPORT",
-        json!({"enabled": true, "severity": "CRITICAL", "thresholds": {"patientsPerExport": 3}}),
-    )
-    .await;
-    patients(&app, &admin, 3).await;
-    let export = app.get_as(&admin, "/api/audit-logs/export").await;
-    assert_eq!(export.status, StatusCode::OK);
-
-    detect(&app).await;
+    let (app, admin) = one_export_reaching(3).await;
 
     assert!(
         of_kind(&app, admin.organization_id, "BULK_EXPORT")
