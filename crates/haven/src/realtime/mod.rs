@@ -1,0 +1,37 @@
+//! Realtime notifications (SPEC §8): thin events derived from the sealed audit chain, pushed
+//! over WebSockets opened with single-use tickets.
+//!
+//! - [`ticket`]: the tickets' secrets and hashes;
+//! - [`events`]: the one table from audited actions to events, and the event frames;
+//! - [`hub`]: this instance's sockets and the fan-out to those entitled to each event;
+//! - [`tailer`]: the background reader of the sealed chain.
+//!
+//! The socket itself (frames, heartbeats, closing) is the HTTP layer's (`api::realtime`);
+//! who receives what is `policy::realtime`'s.
+
+pub mod events;
+pub mod hub;
+pub mod tailer;
+pub mod ticket;
+
+use std::time::Duration;
+
+/// A ticket is redeemable this long after it is issued.
+pub const TICKET_TTL: Duration = Duration::from_secs(30);
+
+/// A server heartbeat goes out this often.
+pub const HEARTBEAT: Duration = Duration::from_secs(25);
+
+/// A socket lives at most this long; the client then asks for a new ticket.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// `since` older than this (its first missed event) gets a `resync` instead of a replay.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// More missed events than this get a `resync` instead of a replay.
+pub const REPLAY_MAX: usize = 1000;
+
+/// How often an open socket re-checks that its session, user and role still stand (SPEC: the
+/// socket closes within 60 s of a revocation; the revocation set itself is re-read twice a
+/// second).
+pub const RECHECK: Duration = Duration::from_secs(5);
