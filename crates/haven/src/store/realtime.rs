@@ -29,12 +29,11 @@ pub struct NewTicket<'a> {
     pub role: Role,
     /// The login session it is bound to.
     pub session: Uuid,
-    /// When it stops being redeemable.
-    pub expires_at: DateTime<Utc>,
 }
 
 /// Stores `ticket` in the transaction's organization, and forgets the organization's tickets
-/// that expired over an hour ago. Returns when it was created (the database's clock).
+/// that expired over an hour ago. It is redeemable for [`crate::realtime::TICKET_TTL`] by the
+/// database's clock; returns until when.
 pub async fn insert_ticket(
     tx: &mut TenantTx,
     _may: &IssueTicket,
@@ -51,7 +50,8 @@ pub async fn insert_ticket(
     sqlx::query_scalar(
         "INSERT INTO realtime_tickets \
          (organization_id, id, token_hash, user_id, role, session_id, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at",
+         VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.now() + pg_catalog.make_interval(secs => $7)) \
+         RETURNING expires_at",
     )
     .bind(org)
     .bind(ticket.id)
@@ -59,7 +59,7 @@ pub async fn insert_ticket(
     .bind(ticket.user)
     .bind(ticket.role.as_str())
     .bind(ticket.session)
-    .bind(ticket.expires_at)
+    .bind(crate::realtime::TICKET_TTL.as_secs_f64())
     .fetch_one(tx.conn())
     .await
 }
