@@ -272,3 +272,70 @@ impl Hub {
         self.0.closing.send_replace(true);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::domain::Role;
+    use crate::realtime::events::Topic;
+
+    fn event(seq: i64) -> Signal {
+        Signal::Event(Event {
+            seq,
+            name: "appointment.booked",
+            topic: Topic::Appointments,
+            entity_type: Some("appointment".into()),
+            entity_id: None,
+            patient_id: None,
+            owner_id: None,
+            restricted: false,
+            occurred_at: Utc::now(),
+        })
+    }
+
+    fn admin() -> Audience {
+        Audience::new(UserId::new(), Role::Admin, HashSet::new())
+    }
+
+    #[test]
+    fn a_socket_256_events_behind_is_dropped_and_the_others_keep_theirs() {
+        let hub = Hub::new();
+        let org = OrganizationId::new();
+        let slow = hub.subscribe(org, admin()).expect("joins");
+        let mut fast = hub.subscribe(org, admin()).expect("joins");
+        for seq in 1..=i64::try_from(QUEUE).expect("small") {
+            hub.publish(org, &[event(seq)]);
+            assert!(fast.events.try_recv().is_ok());
+        }
+        assert!(!slow.overflowed());
+
+        hub.publish(org, &[event(1000)]);
+
+        assert!(slow.overflowed());
+        assert_eq!(fast.events.try_recv().map(|e| e.seq).ok(), Some(1000));
+        assert_eq!(hub.connections(), 1, "the slow one no longer receives");
+        drop(slow);
+        assert_eq!(hub.connections(), 1);
+    }
+
+    #[test]
+    fn a_user_holds_at_most_five_sockets() {
+        let hub = Hub::new();
+        let org = OrganizationId::new();
+        let user = UserId::new();
+        let held: Vec<_> = (0..MAX_SOCKETS_PER_USER)
+            .map(|_| {
+                hub.subscribe(org, Audience::new(user, Role::Admin, HashSet::new()))
+                    .expect("joins")
+            })
+            .collect();
+        let sixth = hub.subscribe(org, Audience::new(user, Role::Admin, HashSet::new()));
+        assert_eq!(sixth.err(), Some(SubscribeError::TooManySockets));
+        drop(held);
+        assert!(hub.subscribe(org, Audience::new(user, Role::Admin, HashSet::new())).is_ok());
+    }
+}

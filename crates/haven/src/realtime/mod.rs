@@ -16,6 +16,8 @@ pub mod ticket;
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 /// A ticket is redeemable this long after it is issued.
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
 
@@ -35,3 +37,27 @@ pub const REPLAY_MAX: usize = 1000;
 /// socket closes within 60 s of a revocation; the revocation set itself is re-read twice a
 /// second).
 pub const RECHECK: Duration = Duration::from_secs(5);
+
+/// Whether a client resuming with `since` must resync rather than replay: more than
+/// [`REPLAY_MAX`] events missed, or the oldest missed one (`oldest`) before [`REPLAY_WINDOW`].
+#[must_use]
+pub fn must_resync(missed: usize, oldest: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    let window = chrono::Duration::from_std(REPLAY_WINDOW).unwrap_or(chrono::Duration::MAX);
+    missed > REPLAY_MAX || oldest.is_some_and(|at| at < now - window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_covers_up_to_1000_events_of_the_last_10_minutes() {
+        let now = Utc::now();
+        let recent = Some(now - chrono::Duration::minutes(9));
+        let old = Some(now - chrono::Duration::minutes(11));
+        assert!(!must_resync(0, None, now));
+        assert!(!must_resync(1000, recent, now));
+        assert!(must_resync(1001, recent, now));
+        assert!(must_resync(1, old, now));
+    }
+}

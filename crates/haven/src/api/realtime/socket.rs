@@ -17,7 +17,7 @@ use crate::auth::revocation::{Grant, Verdict};
 use crate::ids::OrganizationId;
 use crate::realtime::events::{Event, Signal, Topic, mapped_actions};
 use crate::realtime::hub::Subscription;
-use crate::realtime::{HEARTBEAT, MAX_LIFETIME, RECHECK, REPLAY_MAX, REPLAY_WINDOW};
+use crate::realtime::{HEARTBEAT, MAX_LIFETIME, RECHECK, REPLAY_MAX, must_resync};
 use crate::store::realtime as store;
 
 /// The session is over: revoked, the user disabled, their role changed, or 12 h reached.
@@ -115,11 +115,7 @@ async fn replay(session: &Session, since: i64) -> Result<Option<Vec<Event>>, sql
     let pool = session.state.db().platform().pool();
     let limit = i32::try_from(REPLAY_MAX + 1).unwrap_or(i32::MAX);
     let rows = store::feed(pool, session.organization, since, &mapped_actions(), limit).await?;
-    let window = chrono::Duration::from_std(REPLAY_WINDOW).unwrap_or(chrono::Duration::MAX);
-    let too_old = rows
-        .first()
-        .is_some_and(|row| row.occurred_at < Utc::now() - window);
-    if rows.len() > REPLAY_MAX || too_old {
+    if must_resync(rows.len(), rows.first().map(|row| row.occurred_at), Utc::now()) {
         return Ok(None);
     }
     Ok(Some(

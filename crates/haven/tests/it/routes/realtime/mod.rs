@@ -1,0 +1,8 @@
+//! `/api/realtime`: tickets, the upgrade, the events each role receives, and the socket's
+//! rules (heartbeat, client frames, closing).
+
+mod access;
+mod connect;
+mod events;
+mod socket;
+mod tickets;
