@@ -100,23 +100,91 @@ const fn row(action: AuditAction, name: &'static str, topic: Topic) -> Mapping {
 /// Every audited action that is pushed, and as what (SPEC §8). Charges add theirs here when
 /// they land.
 pub const MAPPINGS: &[Mapping] = &[
-    row(AuditAction::AppointmentBook, "appointment.booked", Topic::Appointments),
-    row(AuditAction::AppointmentHold, "appointment.held", Topic::Appointments),
-    row(AuditAction::AppointmentConfirm, "appointment.confirmed", Topic::Appointments),
-    row(AuditAction::AppointmentReschedule, "appointment.rescheduled", Topic::Appointments),
-    row(AuditAction::AppointmentCheckIn, "appointment.checkedIn", Topic::Appointments),
-    row(AuditAction::AppointmentCancel, "appointment.cancelled", Topic::Appointments),
-    row(AuditAction::AppointmentNoShow, "appointment.noShow", Topic::Appointments),
-    row(AuditAction::AppointmentHoldExpired, "appointment.holdExpired", Topic::Appointments),
-    row(AuditAction::SessionReserve, "session.reserved", Topic::Sessions),
-    row(AuditAction::SessionStart, "session.started", Topic::Sessions),
-    row(AuditAction::SessionComplete, "session.completed", Topic::Sessions),
-    row(AuditAction::SessionCancel, "session.cancelled", Topic::Sessions),
-    row(AuditAction::StaleReservationReleased, "session.released", Topic::Sessions),
-    row(AuditAction::WaitlistOfferCreate, "waitlist.offerCreated", Topic::Waitlist),
-    row(AuditAction::WaitlistOfferAccept, "waitlist.offerAccepted", Topic::Waitlist),
-    row(AuditAction::WaitlistOfferDecline, "waitlist.offerDeclined", Topic::Waitlist),
-    row(AuditAction::WaitlistOfferExpired, "waitlist.offerExpired", Topic::Waitlist),
+    row(
+        AuditAction::AppointmentBook,
+        "appointment.booked",
+        Topic::Appointments,
+    ),
+    row(
+        AuditAction::AppointmentHold,
+        "appointment.held",
+        Topic::Appointments,
+    ),
+    row(
+        AuditAction::AppointmentConfirm,
+        "appointment.confirmed",
+        Topic::Appointments,
+    ),
+    row(
+        AuditAction::AppointmentReschedule,
+        "appointment.rescheduled",
+        Topic::Appointments,
+    ),
+    row(
+        AuditAction::AppointmentCheckIn,
+        "appointment.checkedIn",
+        Topic::Appointments,
+    ),
+    row(
+        AuditAction::AppointmentCancel,
+        "appointment.cancelled",
+        Topic::Appointments,
+    ),
+    row(
+        AuditAction::AppointmentNoShow,
+        "appointment.noShow",
+        Topic::Appointments,
+    ),
+    row(
+        AuditAction::AppointmentHoldExpired,
+        "appointment.holdExpired",
+        Topic::Appointments,
+    ),
+    row(
+        AuditAction::SessionReserve,
+        "session.reserved",
+        Topic::Sessions,
+    ),
+    row(
+        AuditAction::SessionStart,
+        "session.started",
+        Topic::Sessions,
+    ),
+    row(
+        AuditAction::SessionComplete,
+        "session.completed",
+        Topic::Sessions,
+    ),
+    row(
+        AuditAction::SessionCancel,
+        "session.cancelled",
+        Topic::Sessions,
+    ),
+    row(
+        AuditAction::StaleReservationReleased,
+        "session.released",
+        Topic::Sessions,
+    ),
+    row(
+        AuditAction::WaitlistOfferCreate,
+        "waitlist.offerCreated",
+        Topic::Waitlist,
+    ),
+    row(
+        AuditAction::WaitlistOfferAccept,
+        "waitlist.offerAccepted",
+        Topic::Waitlist,
+    ),
+    row(
+        AuditAction::WaitlistOfferDecline,
+        "waitlist.offerDeclined",
+        Topic::Waitlist,
+    ),
+    row(
+        AuditAction::WaitlistOfferExpired,
+        "waitlist.offerExpired",
+        Topic::Waitlist,
+    ),
     Mapping {
         action: AuditAction::NoteSign,
         name: Name::NoteSigned,
@@ -130,7 +198,11 @@ pub const MAPPINGS: &[Mapping] = &[
         name: Name::AuthorizationUnits,
         topic: Topic::Authorizations,
     },
-    row(AuditAction::SecurityIncidentOpened, "security.incidentOpened", Topic::Security),
+    row(
+        AuditAction::SecurityIncidentOpened,
+        "security.incidentOpened",
+        Topic::Security,
+    ),
     row(AuditAction::BtgGrantAccess, "btg.granted", Topic::Btg),
     row(AuditAction::BtgUseAccess, "btg.used", Topic::Btg),
     row(AuditAction::BtgRevokeAccess, "btg.revoked", Topic::Btg),

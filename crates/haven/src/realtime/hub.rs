@@ -241,7 +241,11 @@ impl Hub {
                     patient,
                     member,
                 } => {
-                    for s in org.subscribers.iter().filter(|s| s.audience.user() == *user) {
+                    for s in org
+                        .subscribers
+                        .iter()
+                        .filter(|s| s.audience.user() == *user)
+                    {
                         s.audience.care_team_changed(*patient, *member);
                     }
                 }
@@ -336,6 +340,9 @@ mod tests {
         let sixth = hub.subscribe(org, Audience::new(user, Role::Admin, HashSet::new()));
         assert_eq!(sixth.err(), Some(SubscribeError::TooManySockets));
         drop(held);
-        assert!(hub.subscribe(org, Audience::new(user, Role::Admin, HashSet::new())).is_ok());
+        assert!(
+            hub.subscribe(org, Audience::new(user, Role::Admin, HashSet::new()))
+                .is_ok()
+        );
     }
 }

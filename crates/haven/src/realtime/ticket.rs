@@ -16,7 +16,10 @@ const ENCODED_LEN: usize = PREFIX.len() + 43;
 pub fn generate() -> Result<(Zeroizing<String>, [u8; 32]), getrandom::Error> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     getrandom::fill(bytes.as_mut())?;
-    let secret = Zeroizing::new(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes.as_ref())));
+    let secret = Zeroizing::new(format!(
+        "{PREFIX}{}",
+        URL_SAFE_NO_PAD.encode(bytes.as_ref())
+    ));
     let hash = hash(&secret);
     Ok((secret, hash))
 }

@@ -218,7 +218,10 @@ fn describe() {
         "Runtime pool connections: idle, in_use, max"
     );
     describe_counter!(SECURITY_EVENTS, "Security events by type");
-    describe_gauge!(REALTIME_CONNECTIONS, "Open realtime sockets on this instance");
+    describe_gauge!(
+        REALTIME_CONNECTIONS,
+        "Open realtime sockets on this instance"
+    );
     describe_gauge!(
         REALTIME_LAG,
         Unit::Seconds,

@@ -7,8 +7,8 @@
 
 use std::collections::HashSet;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
@@ -44,9 +44,18 @@ fn parse_query(raw: Option<&str>) -> Result<Query, AppError> {
         match key {
             "ticket" if ticket.is_none() => ticket = Some(value.to_owned()),
             "since" if since.is_none() => {
-                since = Some(value.parse::<i64>().ok().filter(|s| *s >= 0).ok_or_else(|| {
-                    AppError::invalid_field("since", "must be a sequence number (0 or more)")
-                })?);
+                since = Some(
+                    value
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|s| *s >= 0)
+                        .ok_or_else(|| {
+                            AppError::invalid_field(
+                                "since",
+                                "must be a sequence number (0 or more)",
+                            )
+                        })?,
+                );
             }
             "ticket" | "since" => {
                 return Err(AppError::invalid_field(key, "must be given once"));
@@ -143,12 +152,9 @@ pub async fn connect_realtime(
                 .collect(),
         )
     })?;
-    let redeemed = store::redeem_ticket(
-        state.db().platform().pool(),
-        &ticket::hash(&query.ticket),
-    )
-    .await?
-    .ok_or_else(unauthenticated)?;
+    let redeemed = store::redeem_ticket(state.db().platform().pool(), &ticket::hash(&query.ticket))
+        .await?
+        .ok_or_else(unauthenticated)?;
     let grant = Grant {
         user: redeemed.user_id,
         role: redeemed.role,
@@ -177,7 +183,10 @@ pub async fn connect_realtime(
     };
     let subscription = state
         .realtime()
-        .subscribe(organization, Audience::new(grant.user, grant.role, care_team))
+        .subscribe(
+            organization,
+            Audience::new(grant.user, grant.role, care_team),
+        )
         .map_err(|error| match error {
             SubscribeError::TooManySockets => AppError::new(
                 ErrorCode::RateLimited,

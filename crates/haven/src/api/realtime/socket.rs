@@ -115,7 +115,11 @@ async fn replay(session: &Session, since: i64) -> Result<Option<Vec<Event>>, sql
     let pool = session.state.db().platform().pool();
     let limit = i32::try_from(REPLAY_MAX + 1).unwrap_or(i32::MAX);
     let rows = store::feed(pool, session.organization, since, &mapped_actions(), limit).await?;
-    if must_resync(rows.len(), rows.first().map(|row| row.occurred_at), Utc::now()) {
+    if must_resync(
+        rows.len(),
+        rows.first().map(|row| row.occurred_at),
+        Utc::now(),
+    ) {
         return Ok(None);
     }
     Ok(Some(
@@ -130,7 +134,11 @@ async fn replay(session: &Session, since: i64) -> Result<Option<Vec<Event>>, sql
 
 /// The organization's current head (what a resyncing client resumes from).
 async fn head(session: &Session) -> Result<i64, sqlx::Error> {
-    let heads = store::heads(session.state.db().platform().pool(), &[session.organization]).await?;
+    let heads = store::heads(
+        session.state.db().platform().pool(),
+        &[session.organization],
+    )
+    .await?;
     Ok(heads.first().map_or(0, |(_, head)| *head))
 }
 
@@ -148,10 +156,10 @@ async fn catch_up(session: &Session, socket: &mut WebSocket) -> Result<i64, Endi
         Some(events) => {
             let mut last = since;
             for event in events {
-                if session.subscription.audience().sees(&event) {
-                    if !send(socket, event.to_frame()).await {
-                        return Err(gone);
-                    }
+                if session.subscription.audience().sees(&event)
+                    && !send(socket, event.to_frame()).await
+                {
+                    return Err(gone);
                 }
                 last = last.max(event.seq);
             }
@@ -209,7 +217,10 @@ pub(super) async fn run(mut socket: WebSocket, mut session: Session) {
         }))
         .with_request(&meta);
     let written = async {
-        let mut tx = state.db().begin_tenant(organization, Some(grant.user)).await?;
+        let mut tx = state
+            .db()
+            .begin_tenant(organization, Some(grant.user))
+            .await?;
         audit::record(&mut tx, &event).await?;
         tx.commit().await
     };

@@ -19,14 +19,28 @@ async fn another_practices_sockets_receive_none_of_its_events_live_or_replayed()
     let mut theirs = connect(&app, &live, &other, None).await;
     let mut ours = connect(&app, &live, &a.admin, None).await;
 
-    booked(&app, &a.scheduler, &a.patient, &a.clinician, "2027-01-07T15:00:00Z", json!({})).await;
+    booked(
+        &app,
+        &a.scheduler,
+        &a.patient,
+        &a.clinician,
+        "2027-01-07T15:00:00Z",
+        json!({}),
+    )
+    .await;
     app.state().sealer().flush().await.expect("sealing");
 
     assert_eq!(next(&mut ours).await["event"], "appointment.booked");
-    assert!(next_within(&mut theirs, Duration::from_millis(300)).await.is_none());
+    assert!(
+        next_within(&mut theirs, Duration::from_millis(300))
+            .await
+            .is_none()
+    );
     let mut replayed = connect(&app, &live, &other, Some(0)).await;
     assert!(
-        next_within(&mut replayed, Duration::from_millis(300)).await.is_none(),
+        next_within(&mut replayed, Duration::from_millis(300))
+            .await
+            .is_none(),
         "since=0 replays only the practice's own chain"
     );
 }

@@ -20,7 +20,7 @@ async fn a_ticket_opens_one_socket_once_and_connect_and_disconnect_are_audited()
         .expect("the first use upgrades");
     let again = open_with(&live, &format!("ticket={ticket}"), ORIGIN).await;
 
-    let (status, body) = again.err().expect("the second use is refused");
+    let (status, body) = again.expect_err("the second use is refused");
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "UNAUTHENTICATED");
     assert_eq!(body["success"], false);
@@ -28,7 +28,10 @@ async fn a_ticket_opens_one_socket_once_and_connect_and_disconnect_are_audited()
     socket.close(None).await.expect("closing");
     let mut disconnected = false;
     for _ in 0..100 {
-        if app.audited(admin.organization_id, "REALTIME_DISCONNECT").await {
+        if app
+            .audited(admin.organization_id, "REALTIME_DISCONNECT")
+            .await
+        {
             disconnected = true;
             break;
         }
@@ -55,7 +58,7 @@ async fn an_expired_ticket_is_refused() {
 
     let refused = open_with(&live, &format!("ticket={ticket}"), ORIGIN).await;
 
-    let (status, body) = refused.err().expect("refused");
+    let (status, body) = refused.expect_err("refused");
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "UNAUTHENTICATED");
 }
@@ -90,11 +93,13 @@ async fn a_foreign_origin_is_refused_before_the_ticket_is_spent() {
 
     let refused = open_with(&live, &format!("ticket={ticket}"), "https://evil.example").await;
 
-    let (status, body) = refused.err().expect("refused");
+    let (status, body) = refused.expect_err("refused");
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(body["error"], "FORBIDDEN");
     assert!(
-        open_with(&live, &format!("ticket={ticket}"), ORIGIN).await.is_ok(),
+        open_with(&live, &format!("ticket={ticket}"), ORIGIN)
+            .await
+            .is_ok(),
         "the ticket still works from the allowed origin"
     );
 }
@@ -118,7 +123,11 @@ async fn a_plain_get_is_not_an_upgrade_and_keeps_the_ticket() {
 
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
     assert_eq!(response.error_code(), "VALIDATION_ERROR");
-    assert!(open_with(&live, &format!("ticket={ticket}"), ORIGIN).await.is_ok());
+    assert!(
+        open_with(&live, &format!("ticket={ticket}"), ORIGIN)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -135,10 +144,14 @@ async fn a_sixth_socket_of_one_user_is_refused_with_429_and_others_are_unaffecte
     let ticket = ticket(&app, &admin).await;
     let sixth = open_with(&live, &format!("ticket={ticket}"), ORIGIN).await;
 
-    let (status, body) = sixth.err().expect("refused");
+    let (status, body) = sixth.expect_err("refused");
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(body["error"], "RATE_LIMITED");
     let _other = connect(&app, &live, &colleague, None).await;
     assert_eq!(app.state().realtime().connections_of(admin.id), 5);
-    assert!(next_within(&mut open[0], Duration::from_millis(200)).await.is_none());
+    assert!(
+        next_within(&mut open[0], Duration::from_millis(200))
+            .await
+            .is_none()
+    );
 }

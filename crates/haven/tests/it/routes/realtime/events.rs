@@ -15,7 +15,10 @@ async fn event_named(socket: &mut Socket, name: &str, after: &mut i64) -> Value 
         let frame = next(socket).await;
         assert_eq!(frame["type"], "event", "{frame}");
         let seq = frame["seq"].as_i64().expect("seq");
-        assert!(seq > *after, "in sequence order, never twice: {seq} after {after}");
+        assert!(
+            seq > *after,
+            "in sequence order, never twice: {seq} after {after}"
+        );
         *after = seq;
         if frame["event"] == name {
             return frame;
@@ -25,7 +28,9 @@ async fn event_named(socket: &mut Socket, name: &str, after: &mut i64) -> Value 
 
 /// Whether `socket` receives an event named `name` within a moment.
 async fn receives_none(socket: &mut Socket) -> bool {
-    next_within(socket, Duration::from_millis(300)).await.is_none()
+    next_within(socket, Duration::from_millis(300))
+        .await
+        .is_none()
 }
 
 #[tokio::test]
@@ -44,8 +49,24 @@ async fn each_role_receives_only_what_it_may_see_as_thin_events_in_order() {
     let mut compliance = connect(&app, &live, &compliance, None).await;
     let mut stranger = connect(&app, &live, &stranger, None).await;
 
-    let first = booked(&app, &c.scheduler, &c.patient, &c.clinician, "2027-01-07T15:00:00Z", json!({})).await;
-    let second = booked(&app, &c.scheduler, &c.patient, &c.clinician, "2027-01-08T15:00:00Z", json!({})).await;
+    let first = booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        "2027-01-07T15:00:00Z",
+        json!({}),
+    )
+    .await;
+    let second = booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        "2027-01-08T15:00:00Z",
+        json!({}),
+    )
+    .await;
 
     for socket in [&mut admin, &mut clinician, &mut scheduler] {
         let mut after = 0;
@@ -55,11 +76,24 @@ async fn each_role_receives_only_what_it_may_see_as_thin_events_in_order() {
         assert_eq!(two["entityId"], second["id"]);
         assert_eq!(one["entityType"], "appointment");
         assert_eq!(one["patientId"], c.patient.as_str());
-        let mut keys: Vec<&str> = one.as_object().expect("object").keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = one
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
         keys.sort_unstable();
         assert_eq!(
             keys,
-            ["entityId", "entityType", "event", "occurredAt", "patientId", "seq", "type"],
+            [
+                "entityId",
+                "entityType",
+                "event",
+                "occurredAt",
+                "patientId",
+                "seq",
+                "type"
+            ],
             "ids and types only, never PHI"
         );
     }
@@ -75,11 +109,27 @@ async fn a_clinician_added_to_a_care_team_receives_that_patients_events_from_the
     let c = clinic(&app, "Practice A", 0).await;
     let colleague = app.user_in(c.admin.organization_id, Role::Clinician).await;
     let mut socket = connect(&app, &live, &colleague, None).await;
-    booked(&app, &c.scheduler, &c.patient, &c.clinician, "2027-01-07T15:00:00Z", json!({})).await;
+    booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        "2027-01-07T15:00:00Z",
+        json!({}),
+    )
+    .await;
     assert!(receives_none(&mut socket).await);
 
     on_care_team(&app, &c.admin, &c.patient, &colleague).await;
-    let later = booked(&app, &c.scheduler, &c.patient, &c.clinician, "2027-01-08T15:00:00Z", json!({})).await;
+    let later = booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        "2027-01-08T15:00:00Z",
+        json!({}),
+    )
+    .await;
 
     let mut after = 0;
     let frame = event_named(&mut socket, "appointment.booked", &mut after).await;
@@ -92,13 +142,37 @@ async fn since_replays_the_missed_events_in_order_then_live_ones_never_twice() {
     let live = serve(&app).await;
     let c = clinic(&app, "Practice A", 0).await;
     let mut first = connect(&app, &live, &c.admin, None).await;
-    booked(&app, &c.scheduler, &c.patient, &c.clinician, "2027-01-07T15:00:00Z", json!({})).await;
+    booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        "2027-01-07T15:00:00Z",
+        json!({}),
+    )
+    .await;
     let mut seen = 0;
     let _ = event_named(&mut first, "appointment.booked", &mut seen).await;
     drop(first);
     let missed = [
-        booked(&app, &c.scheduler, &c.patient, &c.clinician, "2027-01-08T15:00:00Z", json!({})).await,
-        booked(&app, &c.scheduler, &c.patient, &c.clinician, "2027-01-11T15:00:00Z", json!({})).await,
+        booked(
+            &app,
+            &c.scheduler,
+            &c.patient,
+            &c.clinician,
+            "2027-01-08T15:00:00Z",
+            json!({}),
+        )
+        .await,
+        booked(
+            &app,
+            &c.scheduler,
+            &c.patient,
+            &c.clinician,
+            "2027-01-11T15:00:00Z",
+            json!({}),
+        )
+        .await,
     ];
     // Both sealed before the socket opens: they can only come from the replay.
     app.state().sealer().flush().await.expect("sealing");
@@ -109,7 +183,15 @@ async fn since_replays_the_missed_events_in_order_then_live_ones_never_twice() {
         let frame = event_named(&mut socket, "appointment.booked", &mut after).await;
         assert_eq!(frame["entityId"], appointment["id"]);
     }
-    let live_one = booked(&app, &c.scheduler, &c.patient, &c.clinician, "2027-01-12T15:00:00Z", json!({})).await;
+    let live_one = booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        "2027-01-12T15:00:00Z",
+        json!({}),
+    )
+    .await;
 
     let frame = event_named(&mut socket, "appointment.booked", &mut after).await;
     assert_eq!(frame["entityId"], live_one["id"]);

@@ -11,7 +11,9 @@ use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::fixtures::metrics::scrape;
-use crate::fixtures::realtime::{ORIGIN, connect, next, next_within, open_with, say, serve, ticket};
+use crate::fixtures::realtime::{
+    ORIGIN, connect, next, next_within, open_with, say, serve, ticket,
+};
 use crate::fixtures::scheduling::{booked, clinic};
 
 #[tokio::test]
@@ -24,8 +26,14 @@ async fn bad_client_frames_get_an_error_frame_and_the_socket_stays_open() {
     for (text, error) in [
         ("not json", "INVALID_MESSAGE"),
         (r#"{"type":"unsubscribe"}"#, "UNKNOWN_MESSAGE"),
-        (r#"{"type":"subscribe","topics":["gossip"]}"#, "UNKNOWN_TOPIC"),
-        (r#"{"type":"subscribe","topics":["security"]}"#, "FORBIDDEN_TOPIC"),
+        (
+            r#"{"type":"subscribe","topics":["gossip"]}"#,
+            "UNKNOWN_TOPIC",
+        ),
+        (
+            r#"{"type":"subscribe","topics":["security"]}"#,
+            "FORBIDDEN_TOPIC",
+        ),
     ] {
         say(&mut socket, text).await;
         let frame = next(&mut socket).await;
@@ -51,13 +59,29 @@ async fn subscribing_narrows_what_the_socket_receives() {
     let c = clinic(&app, "Practice A", 0).await;
     let mut narrowed = connect(&app, &live, &c.scheduler, None).await;
     let mut whole = connect(&app, &live, &c.scheduler, None).await;
-    say(&mut narrowed, r#"{"type":"subscribe","topics":["waitlist"]}"#).await;
+    say(
+        &mut narrowed,
+        r#"{"type":"subscribe","topics":["waitlist"]}"#,
+    )
+    .await;
     assert_eq!(next(&mut narrowed).await["type"], "subscribed");
 
-    booked(&app, &c.scheduler, &c.patient, &c.clinician, "2027-01-07T15:00:00Z", json!({})).await;
+    booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        "2027-01-07T15:00:00Z",
+        json!({}),
+    )
+    .await;
 
     assert_eq!(next(&mut whole).await["event"], "appointment.booked");
-    assert!(next_within(&mut narrowed, Duration::from_millis(300)).await.is_none());
+    assert!(
+        next_within(&mut narrowed, Duration::from_millis(300))
+            .await
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -69,7 +93,9 @@ async fn an_oversized_frame_closes_with_1009_and_a_flood_with_1008_and_others_ar
     let mut flooding = connect(&app, &live, &admin, None).await;
     let mut bystander = connect(&app, &live, &admin, None).await;
 
-    let _ = oversized.send(Message::Text("x".repeat(10_000).into())).await;
+    let _ = oversized
+        .send(Message::Text("x".repeat(10_000).into()))
+        .await;
     for _ in 0..1000 {
         if flooding
             .send(Message::Text(r#"{"type":"subscribe","topics":[]}"#.into()))
@@ -89,7 +115,11 @@ async fn an_oversized_frame_closes_with_1009_and_a_flood_with_1008_and_others_ar
         }
     }
     assert_eq!(closed, Some(json!({"close": 1008})));
-    say(&mut bystander, r#"{"type":"subscribe","topics":["security"]}"#).await;
+    say(
+        &mut bystander,
+        r#"{"type":"subscribe","topics":["security"]}"#,
+    )
+    .await;
     assert_eq!(next(&mut bystander).await["type"], "subscribed");
 }
 
@@ -114,9 +144,17 @@ async fn logging_out_disabling_the_user_or_changing_their_role_closes_the_socket
         .json_as(&leaving, Method::POST, "/api/auth/logout", &json!({}))
         .await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
-    for (user, change) in [(&disabled, json!({"disabled": true})), (&promoted, json!({"role": "BILLING"}))] {
+    for (user, change) in [
+        (&disabled, json!({"disabled": true})),
+        (&promoted, json!({"role": "BILLING"})),
+    ] {
         let changed = app
-            .json_as(&admin, Method::PATCH, &format!("/api/users/{}", user.id), &change)
+            .json_as(
+                &admin,
+                Method::PATCH,
+                &format!("/api/users/{}", user.id),
+                &change,
+            )
             .await;
         assert_eq!(changed.status, StatusCode::OK);
     }
@@ -126,7 +164,11 @@ async fn logging_out_disabling_the_user_or_changing_their_role_closes_the_socket
         let frame = next_within(socket, Duration::from_secs(8)).await;
         assert_eq!(frame, Some(json!({"close": 4401})));
     }
-    assert!(next_within(&mut untouched, Duration::from_millis(200)).await.is_none());
+    assert!(
+        next_within(&mut untouched, Duration::from_millis(200))
+            .await
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -141,7 +183,10 @@ async fn shutdown_closes_every_socket_with_1001_and_refuses_new_ones() {
 
     assert_eq!(next(&mut socket).await, json!({"close": 1001}));
     let refused = open_with(&live, &format!("ticket={ticket}"), ORIGIN).await;
-    assert_eq!(refused.err().map(|e| e.0), Some(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(
+        refused.err().map(|e| e.0),
+        Some(StatusCode::SERVICE_UNAVAILABLE)
+    );
 }
 
 #[tokio::test]

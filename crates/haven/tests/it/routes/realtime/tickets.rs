@@ -12,7 +12,12 @@ async fn a_ticket_is_issued_single_use_for_30_seconds_stored_hashed_and_audited(
     let clinician = app.org_with("Practice A", Role::Clinician).await;
 
     let response = app
-        .json_as(&clinician, Method::POST, "/api/realtime/tickets", &json!({}))
+        .json_as(
+            &clinician,
+            Method::POST,
+            "/api/realtime/tickets",
+            &json!({}),
+        )
         .await;
 
     assert_eq!(response.status, StatusCode::CREATED);
@@ -20,8 +25,11 @@ async fn a_ticket_is_issued_single_use_for_30_seconds_stored_hashed_and_audited(
     let ticket = body["ticket"].as_str().expect("ticket");
     assert!(ticket.starts_with("hrt_") && ticket.len() == 47, "{ticket}");
     assert_eq!(body["url"], "/api/realtime");
-    let expires: chrono::DateTime<chrono::Utc> =
-        body["expiresAt"].as_str().expect("expiresAt").parse().expect("instant");
+    let expires: chrono::DateTime<chrono::Utc> = body["expiresAt"]
+        .as_str()
+        .expect("expiresAt")
+        .parse()
+        .expect("instant");
     let left = expires - chrono::Utc::now();
     assert!(left <= chrono::Duration::seconds(30) && left > chrono::Duration::seconds(20));
     let pool = app.db().owner_pool().await;
@@ -39,7 +47,10 @@ async fn a_ticket_is_issued_single_use_for_30_seconds_stored_hashed_and_audited(
         .into_iter()
         .find(|(action, _, _)| action == "REALTIME_TICKET_ISSUE")
         .expect("REALTIME_TICKET_ISSUE");
-    assert!(!issued.2.to_string().contains(ticket), "the secret is never audited");
+    assert!(
+        !issued.2.to_string().contains(ticket),
+        "the secret is never audited"
+    );
 }
 
 #[tokio::test]
@@ -58,7 +69,13 @@ async fn a_ticket_needs_a_signed_in_caller() {
 async fn every_practice_role_gets_a_ticket_and_an_operator_inside_a_practice_gets_an_audited_403() {
     let app = TestApp::new().await;
     let admin = app.org_with("Practice A", Role::Admin).await;
-    for role in [Role::Admin, Role::Clinician, Role::Scheduler, Role::Billing, Role::Compliance] {
+    for role in [
+        Role::Admin,
+        Role::Clinician,
+        Role::Scheduler,
+        Role::Billing,
+        Role::Compliance,
+    ] {
         let user = app.user_in(admin.organization_id, role).await;
         let response = app
             .json_as(&user, Method::POST, "/api/realtime/tickets", &json!({}))
