@@ -89,12 +89,24 @@ async fn serve_with(
     // Reads the sealed audit chains for breach patterns; one instance at a time.
     let breach_detector =
         crate::security::detector::spawn(state.clone(), crate::security::detector::INTERVAL);
-    // Pushes the sealed chain's events to this instance's realtime sockets.
-    let realtime_tailer = crate::realtime::tailer::spawn(
-        pool.platform().pool().clone(),
-        state.realtime().clone(),
-        crate::realtime::tailer::INTERVAL,
-    );
+    // Pushes the sealed chain's events to the realtime sockets: with Redis one leader reads and
+    // publishes and every instance delivers, without it each instance reads for itself.
+    let realtime_tasks = match &state.auth_config().redis_url {
+        Some(url) => crate::realtime::fanout::spawn(
+            url,
+            &state.auth_config().redis_key_prefix,
+            pool.platform().pool().clone(),
+            state.realtime().clone(),
+            crate::realtime::tailer::INTERVAL,
+        )
+        .await
+        .context("connecting the realtime fan-out to Redis (HAVEN_REDIS_URL)")?,
+        None => vec![crate::realtime::tailer::spawn(
+            pool.platform().pool().clone(),
+            state.realtime().clone(),
+            crate::realtime::tailer::INTERVAL,
+        )],
+    };
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -137,7 +149,9 @@ async fn serve_with(
     while hub.connections() > 0 && tokio::time::Instant::now() < closing {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    realtime_tailer.abort();
+    for task in realtime_tasks {
+        task.abort();
+    }
     upkeep.abort();
     if let Some(listener) = metrics_listener {
         listener.abort();

@@ -264,8 +264,9 @@ pub fn mapping_of(action: &str) -> Option<&'static Mapping> {
     MAPPINGS.iter().find(|m| m.action.as_str() == action)
 }
 
-/// A sealed audit row as the feed returns it: the fields of a thin event, nothing else.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A sealed audit row as the feed returns it: the fields of a thin event, nothing else (also
+/// what the leader publishes through Redis).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct FeedRow {
     /// Its sequence number in the organization's chain.
     pub sequence: i64,

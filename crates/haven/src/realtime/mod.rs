@@ -4,12 +4,14 @@
 //! - [`ticket`]: the tickets' secrets and hashes;
 //! - [`events`]: the one table from audited actions to events, and the event frames;
 //! - [`hub`]: this instance's sockets and the fan-out to those entitled to each event;
-//! - [`tailer`]: the background reader of the sealed chain.
+//! - [`tailer`]: the background reader of the sealed chain (each instance for itself);
+//! - [`fanout`]: with Redis, one leader reads and publishes, every instance delivers.
 //!
 //! The socket itself (frames, heartbeats, closing) is the HTTP layer's (`api::realtime`);
 //! who receives what is `policy::realtime`'s.
 
 pub mod events;
+pub mod fanout;
 pub mod hub;
 pub mod tailer;
 pub mod ticket;

@@ -13,7 +13,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
-use super::events::{Signal, mapped_actions};
+use super::events::{FeedRow, Signal, mapped_actions};
 use super::hub::Hub;
 use crate::ids::OrganizationId;
 use crate::store::realtime as store;
@@ -60,26 +60,39 @@ impl Tailer {
             };
             let mut cursor = cursor;
             while cursor < head {
-                let rows = store::feed(pool, organization, cursor, &self.actions, BATCH).await?;
-                let full = rows.len() == usize::try_from(BATCH).unwrap_or(usize::MAX);
-                let last = rows.last().map(|row| (row.sequence, row.occurred_at));
+                let (rows, next) = read_batch(pool, organization, cursor, head, &self.actions).await?;
                 let signals: Vec<Signal> = rows.into_iter().filter_map(Signal::from_row).collect();
                 hub.publish(organization, &signals);
-                if let Some((_, at)) = last {
-                    let lag = (Utc::now() - at).num_milliseconds().max(0);
-                    #[expect(clippy::cast_precision_loss, reason = "milliseconds fit an f64")]
-                    crate::telemetry::metrics::realtime_lag(lag as f64 / 1000.0);
-                }
-                cursor = match last {
-                    Some((sequence, _)) if full => sequence,
-                    Some((sequence, _)) => sequence.max(head),
-                    None => head,
-                };
+                cursor = next;
+                self.cursors.insert(organization, cursor);
             }
-            self.cursors.insert(organization, cursor);
         }
         Ok(())
     }
+}
+
+/// One batch of `organization`'s rows after `cursor` (whose head was `head`), and where the
+/// next batch starts. Records the tailer's lag from the newest row.
+pub async fn read_batch(
+    pool: &PgPool,
+    organization: OrganizationId,
+    cursor: i64,
+    head: i64,
+    actions: &[&str],
+) -> Result<(Vec<FeedRow>, i64), sqlx::Error> {
+    let rows = store::feed(pool, organization, cursor, actions, BATCH).await?;
+    let full = rows.len() == usize::try_from(BATCH).unwrap_or(usize::MAX);
+    let next = match rows.last() {
+        Some(last) => {
+            let lag = (Utc::now() - last.occurred_at).num_milliseconds().max(0);
+            #[expect(clippy::cast_precision_loss, reason = "milliseconds fit an f64")]
+            crate::telemetry::metrics::realtime_lag(lag as f64 / 1000.0);
+            if full { last.sequence } else { last.sequence.max(head) }
+        }
+        // Nothing mapped up to the head: the head is read.
+        None => head.max(cursor),
+    };
+    Ok((rows, next))
 }
 
 /// Runs the tailer every `period` (and at once when an organization gets its first socket)
