@@ -42,6 +42,10 @@ const LEADER_TTL: Duration = Duration::from_secs(3);
 /// An instance's interest in an organization lasts this long unless renewed.
 const INTEREST_TTL: Duration = Duration::from_secs(10);
 
+/// The stored cursors outlive a pause of every instance by this much (a leader resuming later
+/// starts from the heads instead: its sockets replay with `since`).
+const CURSORS_TTL: Duration = Duration::from_secs(3600);
+
 /// Takes the leadership when free, renews it when held: 1 when this instance leads.
 const LEAD: &str = r"
 local holder = redis.call('GET', KEYS[1])
@@ -148,6 +152,11 @@ impl Instance {
                 .connection
                 .zadd_multiple(&self.keys.organizations, &members)
                 .await?;
+            // Nothing of a deployment that stopped stays in Redis for long.
+            let _: bool = self
+                .connection
+                .pexpire(&self.keys.organizations, ms(INTEREST_TTL))
+                .await?;
         }
         let leading: i64 = self
             .lead
@@ -224,6 +233,10 @@ impl Instance {
         let () = self
             .connection
             .hset(&self.keys.cursors, organization.to_string(), cursor)
+            .await?;
+        let _: bool = self
+            .connection
+            .pexpire(&self.keys.cursors, ms(CURSORS_TTL))
             .await?;
         Ok(())
     }

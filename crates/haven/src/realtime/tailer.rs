@@ -60,7 +60,8 @@ impl Tailer {
             };
             let mut cursor = cursor;
             while cursor < head {
-                let (rows, next) = read_batch(pool, organization, cursor, head, &self.actions).await?;
+                let (rows, next) =
+                    read_batch(pool, organization, cursor, head, &self.actions).await?;
                 let signals: Vec<Signal> = rows.into_iter().filter_map(Signal::from_row).collect();
                 hub.publish(organization, &signals);
                 cursor = next;
@@ -87,7 +88,11 @@ pub async fn read_batch(
             let lag = (Utc::now() - last.occurred_at).num_milliseconds().max(0);
             #[expect(clippy::cast_precision_loss, reason = "milliseconds fit an f64")]
             crate::telemetry::metrics::realtime_lag(lag as f64 / 1000.0);
-            if full { last.sequence } else { last.sequence.max(head) }
+            if full {
+                last.sequence
+            } else {
+                last.sequence.max(head)
+            }
         }
         // Nothing mapped up to the head: the head is read.
         None => head.max(cursor),

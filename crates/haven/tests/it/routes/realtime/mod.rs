@@ -4,5 +4,6 @@
 mod access;
 mod connect;
 mod events;
+mod instances;
 mod socket;
 mod tickets;
