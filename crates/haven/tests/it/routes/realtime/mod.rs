@@ -4,6 +4,7 @@
 mod access;
 mod connect;
 mod events;
+mod feeds;
 mod instances;
 mod socket;
 mod tickets;
