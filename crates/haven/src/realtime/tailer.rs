@@ -67,6 +67,8 @@ impl Tailer {
                 cursor = next;
                 self.cursors.insert(organization, cursor);
             }
+            // Every round: an organization that left the hub and came back is covered again.
+            hub.mark_tailed(organization);
         }
         Ok(())
     }

@@ -110,7 +110,8 @@ fn on_client_text(session: &Session, text: &str) -> String {
     .to_string()
 }
 
-/// The missed events after `since`, or `None` when the client must resync (too many, too old).
+/// The missed events after `since`, or `None` when the client must resync (too many, too old,
+/// or `since` beyond the chain's head).
 async fn replay(session: &Session, since: i64) -> Result<Option<Vec<Event>>, sqlx::Error> {
     let pool = session.state.db().platform().pool();
     let limit = i32::try_from(REPLAY_MAX + 1).unwrap_or(i32::MAX);
@@ -152,7 +153,14 @@ async fn catch_up(session: &Session, socket: &mut WebSocket) -> Result<i64, Endi
         Ending::new(close_code::ERROR, "replay failed; reconnect")
     };
     let gone = Ending::new(close_code::AWAY, "client gone");
-    match replay(session, since).await.map_err(failed)? {
+    // A `since` past the head is not a position in this chain: start over.
+    let head_now = head(session).await.map_err(failed)?;
+    let missed = if since > head_now {
+        None
+    } else {
+        replay(session, since).await.map_err(failed)?
+    };
+    match missed {
         Some(events) => {
             let mut last = since;
             for event in events {
@@ -166,7 +174,7 @@ async fn catch_up(session: &Session, socket: &mut WebSocket) -> Result<i64, Endi
             Ok(last)
         }
         None => {
-            let head = head(session).await.map_err(failed)?;
+            let head = head(session).await.map_err(failed)?.max(head_now);
             let frame = json!({ "type": "resync", "seq": head }).to_string();
             if send(socket, frame).await {
                 Ok(head)

@@ -197,3 +197,39 @@ async fn since_replays_the_missed_events_in_order_then_live_ones_never_twice() {
     assert_eq!(frame["entityId"], live_one["id"]);
     assert!(receives_none(&mut socket).await, "nothing is sent twice");
 }
+
+#[tokio::test]
+async fn a_since_beyond_the_head_gets_a_resync_to_the_head() {
+    let app = TestApp::new().await;
+    let live = serve(&app).await;
+    let c = clinic(&app, "Practice A", 0).await;
+    booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        "2027-01-07T15:00:00Z",
+        json!({}),
+    )
+    .await;
+    app.state().sealer().flush().await.expect("sealing");
+
+    let mut socket = connect(&app, &live, &c.admin, Some(1_000_000)).await;
+
+    let frame = next(&mut socket).await;
+    assert_eq!(frame["type"], "resync");
+    let head = frame["seq"].as_i64().expect("seq");
+    assert!(head > 0 && head < 1_000_000, "{frame}");
+    let later = booked(
+        &app,
+        &c.scheduler,
+        &c.patient,
+        &c.clinician,
+        "2027-01-08T15:00:00Z",
+        json!({}),
+    )
+    .await;
+    let mut after = head;
+    let frame = event_named(&mut socket, "appointment.booked", &mut after).await;
+    assert_eq!(frame["entityId"], later["id"]);
+}

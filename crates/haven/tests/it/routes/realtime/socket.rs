@@ -206,3 +206,31 @@ async fn connections_are_counted_in_the_metrics() {
         assert!(text.contains(&format!("# TYPE {name}")), "{name}");
     }
 }
+
+#[tokio::test]
+async fn a_heartbeat_comes_every_25_seconds() {
+    use futures_util::StreamExt;
+
+    let app = TestApp::new().await;
+    let live = serve(&app).await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    let mut socket = connect(&app, &live, &admin, None).await;
+    let opened = std::time::Instant::now();
+
+    let frame = tokio::time::timeout(Duration::from_secs(30), socket.next())
+        .await
+        .expect("a frame within 30 s")
+        .expect("open")
+        .expect("readable");
+
+    let Message::Text(text) = frame else {
+        panic!("a text frame: {frame:?}");
+    };
+    let frame: serde_json::Value = serde_json::from_str(text.as_str()).expect("JSON");
+    assert_eq!(frame, json!({"type": "heartbeat", "seq": 0}));
+    let waited = opened.elapsed();
+    assert!(
+        waited >= Duration::from_secs(24) && waited < Duration::from_secs(28),
+        "{waited:?}"
+    );
+}
