@@ -10,7 +10,7 @@ CREATE TABLE realtime_tickets (
     id uuid NOT NULL,
     token_hash bytea NOT NULL CHECK (pg_catalog.length(token_hash) = 32),
     user_id uuid NOT NULL,
-    role text NOT NULL,
+    role text NOT NULL CHECK (role IN ('SUPER_ADMIN', 'ADMIN', 'CLINICIAN', 'BILLING', 'COMPLIANCE', 'SCHEDULER')),
     session_id uuid NOT NULL,
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     expires_at timestamptz NOT NULL,

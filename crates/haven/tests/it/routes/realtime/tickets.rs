@@ -83,6 +83,14 @@ async fn every_practice_role_gets_a_ticket_and_an_operator_inside_a_practice_get
         assert_eq!(response.status, StatusCode::CREATED, "{role}");
     }
     let operator = app.user_in(admin.organization_id, Role::SuperAdmin).await;
+    let in_platform = app
+        .json_as(&operator, Method::POST, "/api/realtime/tickets", &json!({}))
+        .await;
+    assert_eq!(
+        in_platform.status,
+        StatusCode::CREATED,
+        "an operator in the platform"
+    );
     let mut request = haven_testkit::json_request(
         Method::POST,
         "/api/realtime/tickets",
