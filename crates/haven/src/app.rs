@@ -18,6 +18,7 @@ use crate::crypto::{AeadKey, MasterKey};
 use crate::db::AppPool;
 use crate::phi::Keyring;
 use crate::ratelimit::RateLimiter;
+use crate::realtime::hub::Hub;
 
 /// What the application needs from the configuration.
 #[derive(Debug)]
@@ -59,6 +60,7 @@ pub struct App {
     sealer: Sealer,
     keyring: Keyring,
     security_signals: SecuritySignals,
+    realtime: Hub,
 }
 
 impl App {
@@ -98,6 +100,7 @@ impl App {
             sealer: Sealer::new(db.clone(), &master_key),
             keyring: Keyring::new(&master_key),
             security_signals: SecuritySignals::new(),
+            realtime: Hub::new(),
             csrf: Csrf::new(&master_key),
             dpop_nonces: Nonces::new(&master_key),
             mfa_key: AeadKey::derive(&master_key, "mfa-secrets"),
@@ -194,6 +197,12 @@ impl App {
     #[must_use]
     pub fn security_signals(&self) -> &SecuritySignals {
         &self.security_signals
+    }
+
+    /// This instance's realtime sockets.
+    #[must_use]
+    pub fn realtime(&self) -> &Hub {
+        &self.realtime
     }
 
     /// The key that seals TOTP secrets.

@@ -136,3 +136,7 @@ id_type!(
     /// A security incident opened by the breach detector.
     IncidentId
 );
+id_type!(
+    /// A single-use realtime (WebSocket) ticket.
+    TicketId
+);

@@ -22,6 +22,7 @@ pub mod notes;
 pub mod phi;
 pub mod policy;
 pub mod ratelimit;
+pub mod realtime;
 pub mod scheduling;
 pub mod security;
 mod server;

@@ -13,6 +13,7 @@ pub mod organization_settings;
 pub mod organizations;
 pub mod pagination;
 pub mod patients;
+pub mod realtime;
 pub mod security;
 pub mod slots;
 pub mod therapy_sessions;
@@ -50,4 +51,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/waitlist-offers", waitlist::offer_routes())
         .nest("/notes", notes::routes())
         .nest("/security", security::routes())
+        .nest("/realtime", realtime::routes())
 }

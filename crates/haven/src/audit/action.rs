@@ -113,6 +113,9 @@ actions! {
     SecurityIncidentRiskAssessment => "SECURITY_INCIDENT_RISK_ASSESSMENT",
     IncidentContainmentAction => "INCIDENT_CONTAINMENT_ACTION",
     DetectionRuleUpdate => "DETECTION_RULE_UPDATE",
+    RealtimeTicketIssue => "REALTIME_TICKET_ISSUE",
+    RealtimeConnect => "REALTIME_CONNECT",
+    RealtimeDisconnect => "REALTIME_DISCONNECT",
 }
 
 impl fmt::Display for AuditAction {

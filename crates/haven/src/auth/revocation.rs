@@ -49,6 +49,19 @@ pub enum Verdict {
     Unknown,
 }
 
+/// What a credential was issued under: a user in a role, in a login session, at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    /// The user.
+    pub user: UserId,
+    /// Their role when it was issued.
+    pub role: Role,
+    /// The login session (refresh family).
+    pub session: Uuid,
+    /// When it was issued, in Unix seconds.
+    pub issued_at: i64,
+}
+
 /// What ended a user's tokens, as last read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct UserEpoch {
@@ -71,18 +84,18 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn verdict(&self, claims: &AccessClaims, now: Instant) -> Verdict {
+    fn verdict(&self, grant: &Grant, now: Instant) -> Verdict {
         if now.saturating_duration_since(self.read_at) > MAX_STALENESS {
             return Verdict::Unknown;
         }
-        if self.sessions.contains(&claims.sid) {
+        if self.sessions.contains(&grant.session) {
             return Verdict::Revoked;
         }
-        match self.users.get(&claims.sub) {
+        match self.users.get(&grant.user) {
             // A token issued in the very second of the change (`iat` has whole seconds) passes
             // the epoch, but not the role or disabled check when it predates the change.
-            Some(user) if user.disabled || user.role != claims.role => Verdict::Revoked,
-            Some(user) if claims.iat < user.valid_after => Verdict::Revoked,
+            Some(user) if user.disabled || user.role != grant.role => Verdict::Revoked,
+            Some(user) if grant.issued_at < user.valid_after => Verdict::Revoked,
             _ => Verdict::Valid,
         }
     }
@@ -126,6 +139,19 @@ impl Revocations {
     /// Whether `claims` (a verified access token) is revoked. A look-up in memory.
     #[must_use]
     pub fn check(&self, claims: &AccessClaims) -> Verdict {
+        self.check_grant(&Grant {
+            user: claims.sub,
+            role: claims.role,
+            session: claims.sid,
+            issued_at: claims.iat,
+        })
+    }
+
+    /// Whether what `grant` was issued under (a session, a user in a role) has since been
+    /// revoked: the same verdict as [`Self::check`], for credentials that are not access tokens
+    /// (an open realtime socket re-checks its ticket's grant with this).
+    #[must_use]
+    pub fn check_grant(&self, grant: &Grant) -> Verdict {
         let snapshot = Arc::clone(
             &self
                 .0
@@ -133,7 +159,7 @@ impl Revocations {
                 .read()
                 .unwrap_or_else(PoisonError::into_inner),
         );
-        snapshot.verdict(claims, Instant::now())
+        snapshot.verdict(grant, Instant::now())
     }
 
     /// Re-reads the set now: after this instance ended tokens (so that it refuses them at once),
@@ -205,21 +231,13 @@ impl Revocations {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::OrganizationId;
 
-    fn claims(sub: UserId, role: Role, sid: Uuid, iat: i64) -> AccessClaims {
-        AccessClaims {
-            iss: "haven".into(),
-            aud: "haven".into(),
-            sub,
-            org: OrganizationId::new(),
+    fn claims(user: UserId, role: Role, session: Uuid, issued_at: i64) -> Grant {
+        Grant {
+            user,
             role,
-            sid,
-            iat,
-            nbf: iat,
-            exp: iat + 900,
-            jti: Uuid::new_v4(),
-            cnf: None,
+            session,
+            issued_at,
         }
     }
 

@@ -90,6 +90,24 @@ async fn serve_with(
     // Reads the sealed audit chains for breach patterns; one instance at a time.
     let breach_detector =
         crate::security::detector::spawn(state.clone(), crate::security::detector::INTERVAL);
+    // Pushes the sealed chain's events to the realtime sockets: with Redis one leader reads and
+    // publishes and every instance delivers, without it each instance reads for itself.
+    let realtime_tasks = match &state.auth_config().redis_url {
+        Some(url) => crate::realtime::fanout::spawn(
+            url,
+            &state.auth_config().redis_key_prefix,
+            pool.platform().pool().clone(),
+            state.realtime().clone(),
+            crate::realtime::tailer::INTERVAL,
+        )
+        .await
+        .context("connecting the realtime fan-out to Redis (HAVEN_REDIS_URL)")?,
+        None => vec![crate::realtime::tailer::spawn(
+            pool.platform().pool().clone(),
+            state.realtime().clone(),
+            crate::realtime::tailer::INTERVAL,
+        )],
+    };
     let listener = TcpListener::bind(config.bind)
         .await
         .with_context(|| format!("binding {}", config.bind))?;
@@ -114,12 +132,27 @@ async fn serve_with(
         }
         None => None,
     };
-    let shutdown = shutdown_signal();
+    // Upgraded sockets are no longer connections the server drains: at the signal they are
+    // closed with 1001 (going away), and their disconnects audited before the sealer's flush.
+    let hub = state.realtime().clone();
+    let signal = shutdown_signal();
+    let shutdown = async move {
+        signal.await;
+        hub.close_all();
+    };
     let address = listener.local_addr()?;
     tracing::info!(%address, "haven is listening");
     let state_for_shutdown = state.clone();
     launch(listener, build_router(state), shutdown).await?;
     tracing::info!("stopped accepting requests; in-flight requests finished");
+    let hub = state_for_shutdown.realtime();
+    let closing = tokio::time::Instant::now() + Duration::from_secs(5);
+    while hub.connections() > 0 && tokio::time::Instant::now() < closing {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for task in realtime_tasks {
+        task.abort();
+    }
     upkeep.abort();
     if let Some(listener) = metrics_listener {
         listener.abort();

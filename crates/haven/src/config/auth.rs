@@ -113,6 +113,41 @@ pub struct AuthConfig {
     /// slash). DPoP proofs must name it (`htu`), never the Host header. Default: `http://` and
     /// `HAVEN_BIND`; production requires it, with `https`.
     pub public_url: String,
+    /// `HAVEN_ALLOWED_ORIGINS`: the origins (`scheme://host[:port]`, comma-separated) whose pages
+    /// may open a realtime socket. Default: the origin of `HAVEN_PUBLIC_URL`.
+    pub allowed_origins: Vec<String>,
+}
+
+/// The origin (`scheme://host[:port]`, lower case) of an absolute http(s) URL.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.is_empty() || authority.contains(['@', ' ']) {
+        return None;
+    }
+    Some(format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
+fn allowed_origins(env: &Env, public_url: &str) -> Result<Vec<String>, ConfigError> {
+    let Some(list) = env.get("HAVEN_ALLOWED_ORIGINS") else {
+        return Ok(origin_of(public_url).into_iter().collect());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            origin_of(item)
+                .filter(|origin| origin.len() == item.trim_end_matches('/').len())
+                .ok_or_else(|| ConfigError::Invalid {
+                    key: "HAVEN_ALLOWED_ORIGINS",
+                    reason: format!("{item:?} is not an origin like https://app.example.org"),
+                })
+        })
+        .collect()
 }
 
 fn public_url(env: &Env) -> Result<String, ConfigError> {
@@ -209,6 +244,7 @@ impl AuthConfig {
             })
             .transpose()?
             .unwrap_or_default();
+        let public_url = public_url(env)?;
         let secure_cookies = env.parse_or("HAVEN_COOKIE_SECURE", production)?;
         if production && !secure_cookies {
             return Err(ConfigError::Production(
@@ -239,7 +275,8 @@ impl AuthConfig {
             trusted_proxies,
             secure_cookies,
             require_mfa_for_admins: production,
-            public_url: public_url(env)?,
+            allowed_origins: allowed_origins(env, &public_url)?,
+            public_url,
         })
     }
 
@@ -288,6 +325,29 @@ mod tests {
     fn an_access_token_lifetime_over_an_hour_is_refused() {
         let env = Env::from_pairs([("HAVEN_ACCESS_TOKEN_MINUTES", "61")]);
         assert!(AuthConfig::from_env(&env, Environment::Development).is_err());
+    }
+
+    #[test]
+    fn allowed_origins_default_to_the_public_url_and_refuse_urls_with_paths() {
+        let env = Env::from_pairs([("HAVEN_PUBLIC_URL", "https://Haven.example.org/base")]);
+        let auth = AuthConfig::from_env(&env, Environment::Development).expect("valid");
+        assert_eq!(auth.allowed_origins, ["https://haven.example.org"]);
+        let env = Env::from_pairs([(
+            "HAVEN_ALLOWED_ORIGINS",
+            "https://app.example.org, http://localhost:3000",
+        )]);
+        let auth = AuthConfig::from_env(&env, Environment::Development).expect("valid");
+        assert_eq!(
+            auth.allowed_origins,
+            ["https://app.example.org", "http://localhost:3000"]
+        );
+        for bad in ["https://app.example.org/path", "ftp://x", "app.example.org"] {
+            let env = Env::from_pairs([("HAVEN_ALLOWED_ORIGINS", bad)]);
+            assert!(
+                AuthConfig::from_env(&env, Environment::Development).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -36,6 +36,7 @@ pub mod capability;
 pub mod notes;
 pub mod organizations;
 pub mod patients;
+pub mod realtime;
 pub mod security;
 pub mod units;
 pub mod users;

@@ -11,6 +11,7 @@ pub mod mfa;
 pub mod notes;
 pub mod organizations;
 pub mod patients;
+pub mod realtime;
 pub mod series;
 pub mod sessions;
 pub mod sessions_units;

@@ -64,6 +64,12 @@ pub const SECURITY_EVENTS: &str = "haven_security_events_total";
 pub const SECURITY_INCIDENTS: &str = "haven_security_incidents_total";
 /// How far the breach detector trails the sealed audit chain.
 pub const BREACH_DETECTOR_LAG: &str = "haven_breach_detector_lag_seconds";
+/// Open realtime sockets on this instance.
+pub const REALTIME_CONNECTIONS: &str = "haven_realtime_connections";
+/// Age of the newest event when the realtime tailer delivered it.
+pub const REALTIME_LAG: &str = "haven_realtime_lag_seconds";
+/// Realtime sockets closed for falling behind (1013).
+pub const REALTIME_DROPPED: &str = "haven_realtime_dropped_total";
 
 /// Request latencies: 1 ms to 10 s.
 const HTTP_BUCKETS: &[f64] = &[
@@ -212,12 +218,28 @@ fn describe() {
         "Runtime pool connections: idle, in_use, max"
     );
     describe_counter!(SECURITY_EVENTS, "Security events by type");
+    describe_gauge!(
+        REALTIME_CONNECTIONS,
+        "Open realtime sockets on this instance"
+    );
+    describe_gauge!(
+        REALTIME_LAG,
+        Unit::Seconds,
+        "Age of the newest realtime event (its audit row's instant) when it was delivered"
+    );
+    describe_counter!(
+        REALTIME_DROPPED,
+        "Realtime sockets closed (1013) because their client fell 256 messages behind"
+    );
 }
 
 /// Every labelled series a dashboard alerts on starts at 0, so an alert on "increase" works
 /// from the first event and a scrape shows the series before anything happened.
 fn start_series() {
     gauge!(BREACH_DETECTOR_LAG).set(0.0);
+    gauge!(REALTIME_CONNECTIONS).increment(0.0);
+    gauge!(REALTIME_LAG).set(0.0);
+    counter!(REALTIME_DROPPED).increment(0);
     for outcome in ["success", "failure"] {
         counter!(LOGINS, "outcome" => outcome).increment(0);
     }
@@ -323,6 +345,21 @@ pub fn security_incident(kind: &'static str, severity: &'static str) {
 /// The breach detector's lag after a pass.
 pub fn breach_detector_lag(seconds: f64) {
     gauge!(BREACH_DETECTOR_LAG).set(seconds);
+}
+
+/// A realtime socket opened (`1.0`) or closed (`-1.0`).
+pub fn realtime_connections(delta: f64) {
+    gauge!(REALTIME_CONNECTIONS).increment(delta);
+}
+
+/// The age of the newest event the realtime tailer just delivered.
+pub fn realtime_lag(seconds: f64) {
+    gauge!(REALTIME_LAG).set(seconds);
+}
+
+/// A realtime socket closed for falling behind.
+pub fn realtime_dropped() {
+    counter!(REALTIME_DROPPED).increment(1);
 }
 
 /// A statement refused by row-level security.

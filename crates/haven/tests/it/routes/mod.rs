@@ -13,6 +13,7 @@ mod notes;
 mod organization_settings;
 mod organizations;
 mod patients;
+mod realtime;
 mod security;
 mod series;
 mod sessions;

@@ -1,0 +1,10 @@
+//! `/api/realtime`: tickets, the upgrade, the events each role receives, and the socket's
+//! rules (heartbeat, client frames, closing).
+
+mod access;
+mod connect;
+mod events;
+mod feeds;
+mod instances;
+mod socket;
+mod tickets;
