@@ -136,3 +136,7 @@ id_type!(
     /// A security incident opened by the breach detector.
     IncidentId
 );
+id_type!(
+    /// A charge: the billable line of one completed therapy session.
+    ChargeId
+);

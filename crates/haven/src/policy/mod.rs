@@ -32,6 +32,7 @@ mod denial;
 pub mod appointments;
 pub mod audit_log;
 pub mod btg;
+pub mod charges;
 pub mod capability;
 pub mod notes;
 pub mod organizations;

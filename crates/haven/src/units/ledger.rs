@@ -326,6 +326,8 @@ pub async fn complete(
     };
     let updated =
         sessions_units::mark_completed(tx, session.id, actual_units, actual_minutes, user).await?;
+    // Its charge, in the same transaction: units from the ledger rows just written.
+    crate::store::charges::create_for_session(tx, visible).await?;
     Ok(Ok(Outcome {
         session: updated,
         crossed_low_threshold: balance.crossed_low_threshold(extra),
