@@ -18,6 +18,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod ids;
+pub mod charges;
 pub mod notes;
 pub mod phi;
 pub mod policy;

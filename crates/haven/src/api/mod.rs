@@ -6,7 +6,9 @@ pub mod audit_logs;
 pub mod auth;
 pub mod authorizations;
 pub mod btg;
+pub mod charges;
 pub mod clinicians;
+pub mod fee_schedule;
 pub mod maintenance;
 pub mod notes;
 pub mod organization_settings;
@@ -50,4 +52,6 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/waitlist-offers", waitlist::offer_routes())
         .nest("/notes", notes::routes())
         .nest("/security", security::routes())
+        .nest("/charges", charges::routes())
+        .nest("/fee-schedule", fee_schedule::routes())
 }

@@ -113,6 +113,14 @@ actions! {
     SecurityIncidentRiskAssessment => "SECURITY_INCIDENT_RISK_ASSESSMENT",
     IncidentContainmentAction => "INCIDENT_CONTAINMENT_ACTION",
     DetectionRuleUpdate => "DETECTION_RULE_UPDATE",
+    FeeScheduleUpdate => "FEE_SCHEDULE_UPDATE",
+    ChargeCreate => "CHARGE_CREATE",
+    ChargeRead => "CHARGE_READ",
+    ChargeList => "CHARGE_LIST",
+    ChargeUpdate => "CHARGE_UPDATE",
+    ChargeHold => "CHARGE_HOLD",
+    ChargeRelease => "CHARGE_RELEASE",
+    ChargeVoid => "CHARGE_VOID",
 }
 
 impl fmt::Display for AuditAction {

@@ -76,6 +76,7 @@ pub struct ErrorEnvelope {
         (name = "waitlist", description = "Patients waiting for a slot, and offers that hold one"),
         (name = "notes", description = "Clinical notes: signed, locked, amended by addenda, co-signed"),
         (name = "security", description = "Security incidents and breach detection rules"),
+        (name = "charges", description = "Charges of completed sessions, computed holds, the fee schedule"),
     ),
 )]
 struct Base;
