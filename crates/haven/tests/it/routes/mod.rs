@@ -6,6 +6,7 @@ mod audit_logs;
 mod auth;
 mod authorizations;
 mod btg;
+mod charges;
 mod clinicians;
 mod health;
 mod maintenance;
