@@ -41,7 +41,8 @@ async fn a_note_awaiting_cosignature_holds_the_charge_until_the_supervisor_appro
     assert_eq!(sign(&app, &k.c.author, &note).await.status, StatusCode::OK);
     let pending = charge_of(&app, &k.c.billing, &session).await;
     assert_eq!(pending["status"], "PENDING");
-    assert_eq!(pending["holdReasons"], json!(["COSIGN_MISSING"]));
+    // The codes are taken from the note once it is SIGNED, not before.
+    assert_eq!(pending["holdReasons"], json!(["COSIGN_MISSING", "DIAGNOSIS_MISSING"]));
 
     let approved = app
         .json_as(
