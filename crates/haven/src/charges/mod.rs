@@ -73,9 +73,10 @@ pub fn parse_pointers(list: &[i64], codes: usize) -> Result<Vec<i16>, String> {
     let mut parsed: Vec<i16> = Vec::with_capacity(list.len());
     for &p in list {
         let within = usize::try_from(p).is_ok_and(|p| (1..=codes).contains(&p));
-        let p = i16::try_from(p).ok().filter(|_| within).ok_or_else(|| {
-            format!("{p} does not point at one of the {codes} diagnosis codes")
-        })?;
+        let p = i16::try_from(p)
+            .ok()
+            .filter(|_| within)
+            .ok_or_else(|| format!("{p} does not point at one of the {codes} diagnosis codes"))?;
         if parsed.contains(&p) {
             return Err(format!("{p} is listed twice"));
         }

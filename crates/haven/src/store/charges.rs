@@ -10,7 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::FromRow;
 
 use crate::db::TenantTx;
-use crate::ids::{AuthorizationId, ChargeId, NoteId, OrganizationId, PatientId, TherapySessionId, UserId};
+use crate::ids::{
+    AuthorizationId, ChargeId, NoteId, OrganizationId, PatientId, TherapySessionId, UserId,
+};
 use crate::policy::capability::{ManageCharges, Visible};
 use crate::store::sessions_units::SessionRow;
 

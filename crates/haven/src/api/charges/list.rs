@@ -62,12 +62,9 @@ fn filter(query: &ChargeQuery) -> Result<Filter, AppError> {
         .as_deref()
         .map(|s| {
             let s = s.trim().to_ascii_uppercase();
-            STATUSES
-                .contains(&s.as_str())
-                .then_some(s)
-                .ok_or_else(|| {
-                    AppError::invalid_field("status", "must be PENDING, READY, EXPORTED or VOID")
-                })
+            STATUSES.contains(&s.as_str()).then_some(s).ok_or_else(|| {
+                AppError::invalid_field("status", "must be PENDING, READY, EXPORTED or VOID")
+            })
         })
         .transpose()?;
     let from = day("from", query.from.as_deref())?;

@@ -111,7 +111,15 @@ pub async fn hold_charge(
     let Some(held) = store::set_manual_hold(&mut tx, &may, id, Some(&why)).await? else {
         return Err(refuse(row, "hold"));
     };
-    finish(tx, &caller, &meta, AuditAction::ChargeHold, &held, &previous).await
+    finish(
+        tx,
+        &caller,
+        &meta,
+        AuditAction::ChargeHold,
+        &held,
+        &previous,
+    )
+    .await
 }
 
 /// Release a charge's manual hold.
@@ -192,5 +200,13 @@ pub async fn void_charge(
     let Some(voided) = store::void(&mut tx, &may, id, &why).await? else {
         return Err(refuse(row, "void"));
     };
-    finish(tx, &caller, &meta, AuditAction::ChargeVoid, &voided, &previous).await
+    finish(
+        tx,
+        &caller,
+        &meta,
+        AuditAction::ChargeVoid,
+        &voided,
+        &previous,
+    )
+    .await
 }

@@ -98,9 +98,14 @@ fn parse_entry(i: usize, entry: &FeeEntry, problems: &mut Details) -> Option<New
     if payer.chars().count() > 200 || payer.chars().any(char::is_control) {
         field("payerName", "must be at most 200 characters".to_owned());
     } else if entry.payer_name.is_some() && payer.is_empty() {
-        field("payerName", "must not be blank (leave it out for the default rate)".to_owned());
+        field(
+            "payerName",
+            "must not be blank (leave it out for the default rate)".to_owned(),
+        );
     }
-    let cpt = charges::parse_cpt(&entry.cpt_code).map_err(|e| field("cptCode", e)).ok();
+    let cpt = charges::parse_cpt(&entry.cpt_code)
+        .map_err(|e| field("cptCode", e))
+        .ok();
     let modifiers = charges::parse_modifiers(entry.modifiers.as_deref().unwrap_or_default())
         .map_err(|e| field("modifiers", e))
         .ok();

@@ -13,13 +13,17 @@ use crate::fixtures::units::{audited, day};
 async fn completing_a_session_makes_its_charge_with_ledger_units_and_the_payers_rate() {
     let app = TestApp::new().await;
     let k = charge_clinic(&app, "Practice A").await;
-    put_fees(&app, &k.c.billing, json!([
-        { "cptCode": "97153", "centsPerUnit": 1000, "effectiveFrom": day(-400) },
-        { "payerName": "Blue Harbor Health", "cptCode": "97153", "centsPerUnit": 1750,
-          "effectiveFrom": day(-400) },
-        { "payerName": "Blue Harbor Health", "cptCode": "97153", "centsPerUnit": 9999,
-          "effectiveFrom": day(5) },
-    ]))
+    put_fees(
+        &app,
+        &k.c.billing,
+        json!([
+            { "cptCode": "97153", "centsPerUnit": 1000, "effectiveFrom": day(-400) },
+            { "payerName": "Blue Harbor Health", "cptCode": "97153", "centsPerUnit": 1750,
+              "effectiveFrom": day(-400) },
+            { "payerName": "Blue Harbor Health", "cptCode": "97153", "centsPerUnit": 9999,
+              "effectiveFrom": day(5) },
+        ]),
+    )
     .await;
 
     // 4 reserved, 3 delivered: the ledger nets RESERVE 4 + CONSUME 0 + RELEASE −1 = 3.
@@ -36,7 +40,10 @@ async fn completing_a_session_makes_its_charge_with_ledger_units_and_the_payers_
     assert_eq!(charge["authorizationId"], json!(k.auth));
     assert_eq!(charge["patientId"], json!(k.c.patient));
     assert_eq!(charge["status"], "PENDING");
-    assert_eq!(charge["holdReasons"], json!(["NOTE_MISSING", "DIAGNOSIS_MISSING"]));
+    assert_eq!(
+        charge["holdReasons"],
+        json!(["NOTE_MISSING", "DIAGNOSIS_MISSING"])
+    );
     assert_eq!(charge["version"], 2, "made, then evaluated");
     let created = audited(&app, k.c.admin.organization_id, "CHARGE_CREATE").await;
     assert_eq!(created.len(), 1);
@@ -47,14 +54,21 @@ async fn completing_a_session_makes_its_charge_with_ledger_units_and_the_payers_
 async fn more_units_than_reserved_are_billed_as_the_ledger_took_them() {
     let app = TestApp::new().await;
     let k = charge_clinic(&app, "Practice A").await;
-    put_fees(&app, &k.c.billing, json!([
-        { "cptCode": "97153", "centsPerUnit": 1000, "effectiveFrom": day(-400) },
-    ]))
+    put_fees(
+        &app,
+        &k.c.billing,
+        json!([
+            { "cptCode": "97153", "centsPerUnit": 1000, "effectiveFrom": day(-400) },
+        ]),
+    )
     .await;
 
     let charge = charged(&app, &k, 2, 5).await;
 
-    assert_eq!((charge["units"].clone(), charge["chargeCents"].clone()), (json!(5), json!(5000)));
+    assert_eq!(
+        (charge["units"].clone(), charge["chargeCents"].clone()),
+        (json!(5), json!(5000))
+    );
 }
 
 #[tokio::test]
@@ -122,7 +136,10 @@ async fn the_database_keeps_one_live_charge_per_session_and_well_formed_lines() 
                 SELECT organization_id, session_id, authorization_id, patient_id, payer_name, \
                     service_date, cpt_code, units, charge_cents, hold_reasons \
                 FROM charges WHERE id = $1::uuid";
-    assert_eq!(owner_statement(&app, copy, id).await.as_deref(), Some("23505"));
+    assert_eq!(
+        owner_statement(&app, copy, id).await.as_deref(),
+        Some("23505")
+    );
     let bad = [
         "UPDATE charges SET modifiers = '{HN,HO,GT,59,76}' WHERE id = $1::uuid",
         "UPDATE charges SET diagnosis_codes = '{F84.0}', diagnosis_pointers = '{2}' WHERE id = $1::uuid",
@@ -135,7 +152,11 @@ async fn the_database_keeps_one_live_charge_per_session_and_well_formed_lines() 
         "UPDATE charges SET status = 'READY', hold_reasons = '{}' WHERE id = $1::uuid",
     ];
     for sql in bad {
-        assert_eq!(owner_statement(&app, sql, id).await.as_deref(), Some("23514"), "{sql}");
+        assert_eq!(
+            owner_statement(&app, sql, id).await.as_deref(),
+            Some("23514"),
+            "{sql}"
+        );
     }
     // Voided, the session may carry a new live charge (a re-bill); two voids may coexist.
     let void = "UPDATE charges SET status = 'VOID', void_reason = 'test', voided_at = now() \

@@ -11,18 +11,26 @@ use crate::fixtures::notes::{owner_statement, text};
 async fn the_schedule_is_replaced_and_each_rate_runs_until_the_next_one_starts() {
     let app = TestApp::new().await;
     let k = charge_clinic(&app, "Practice A").await;
-    let first = put_fees(&app, &k.c.billing, json!([
-        { "cptCode": "97153", "centsPerUnit": 1500, "effectiveFrom": "2020-01-01" },
-    ]))
+    let first = put_fees(
+        &app,
+        &k.c.billing,
+        json!([
+            { "cptCode": "97153", "centsPerUnit": 1500, "effectiveFrom": "2020-01-01" },
+        ]),
+    )
     .await;
     assert_eq!(first.status, StatusCode::OK, "{}", text(&first));
 
-    let response = put_fees(&app, &k.c.admin, json!([
-        { "cptCode": "97153", "centsPerUnit": 2000, "effectiveFrom": "2026-01-01" },
-        { "cptCode": "97153", "centsPerUnit": 1800, "effectiveFrom": "2025-01-01" },
-        { "payerName": "Blue Harbor Health", "cptCode": "97153", "modifiers": ["hn"],
-          "centsPerUnit": 2500, "effectiveFrom": "2025-01-01" },
-    ]))
+    let response = put_fees(
+        &app,
+        &k.c.admin,
+        json!([
+            { "cptCode": "97153", "centsPerUnit": 2000, "effectiveFrom": "2026-01-01" },
+            { "cptCode": "97153", "centsPerUnit": 1800, "effectiveFrom": "2025-01-01" },
+            { "payerName": "Blue Harbor Health", "cptCode": "97153", "modifiers": ["hn"],
+              "centsPerUnit": 2500, "effectiveFrom": "2025-01-01" },
+        ]),
+    )
     .await;
 
     assert_eq!(response.status, StatusCode::OK, "{}", text(&response));
@@ -37,27 +45,41 @@ async fn the_schedule_is_replaced_and_each_rate_runs_until_the_next_one_starts()
               "centsPerUnit": 2500, "effectiveFrom": "2025-01-01", "effectiveTo": null },
         ])
     );
-    assert!(app.audited(k.c.admin.organization_id, "FEE_SCHEDULE_UPDATE").await);
+    assert!(
+        app.audited(k.c.admin.organization_id, "FEE_SCHEDULE_UPDATE")
+            .await
+    );
 }
 
 #[tokio::test]
 async fn two_rates_of_one_payer_code_and_modifiers_from_the_same_day_are_refused_409() {
     let app = TestApp::new().await;
     let k = charge_clinic(&app, "Practice A").await;
-    put_fees(&app, &k.c.billing, json!([
-        { "cptCode": "97153", "centsPerUnit": 1500, "effectiveFrom": "2020-01-01" },
-    ]))
+    put_fees(
+        &app,
+        &k.c.billing,
+        json!([
+            { "cptCode": "97153", "centsPerUnit": 1500, "effectiveFrom": "2020-01-01" },
+        ]),
+    )
     .await;
 
-    let response = put_fees(&app, &k.c.billing, json!([
-        { "cptCode": "97153", "centsPerUnit": 1500, "effectiveFrom": "2025-01-01" },
-        { "cptCode": "97153", "centsPerUnit": 1700, "effectiveFrom": "2025-01-01" },
-    ]))
+    let response = put_fees(
+        &app,
+        &k.c.billing,
+        json!([
+            { "cptCode": "97153", "centsPerUnit": 1500, "effectiveFrom": "2025-01-01" },
+            { "cptCode": "97153", "centsPerUnit": 1700, "effectiveFrom": "2025-01-01" },
+        ]),
+    )
     .await;
 
     assert_eq!(response.status, StatusCode::CONFLICT, "{}", text(&response));
     assert_eq!(response.error_code(), "CONFLICT");
-    assert!(!text(&response).contains("fee_schedule"), "no database text");
+    assert!(
+        !text(&response).contains("fee_schedule"),
+        "no database text"
+    );
     // Nothing changed: the old schedule stands.
     let kept = put_fees(&app, &k.c.billing, json!([])).await;
     assert_eq!(kept.status, StatusCode::OK);
@@ -80,7 +102,10 @@ async fn the_database_refuses_overlapping_periods_whoever_writes_them() {
     );
     let negative = "INSERT INTO fee_schedule (organization_id, cpt_code, cents_per_unit, effective) \
                     VALUES ($1::uuid, '97154', -1, daterange('2025-01-01', NULL))";
-    assert_eq!(owner_statement(&app, negative, &org).await.as_deref(), Some("23514"));
+    assert_eq!(
+        owner_statement(&app, negative, &org).await.as_deref(),
+        Some("23514")
+    );
 }
 
 #[tokio::test]
@@ -88,16 +113,28 @@ async fn malformed_entries_answer_400_naming_each_field() {
     let app = TestApp::new().await;
     let k = charge_clinic(&app, "Practice A").await;
 
-    let response = put_fees(&app, &k.c.billing, json!([
-        { "cptCode": "97-153", "centsPerUnit": -5, "effectiveFrom": "2025-13-01",
-          "modifiers": ["HN", "HO", "GT", "59", "76"] },
-    ]))
+    let response = put_fees(
+        &app,
+        &k.c.billing,
+        json!([
+            { "cptCode": "97-153", "centsPerUnit": -5, "effectiveFrom": "2025-13-01",
+              "modifiers": ["HN", "HO", "GT", "59", "76"] },
+        ]),
+    )
     .await;
 
-    assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", text(&response));
+    assert_eq!(
+        response.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        text(&response)
+    );
     let details = response.json()["details"].clone();
     for field in ["cptCode", "centsPerUnit", "effectiveFrom", "modifiers"] {
-        assert!(details.get(format!("entries[0].{field}")).is_some(), "{field}: {details}");
+        assert!(
+            details.get(format!("entries[0].{field}")).is_some(),
+            "{field}: {details}"
+        );
     }
 }
 
@@ -110,5 +147,8 @@ async fn only_admin_and_billing_set_fees_and_a_clinician_gets_an_audited_403() {
         assert_eq!(response.status, StatusCode::FORBIDDEN);
         assert_eq!(response.error_code(), "FORBIDDEN");
     }
-    assert!(app.audited(k.c.admin.organization_id, "ACCESS_DENIED").await);
+    assert!(
+        app.audited(k.c.admin.organization_id, "ACCESS_DENIED")
+            .await
+    );
 }

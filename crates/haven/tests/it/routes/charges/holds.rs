@@ -16,9 +16,14 @@ async fn signing_the_sessions_note_makes_the_charge_ready_in_the_same_transactio
     let note = session_note(&app, &k, &session, "PROGRESS").await;
     // A draft written after the charge: the daily job sees it (creating it re-evaluates nothing).
     let pool = app.state().db().clone();
-    haven::charges::holds::reevaluate_all(&pool).await.expect("daily run");
+    haven::charges::holds::reevaluate_all(&pool)
+        .await
+        .expect("daily run");
     let drafted = charge_of(&app, &k.c.billing, &session).await;
-    assert_eq!(drafted["holdReasons"], json!(["NOTE_UNSIGNED", "DIAGNOSIS_MISSING"]));
+    assert_eq!(
+        drafted["holdReasons"],
+        json!(["NOTE_UNSIGNED", "DIAGNOSIS_MISSING"])
+    );
 
     let signed = sign(&app, &k.c.author, &note).await;
 
@@ -42,7 +47,10 @@ async fn a_note_awaiting_cosignature_holds_the_charge_until_the_supervisor_appro
     let pending = charge_of(&app, &k.c.billing, &session).await;
     assert_eq!(pending["status"], "PENDING");
     // The codes are taken from the note once it is SIGNED, not before.
-    assert_eq!(pending["holdReasons"], json!(["COSIGN_MISSING", "DIAGNOSIS_MISSING"]));
+    assert_eq!(
+        pending["holdReasons"],
+        json!(["COSIGN_MISSING", "DIAGNOSIS_MISSING"])
+    );
 
     let approved = app
         .json_as(
@@ -55,7 +63,10 @@ async fn a_note_awaiting_cosignature_holds_the_charge_until_the_supervisor_appro
 
     assert_eq!(approved.status, StatusCode::OK, "{}", text(&approved));
     let ready = charge_of(&app, &k.c.billing, &session).await;
-    assert_eq!((ready["status"].clone(), ready["holdReasons"].clone()), (json!("READY"), json!([])));
+    assert_eq!(
+        (ready["status"].clone(), ready["holdReasons"].clone()),
+        (json!("READY"), json!([]))
+    );
 }
 
 #[tokio::test]
@@ -69,10 +80,18 @@ async fn a_psychotherapy_note_never_documents_a_charge_nor_reaches_it() {
 
     assert_eq!(signed.status, StatusCode::OK, "{}", text(&signed));
     let charge = charge_of(&app, &k.c.billing, &session).await;
-    assert_eq!(charge["holdReasons"], json!(["NOTE_MISSING", "DIAGNOSIS_MISSING"]));
+    assert_eq!(
+        charge["holdReasons"],
+        json!(["NOTE_MISSING", "DIAGNOSIS_MISSING"])
+    );
     assert_eq!(charge["diagnosisCodes"], json!([]));
     let read = get(&app, &k.c.admin, &charge["id"]).await;
-    for content in ["Reports better sleep", "Calm, engaged", "Improving", "Continue weekly"] {
+    for content in [
+        "Reports better sleep",
+        "Calm, engaged",
+        "Improving",
+        "Continue weekly",
+    ] {
         assert!(!text(&read).contains(content), "{content}");
     }
 }
@@ -84,7 +103,10 @@ async fn the_daily_job_holds_charges_of_a_cancelled_authorization_and_skips_when
     let session = completed(&app, &k, 2, 2).await;
     let note = session_note(&app, &k, &session, "PROGRESS").await;
     assert_eq!(sign(&app, &k.c.author, &note).await.status, StatusCode::OK);
-    assert_eq!(charge_of(&app, &k.c.billing, &session).await["status"], "READY");
+    assert_eq!(
+        charge_of(&app, &k.c.billing, &session).await["status"],
+        "READY"
+    );
     assert_eq!(
         owner_statement(
             &app,
@@ -110,12 +132,16 @@ async fn the_daily_job_holds_charges_of_a_cancelled_authorization_and_skips_when
     assert_eq!(skipped, None);
     holder.rollback().await.expect("release");
 
-    let changed = haven::charges::holds::reevaluate_all(&pool).await.expect("run");
+    let changed = haven::charges::holds::reevaluate_all(&pool)
+        .await
+        .expect("run");
 
     assert_eq!(changed, 1);
     let held = charge_of(&app, &k.c.billing, &session).await;
     assert_eq!(held["status"], "PENDING");
     assert_eq!(held["holdReasons"], json!(["AUTHORIZATION_EXPIRED"]));
-    let again = haven::charges::holds::reevaluate_all(&pool).await.expect("run");
+    let again = haven::charges::holds::reevaluate_all(&pool)
+        .await
+        .expect("run");
     assert_eq!(again, 0, "nothing changes twice");
 }

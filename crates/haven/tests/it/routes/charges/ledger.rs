@@ -19,13 +19,21 @@ async fn after_a_random_workload_every_charge_equals_its_sessions_ledger_units()
     for i in 0..40 {
         let reserved: i64 = rng.random_range(1..=4);
         let made = app
-            .json_as(&k.c.admin, Method::POST, "/api/sessions", &json!({
-                "authorizationId": k.auth, "clinicianId": k.c.author.id,
-                "startTime": at(-600 + i * 5), "expectedUnits": reserved,
-            }))
+            .json_as(
+                &k.c.admin,
+                Method::POST,
+                "/api/sessions",
+                &json!({
+                    "authorizationId": k.auth, "clinicianId": k.c.author.id,
+                    "startTime": at(-600 + i * 5), "expectedUnits": reserved,
+                }),
+            )
             .await;
         assert_eq!(made.status, StatusCode::CREATED);
-        let id = made.json()["session"]["id"].as_str().expect("id").to_owned();
+        let id = made.json()["session"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
         let body = match rng.random_range(0..4) {
             0 => None,
             1 => Some(json!({ "actualMinutes": rng.random_range(0..=90) })),
@@ -62,7 +70,11 @@ async fn after_a_random_workload_every_charge_equals_its_sessions_ledger_units()
     owner.close().await;
 
     assert!(completed > 0);
-    assert_eq!(i64::try_from(rows.len()).expect("len"), billable, "one charge per billable session");
+    assert_eq!(
+        i64::try_from(rows.len()).expect("len"),
+        billable,
+        "one charge per billable session"
+    );
     for (units, ledger, actual) in rows {
         assert_eq!(i64::from(units), ledger);
         assert_eq!(units, actual);

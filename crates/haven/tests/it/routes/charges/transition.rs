@@ -14,7 +14,14 @@ async fn a_manual_hold_keeps_a_ready_charge_pending_until_released() {
     let k = charge_clinic(&app, "Practice A").await;
     let charge = ready(&app, &k, 2).await;
 
-    let held = act(&app, &k.c.billing, &charge["id"], "hold", "Payer asked for records").await;
+    let held = act(
+        &app,
+        &k.c.billing,
+        &charge["id"],
+        "hold",
+        "Payer asked for records",
+    )
+    .await;
 
     assert_eq!(held.status, StatusCode::OK, "{}", text(&held));
     let held = held.json()["charge"].clone();
@@ -31,7 +38,11 @@ async fn a_manual_hold_keeps_a_ready_charge_pending_until_released() {
     assert_eq!(released["manualHoldReason"], json!(null));
     let org = k.c.admin.organization_id;
     let holds = audited(&app, org, "CHARGE_HOLD").await;
-    assert_eq!(holds, vec![json!({ "from": "READY", "to": "PENDING" })], "no reason text in the trail");
+    assert_eq!(
+        holds,
+        vec![json!({ "from": "READY", "to": "PENDING" })],
+        "no reason text in the trail"
+    );
     assert_eq!(audited(&app, org, "CHARGE_RELEASE").await.len(), 1);
 }
 
@@ -41,7 +52,14 @@ async fn releasing_a_charge_not_held_by_hand_answers_409() {
     let k = charge_clinic(&app, "Practice A").await;
     let charge = charged(&app, &k, 2, 2).await;
 
-    let response = act(&app, &k.c.billing, &charge["id"], "release", "Nothing to release").await;
+    let response = act(
+        &app,
+        &k.c.billing,
+        &charge["id"],
+        "release",
+        "Nothing to release",
+    )
+    .await;
 
     assert_eq!(response.status, StatusCode::CONFLICT);
     assert_eq!(response.error_code(), "INVALID_STATE");
@@ -73,7 +91,11 @@ async fn a_missing_or_malformed_reason_answers_400() {
     for action in ["hold", "release", "void"] {
         for reason in ["", "   ", "two\nlines"] {
             let response = act(&app, &k.c.billing, &charge["id"], action, reason).await;
-            assert_eq!(response.status, StatusCode::BAD_REQUEST, "{action} {reason:?}");
+            assert_eq!(
+                response.status,
+                StatusCode::BAD_REQUEST,
+                "{action} {reason:?}"
+            );
             assert_eq!(response.error_code(), "VALIDATION_ERROR");
         }
     }
