@@ -69,6 +69,10 @@ CREATE TABLE charges (
     manual_hold_reason text CHECK (pg_catalog.length(manual_hold_reason) BETWEEN 1 AND 500),
     void_reason text CHECK (pg_catalog.length(void_reason) BETWEEN 1 AND 500),
     version integer NOT NULL DEFAULT 1 CHECK (version > 0),
+    -- The claim frequency codes it has been exported with (1 original, 7 replacement, 8 void)
+    -- and the version last exported: what the next export owes (see charge_export_items).
+    exported_codes text[] NOT NULL DEFAULT '{}' CHECK (exported_codes <@ ARRAY['1', '7', '8']),
+    exported_version integer,
     created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     updated_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     voided_at timestamptz,
@@ -85,7 +89,9 @@ CREATE TABLE charges (
         OR (pg_catalog.cardinality(diagnosis_codes) >= 1 AND pg_catalog.cardinality(diagnosis_pointers) >= 1)),
     CONSTRAINT charges_manual_hold CHECK (('MANUAL' = ANY (hold_reasons)) = (manual_hold_reason IS NOT NULL)
         OR status IN ('EXPORTED', 'VOID')),
-    CONSTRAINT charges_void CHECK ((status = 'VOID') = (void_reason IS NOT NULL AND voided_at IS NOT NULL))
+    CONSTRAINT charges_void CHECK ((status = 'VOID') = (void_reason IS NOT NULL AND voided_at IS NOT NULL)),
+    CONSTRAINT charges_exported CHECK (((status = 'EXPORTED') <= ('1' = ANY (exported_codes)))
+        AND ((exported_version IS NULL) = (pg_catalog.cardinality(exported_codes) = 0)))
 );
 CREATE UNIQUE INDEX charges_one_live_per_session ON charges (organization_id, session_id)
     WHERE status <> 'VOID';
@@ -93,12 +99,64 @@ CREATE INDEX charges_service_date ON charges (organization_id, service_date, id)
 CREATE INDEX charges_patient ON charges (organization_id, patient_id, service_date);
 CREATE INDEX charges_open ON charges (organization_id) WHERE status IN ('PENDING', 'READY');
 CREATE INDEX charges_id ON charges (id);
+-- What an export picks up: READY lines, and exported ones voided or changed since.
+CREATE INDEX charges_exportable ON charges (organization_id, service_date)
+    WHERE status = 'READY' OR pg_catalog.cardinality(exported_codes) > 0;
+
+-- An export: the READY charges of a range of service dates (and one payer, if named), plus the
+-- voids (8) and replacements (7) of charges exported before. Never empty.
+CREATE TABLE charge_exports (
+    organization_id uuid NOT NULL REFERENCES organizations (id),
+    id uuid NOT NULL,
+    format text NOT NULL CHECK (format IN ('csv', '837p-json')),
+    from_date date NOT NULL,
+    to_date date NOT NULL,
+    payer_name text CHECK (pg_catalog.length(payer_name) BETWEEN 1 AND 200),
+    charge_count integer NOT NULL CHECK (charge_count > 0),
+    -- Of the original and replacement lines (a void bills nothing).
+    total_charge_cents bigint NOT NULL CHECK (total_charge_cents >= 0),
+    created_by uuid,
+    created_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (organization_id, id),
+    CONSTRAINT charge_exports_range CHECK (to_date >= from_date)
+);
+CREATE INDEX charge_exports_created ON charge_exports (organization_id, created_at, id);
+CREATE INDEX charge_exports_id ON charge_exports (id);
+
+-- The lines of an export, as exported (a snapshot: downloading again gives the same file). A
+-- charge is exported once per frequency code: the unique constraint refuses a second, whatever
+-- two exports race.
+CREATE TABLE charge_export_items (
+    organization_id uuid NOT NULL REFERENCES organizations (id),
+    export_id uuid NOT NULL,
+    charge_id uuid NOT NULL,
+    frequency_code text NOT NULL CHECK (frequency_code IN ('1', '7', '8')),
+    charge_version integer NOT NULL,
+    patient_id uuid NOT NULL,
+    authorization_id uuid NOT NULL,
+    rendering_provider_id uuid,
+    payer_name text NOT NULL,
+    service_date date NOT NULL,
+    cpt_code text NOT NULL,
+    modifiers text[] NOT NULL,
+    diagnosis_codes text[] NOT NULL CHECK (pg_catalog.cardinality(diagnosis_codes) BETWEEN 1 AND 12),
+    diagnosis_pointers smallint[] NOT NULL CHECK (pg_catalog.cardinality(diagnosis_pointers) BETWEEN 1 AND 4),
+    place_of_service text NOT NULL,
+    units integer NOT NULL CHECK (units > 0),
+    charge_cents bigint NOT NULL CHECK (charge_cents >= 0),
+    PRIMARY KEY (organization_id, export_id, charge_id),
+    CONSTRAINT charge_export_items_once_per_code UNIQUE (organization_id, charge_id, frequency_code),
+    FOREIGN KEY (organization_id, export_id) REFERENCES charge_exports (organization_id, id),
+    FOREIGN KEY (organization_id, charge_id) REFERENCES charges (organization_id, id)
+);
+CREATE INDEX charge_export_items_claims ON charge_export_items
+    (organization_id, export_id, patient_id, payer_name, rendering_provider_id, frequency_code, authorization_id, service_date);
 
 DO $$
 DECLARE
     t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['fee_schedule', 'charges'] LOOP
+    FOREACH t IN ARRAY ARRAY['fee_schedule', 'charges', 'charge_exports', 'charge_export_items'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
         EXECUTE format('CREATE POLICY %I ON %I USING (organization_id = current_organization_id()) '
@@ -109,6 +167,7 @@ END
 $$;
 GRANT SELECT, INSERT, DELETE ON fee_schedule TO haven_app;
 GRANT SELECT, INSERT, UPDATE ON charges TO haven_app;
+GRANT SELECT, INSERT ON charge_exports, charge_export_items TO haven_app;
 
 -- Which organization holds a charge: a request for another tenant's charge is told apart from a
 -- request for nothing, so it is audited as cross-tenant.
@@ -119,6 +178,15 @@ CREATE FUNCTION haven_auth.charge_organization(p_charge_id uuid)
     AS $$ SELECT c.organization_id FROM public.charges c WHERE c.id = p_charge_id $$;
 REVOKE ALL ON FUNCTION haven_auth.charge_organization(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION haven_auth.charge_organization(uuid) TO haven_app;
+
+-- Likewise for an export.
+CREATE FUNCTION haven_auth.charge_export_organization(p_export_id uuid)
+    RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT e.organization_id FROM public.charge_exports e WHERE e.id = p_export_id $$;
+REVOKE ALL ON FUNCTION haven_auth.charge_export_organization(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION haven_auth.charge_export_organization(uuid) TO haven_app;
 
 -- The organizations with charges still open (PENDING or READY): the daily hold job's one
 -- cross-tenant read (ids only, from the partial index).

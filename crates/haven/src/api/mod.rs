@@ -5,6 +5,7 @@ pub mod appointments;
 pub mod audit_logs;
 pub mod auth;
 pub mod authorizations;
+pub mod charge_exports;
 pub mod btg;
 pub mod charges;
 pub mod clinicians;
@@ -54,4 +55,5 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/security", security::routes())
         .nest("/charges", charges::routes())
         .nest("/fee-schedule", fee_schedule::routes())
+        .nest("/charge-exports", charge_exports::routes())
 }

@@ -121,6 +121,8 @@ actions! {
     ChargeHold => "CHARGE_HOLD",
     ChargeRelease => "CHARGE_RELEASE",
     ChargeVoid => "CHARGE_VOID",
+    ChargeExport => "CHARGE_EXPORT",
+    ChargeExportDownload => "CHARGE_EXPORT_DOWNLOAD",
 }
 
 impl fmt::Display for AuditAction {

@@ -3,6 +3,7 @@
 //! is `crate::policy::charges`'s. Holds are computed in SQL (`store::charges::reevaluate`),
 //! run by the note transactions that change them and daily by [`holds`].
 
+pub mod claims;
 pub mod holds;
 
 /// At most four modifiers on a line (837P SV101-3..6).

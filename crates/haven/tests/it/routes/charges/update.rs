@@ -147,7 +147,7 @@ async fn an_exported_or_void_charge_cannot_be_patched() {
     assert_eq!(
         owner_statement(
             &app,
-            "UPDATE charges SET status = 'EXPORTED' WHERE id = $1::uuid",
+            "UPDATE charges SET status = 'EXPORTED', exported_codes = '{1}', exported_version = version WHERE id = $1::uuid",
             id
         )
         .await,
