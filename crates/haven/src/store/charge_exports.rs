@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::FromRow;
 
 use crate::db::TenantTx;
-use crate::ids::{AuthorizationId, ChargeId, ChargeExportId, OrganizationId, PatientId, UserId};
+use crate::ids::{AuthorizationId, ChargeExportId, ChargeId, OrganizationId, PatientId, UserId};
 use crate::policy::capability::ManageCharges;
 
 /// An export record.

@@ -72,7 +72,12 @@ pub async fn create_charge_export(
     let format = match body.format.trim() {
         "csv" => "csv",
         "837p-json" => "837p-json",
-        _ => return Err(AppError::invalid_field("format", "must be csv or 837p-json")),
+        _ => {
+            return Err(AppError::invalid_field(
+                "format",
+                "must be csv or 837p-json",
+            ));
+        }
     };
     let from = date("from", &body.from)?;
     let to = date("to", &body.to)?;
@@ -87,7 +92,10 @@ pub async fn create_charge_export(
     }
     let payer = body.payer_name.as_deref().map(str::trim);
     if payer.is_some_and(|p| p.is_empty() || p.chars().count() > 200) {
-        return Err(AppError::invalid_field("payerName", "must be 1–200 characters"));
+        return Err(AppError::invalid_field(
+            "payerName",
+            "must be 1–200 characters",
+        ));
     }
     let mut tx = state
         .db()
@@ -104,9 +112,12 @@ pub async fn create_charge_export(
         return Err(AppError::with_details(
             ErrorCode::Incomplete,
             "No charges to export in the range",
-            [("from".to_owned(), "no READY, voided or changed charges in [from, to]".to_owned())]
-                .into_iter()
-                .collect(),
+            [(
+                "from".to_owned(),
+                "no READY, voided or changed charges in [from, to]".to_owned(),
+            )]
+            .into_iter()
+            .collect(),
         ));
     };
     audit::record(

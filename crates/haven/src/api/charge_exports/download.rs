@@ -78,9 +78,15 @@ pub async fn download_charge_export(
     let (sender, mut receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     let csv = export.format == "csv";
     let (content_type, disposition) = if csv {
-        ("text/csv; charset=utf-8", format!("attachment; filename=\"charges-{id}.csv\""))
+        (
+            "text/csv; charset=utf-8",
+            format!("attachment; filename=\"charges-{id}.csv\""),
+        )
     } else {
-        ("application/json", format!("attachment; filename=\"charges-{id}.837p.json\""))
+        (
+            "application/json",
+            format!("attachment; filename=\"charges-{id}.837p.json\""),
+        )
     };
     tokio::spawn(stream_lines(state.clone(), tx, export, sender));
     let body = Body::from_stream(futures_util::stream::poll_fn(move |cx| {
@@ -158,8 +164,12 @@ impl Decryptor {
             }
             let row = item.patient_id.as_uuid();
             let person = Person {
-                first_name: self.open(tx, "patients", "first_name", row, &item.first_name).await?,
-                last_name: self.open(tx, "patients", "last_name", row, &item.last_name).await?,
+                first_name: self
+                    .open(tx, "patients", "first_name", row, &item.first_name)
+                    .await?,
+                last_name: self
+                    .open(tx, "patients", "last_name", row, &item.last_name)
+                    .await?,
                 date_of_birth: self
                     .open(tx, "patients", "date_of_birth", row, &item.date_of_birth)
                     .await?,
@@ -172,8 +182,14 @@ impl Decryptor {
             }
             let member = match &item.member_id {
                 Some(blob) => Some(
-                    self.open(tx, "authorizations", "member_id", item.authorization_id.as_uuid(), blob)
-                        .await?,
+                    self.open(
+                        tx,
+                        "authorizations",
+                        "member_id",
+                        item.authorization_id.as_uuid(),
+                        blob,
+                    )
+                    .await?,
                 ),
                 None => None,
             };
@@ -212,7 +228,9 @@ async fn send(sender: &Sender, chunk: &mut String) -> bool {
 async fn stream_lines(state: AppState, mut tx: TenantTx, export: ExportRow, sender: Sender) {
     if let Err(error) = write_lines(&state, &mut tx, &export, &sender).await {
         tracing::error!(error = %crate::telemetry::loggable(&*error), "charge export failed mid-stream");
-        let _ = sender.send(Err(std::io::Error::other("export failed"))).await;
+        let _ = sender
+            .send(Err(std::io::Error::other("export failed")))
+            .await;
         return;
     }
     let _ = tx.commit().await;

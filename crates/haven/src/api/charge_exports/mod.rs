@@ -14,6 +14,9 @@ use crate::app::AppState;
 /// The routes, relative to `/api/charge-exports`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(list::list_charge_exports, create::create_charge_export))
+        .routes(routes!(
+            list::list_charge_exports,
+            create::create_charge_export
+        ))
         .routes(routes!(download::download_charge_export))
 }

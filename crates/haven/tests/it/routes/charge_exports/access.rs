@@ -19,12 +19,26 @@ async fn a_clinician_scheduler_or_compliance_officer_gets_an_audited_403() {
         let list = app.get_as(user, "/api/charge-exports").await;
         let file = download(&app, user, &made["id"]).await;
         for response in [create, list, file] {
-            assert_eq!(response.status, StatusCode::FORBIDDEN, "{}", text(&response));
+            assert_eq!(
+                response.status,
+                StatusCode::FORBIDDEN,
+                "{}",
+                text(&response)
+            );
             assert_eq!(response.error_code(), "FORBIDDEN");
         }
     }
-    assert!(audited(&app, k.c.admin.organization_id, "ACCESS_DENIED").await.len() >= 9);
-    assert!(audited(&app, k.c.admin.organization_id, "CHARGE_EXPORT_DOWNLOAD").await.is_empty());
+    assert!(
+        audited(&app, k.c.admin.organization_id, "ACCESS_DENIED")
+            .await
+            .len()
+            >= 9
+    );
+    assert!(
+        audited(&app, k.c.admin.organization_id, "CHARGE_EXPORT_DOWNLOAD")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -40,8 +54,17 @@ async fn another_practices_export_is_404_and_audited_as_cross_tenant() {
 
     assert_eq!(file.status, StatusCode::NOT_FOUND, "{}", text(&file));
     assert_eq!(file.error_code(), "NOT_FOUND");
-    assert_eq!(theirs.status, StatusCode::UNPROCESSABLE_ENTITY, "B has nothing of A's to export");
-    let attempts = audited(&app, b.c.admin.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT").await;
+    assert_eq!(
+        theirs.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "B has nothing of A's to export"
+    );
+    let attempts = audited(
+        &app,
+        b.c.admin.organization_id,
+        "CROSS_TENANT_ACCESS_ATTEMPT",
+    )
+    .await;
     assert_eq!(
         attempts,
         vec![json!({

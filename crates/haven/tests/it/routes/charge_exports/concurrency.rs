@@ -25,7 +25,9 @@ async fn concurrent_exports_split_the_ready_charges_and_never_export_one_twice()
     let mut exported = 0;
     for answer in &answers {
         match answer.status {
-            StatusCode::CREATED => exported += answer.json()["export"]["chargeCount"].as_i64().unwrap_or(0),
+            StatusCode::CREATED => {
+                exported += answer.json()["export"]["chargeCount"].as_i64().unwrap_or(0)
+            }
             StatusCode::UNPROCESSABLE_ENTITY => {}
             other => panic!("{other}: {}", String::from_utf8_lossy(&answer.body)),
         }
@@ -36,10 +38,11 @@ async fn concurrent_exports_split_the_ready_charges_and_never_export_one_twice()
         .fetch_all(&owner)
         .await
         .expect("items");
-    let still_ready: i64 = sqlx::query_scalar("SELECT count(*) FROM charges WHERE status = 'READY'")
-        .fetch_one(&owner)
-        .await
-        .expect("count");
+    let still_ready: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM charges WHERE status = 'READY'")
+            .fetch_one(&owner)
+            .await
+            .expect("count");
     owner.close().await;
     let distinct: HashSet<&String> = items.iter().map(|(id,)| id).collect();
     assert_eq!((items.len(), distinct.len()), (30, 30));

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use haven_testkit::TestApp;
 use serde_json::{Value, json};
 
-use crate::fixtures::charges::{charge_clinic, download, exported, ready, session_note, completed};
+use crate::fixtures::charges::{charge_clinic, completed, download, exported, ready, session_note};
 use crate::fixtures::json_schema::{schema_837p, violations};
 use crate::fixtures::notes::{sign, text};
 use crate::fixtures::units::audited;
@@ -21,7 +21,11 @@ async fn the_csv_has_one_row_per_line_and_reads_back_with_a_csv_parser() {
     let file = download(&app, &k.c.billing, &made["id"]).await;
 
     assert_eq!(file.status, StatusCode::OK, "{}", text(&file));
-    assert!(file.header("content-type").unwrap_or_default().starts_with("text/csv"));
+    assert!(
+        file.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/csv")
+    );
     let mut reader = csv::Reader::from_reader(file.body.as_ref());
     let headers = reader.headers().expect("headers").clone();
     assert_eq!(&headers[0], "chargeId");
@@ -50,7 +54,10 @@ async fn the_csv_has_one_row_per_line_and_reads_back_with_a_csv_parser() {
     let downloads = audited(&app, k.c.admin.organization_id, "CHARGE_EXPORT_DOWNLOAD").await;
     assert_eq!(downloads, vec![json!({ "format": "csv", "charges": 2 })]);
     // The same file every time.
-    assert_eq!(download(&app, &k.c.admin, &made["id"]).await.body, file.body);
+    assert_eq!(
+        download(&app, &k.c.admin, &made["id"]).await.body,
+        file.body
+    );
 }
 
 #[tokio::test]
@@ -69,7 +76,11 @@ async fn the_837p_json_validates_against_the_schema_and_groups_lines_into_claims
     let problems = violations(&schema_837p(), &document);
     assert!(problems.is_empty(), "{problems:#?}");
     let claims = document["claims"].as_array().expect("claims");
-    assert_eq!(claims.len(), 1, "one patient, payer, provider and authorization");
+    assert_eq!(
+        claims.len(),
+        1,
+        "one patient, payer, provider and authorization"
+    );
     let claim = &claims[0];
     assert_eq!(claim["frequencyCode"], "1");
     assert_eq!(claim["payer"]["name"], "Blue Harbor Health");
@@ -94,14 +105,25 @@ async fn psychotherapy_note_content_never_reaches_an_export() {
     let k = charge_clinic(&app, "Practice A").await;
     let session = completed(&app, &k, 2, 2).await;
     let secret = session_note(&app, &k, &session, "PSYCHOTHERAPY").await;
-    assert_eq!(sign(&app, &k.c.author, &secret).await.status, StatusCode::OK);
+    assert_eq!(
+        sign(&app, &k.c.author, &secret).await.status,
+        StatusCode::OK
+    );
     let progress = session_note(&app, &k, &session, "PROGRESS").await;
-    assert_eq!(sign(&app, &k.c.author, &progress).await.status, StatusCode::OK);
+    assert_eq!(
+        sign(&app, &k.c.author, &progress).await.status,
+        StatusCode::OK
+    );
     let made = exported(&app, &k.c.billing, "837p-json").await;
 
     let file = text(&download(&app, &k.c.billing, &made["id"]).await);
 
-    for content in ["Reports better sleep", "Calm, engaged", "Improving", "Continue weekly"] {
+    for content in [
+        "Reports better sleep",
+        "Calm, engaged",
+        "Improving",
+        "Continue weekly",
+    ] {
         assert!(!file.contains(content), "{content}");
     }
 }
