@@ -5,3 +5,4 @@ mod access;
 mod concurrency;
 mod create;
 mod download;
+mod measure;
