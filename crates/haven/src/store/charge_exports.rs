@@ -238,3 +238,20 @@ pub async fn fetch(tx: &mut TenantTx, batch: u32) -> Result<Vec<ItemRow>, sqlx::
     .fetch_all(tx.conn())
     .await
 }
+
+/// The patients of export `id` and how many lines each has, for the download's audit trail.
+pub async fn patients(
+    tx: &mut TenantTx,
+    _may: &ManageCharges,
+    id: ChargeExportId,
+) -> Result<Vec<(PatientId, i64)>, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_as(
+        "SELECT patient_id, count(*) FROM charge_export_items \
+         WHERE organization_id = $1 AND export_id = $2 GROUP BY patient_id ORDER BY patient_id",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_all(tx.conn())
+    .await
+}

@@ -36,8 +36,8 @@ type Sender = mpsc::Sender<Result<Bytes, std::io::Error>>;
 /// diagnosis codes, service lines with CPT, modifiers, units, charge, pointers, prior
 /// authorization, frequency code; schema in `crates/haven/schemas/837p-json.schema.json`).
 /// The same file every time (the lines are a snapshot). ADMIN and BILLING only; another
-/// practice's export is 404, audited `CROSS_TENANT_ACCESS_ATTEMPT`. Audited as
-/// `CHARGE_EXPORT_DOWNLOAD` before the first byte is sent.
+/// practice's export is 404, audited `CROSS_TENANT_ACCESS_ATTEMPT`. Audited as one
+/// `CHARGE_EXPORT_DOWNLOAD` per patient in the file, committed before the first byte is sent.
 #[utoipa::path(
     get,
     path = "/{id}/download",
@@ -67,12 +67,25 @@ pub async fn download_charge_export(
         let owner = charge_exports::organization_of(&mut tx, id).await?;
         return Err(Denial::not_found(&caller, "charge_export", id, owner).into());
     };
-    let event = AuditEvent::new(AuditAction::ChargeExportDownload)
-        .by(caller.actor())
-        .with_entity("charge_export", id)
-        .with_details(json!({ "format": export.format, "charges": export.charge_count }))
-        .with_request(&meta);
-    audit::record_alone(state.db(), caller.organization_id, &event).await?;
+    // One row per patient whose lines the file holds, committed before the first byte.
+    let events: Vec<AuditEvent> = charge_exports::patients(&mut tx, &may, id)
+        .await?
+        .into_iter()
+        .map(|(patient, lines)| {
+            AuditEvent::new(AuditAction::ChargeExportDownload)
+                .by(caller.actor())
+                .with_entity("charge_export", id)
+                .with_patient(patient)
+                .with_details(json!({ "format": export.format, "charges": lines }))
+                .with_request(&meta)
+        })
+        .collect();
+    let mut audit_tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    audit::record_many(&mut audit_tx, &events).await?;
+    audit_tx.commit().await?;
 
     charge_exports::open_cursor(&mut tx, &may, id).await?;
     let (sender, mut receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);

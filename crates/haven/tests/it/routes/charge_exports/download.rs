@@ -52,7 +52,11 @@ async fn the_csv_has_one_row_per_line_and_reads_back_with_a_csv_parser() {
     let units: Vec<&str> = rows.iter().map(|r| &r[column("units")]).collect();
     assert!(units.contains(&"2") && units.contains(&"3"));
     let downloads = audited(&app, k.c.admin.organization_id, "CHARGE_EXPORT_DOWNLOAD").await;
-    assert_eq!(downloads, vec![json!({ "format": "csv", "charges": 2 })]);
+    assert_eq!(
+        downloads,
+        vec![json!({ "format": "csv", "charges": 2 })],
+        "one per patient"
+    );
     // The same file every time.
     assert_eq!(
         download(&app, &k.c.admin, &made["id"]).await.body,

@@ -1,7 +1,7 @@
 //! The measurement of the issue (BENCHMARKS.md, "Charge exports"): exporting and downloading
 //! 10,000 READY charges in each format, with the test process's peak RSS before and after the
 //! download (the body is consumed frame by frame, never held). Ignored by default; run with
-//! `cargo test -p haven --test it measure_charge_export -- --ignored --nocapture`.
+//! `cargo test -p haven --test it measure_charge_export -- --ignored --nocapture` (figures on stderr).
 
 use std::time::Instant;
 
@@ -79,9 +79,14 @@ async fn measure_charge_export_of_10000_ready_charges() {
     for (format, payer) in [("837p-json", "Blue Harbor Health"), ("csv", "Cedar Mutual")] {
         let started = Instant::now();
         let made = app
-            .json_as(&k.c.billing, Method::POST, "/api/charge-exports", &json!({
-                "format": format, "from": day(-365), "to": day(1), "payerName": payer,
-            }))
+            .json_as(
+                &k.c.billing,
+                Method::POST,
+                "/api/charge-exports",
+                &json!({
+                    "format": format, "from": day(-365), "to": day(1), "payerName": payer,
+                }),
+            )
             .await;
         let export_time = started.elapsed();
         assert_eq!(made.status, StatusCode::CREATED, "{}", text(&made));
@@ -92,8 +97,14 @@ async fn measure_charge_export_of_10000_ready_charges() {
         let started = Instant::now();
         let request = Request::builder()
             .method(Method::GET)
-            .uri(format!("/api/charge-exports/{}/download", export["id"].as_str().expect("id")))
-            .header(header::AUTHORIZATION, format!("Bearer {}", k.c.billing.token))
+            .uri(format!(
+                "/api/charge-exports/{}/download",
+                export["id"].as_str().expect("id")
+            ))
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", k.c.billing.token),
+            )
             .body(Body::empty())
             .expect("request");
         let response = haven::build_router(app.state().clone())
@@ -112,7 +123,7 @@ async fn measure_charge_export_of_10000_ready_charges() {
         }
         let download_time = started.elapsed();
         let after = peak_kib();
-        println!(
+        eprintln!(
             "{format}: export {export_time:?}; download first byte {first_byte:?}, all {download_time:?}, \
              {bytes} bytes in {frames} frames; test process peak RSS {} KiB before, {} KiB after",
             before, after
