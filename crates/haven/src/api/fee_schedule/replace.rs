@@ -96,7 +96,10 @@ fn parse_entry(i: usize, entry: &FeeEntry, problems: &mut Details) -> Option<New
     };
     let payer = entry.payer_name.as_deref().map_or("", str::trim).to_owned();
     if payer.chars().count() > 200 || payer.chars().any(char::is_control) {
-        field("payerName", "must be at most 200 characters".to_owned());
+        field(
+            "payerName",
+            "must be at most 200 characters, without control characters".to_owned(),
+        );
     } else if entry.payer_name.is_some() && payer.is_empty() {
         field(
             "payerName",
