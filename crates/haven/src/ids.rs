@@ -140,3 +140,11 @@ id_type!(
     /// A single-use realtime (WebSocket) ticket.
     TicketId
 );
+id_type!(
+    /// A charge: the billable line of one completed therapy session.
+    ChargeId
+);
+id_type!(
+    /// An export of charges (a CSV or 837P-shaped JSON file).
+    ChargeExportId
+);

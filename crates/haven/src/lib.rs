@@ -10,6 +10,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod btg;
+pub mod charges;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -6,7 +6,10 @@ pub mod audit_logs;
 pub mod auth;
 pub mod authorizations;
 pub mod btg;
+pub mod charge_exports;
+pub mod charges;
 pub mod clinicians;
+pub mod fee_schedule;
 pub mod maintenance;
 pub mod notes;
 pub mod organization_settings;
@@ -52,4 +55,7 @@ pub fn routes(state: &AppState) -> OpenApiRouter<AppState> {
         .nest("/notes", notes::routes())
         .nest("/security", security::routes())
         .nest("/realtime", realtime::routes())
+        .nest("/charges", charges::routes())
+        .nest("/fee-schedule", fee_schedule::routes())
+        .nest("/charge-exports", charge_exports::routes())
 }

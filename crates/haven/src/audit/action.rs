@@ -116,6 +116,16 @@ actions! {
     RealtimeTicketIssue => "REALTIME_TICKET_ISSUE",
     RealtimeConnect => "REALTIME_CONNECT",
     RealtimeDisconnect => "REALTIME_DISCONNECT",
+    FeeScheduleUpdate => "FEE_SCHEDULE_UPDATE",
+    ChargeCreate => "CHARGE_CREATE",
+    ChargeRead => "CHARGE_READ",
+    ChargeList => "CHARGE_LIST",
+    ChargeUpdate => "CHARGE_UPDATE",
+    ChargeHold => "CHARGE_HOLD",
+    ChargeRelease => "CHARGE_RELEASE",
+    ChargeVoid => "CHARGE_VOID",
+    ChargeExport => "CHARGE_EXPORT",
+    ChargeExportDownload => "CHARGE_EXPORT_DOWNLOAD",
 }
 
 impl fmt::Display for AuditAction {

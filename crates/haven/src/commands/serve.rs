@@ -82,6 +82,8 @@ async fn serve_with(
         crate::scheduling::offers::spawn(pool.clone(), crate::scheduling::offers::INTERVAL);
     // Flags drafts past due as overdue (they stay editable); one instance per organization.
     let note_overdue = crate::notes::overdue::spawn(pool.clone(), crate::notes::overdue::INTERVAL);
+    // Re-evaluates open charges' holds daily; one instance per organization.
+    let charge_holds = crate::charges::holds::spawn(pool.clone(), crate::charges::holds::INTERVAL);
     if let Some(url) = config.security_webhook_url {
         state.security_signals().attach_webhook(url)?;
     }
@@ -165,6 +167,7 @@ async fn serve_with(
     hold_expiry.abort();
     offer_expiry.abort();
     note_overdue.abort();
+    charge_holds.abort();
     btg_expiry.abort();
     breach_detector.abort();
     // Seal what the last requests recorded, briefly: whatever is left waits in the outbox for

@@ -3,6 +3,7 @@
 
 use super::error::{AppError, Details, ErrorCode};
 use crate::accounts::AccountError;
+use crate::charges::ChargeError;
 use crate::notes::NoteError;
 use crate::scheduling::{ConflictWith, ScheduleError};
 use crate::units::ledger::Refusal;
@@ -120,6 +121,32 @@ impl From<NoteError> for AppError {
             ),
             NoteError::Phi(cause) => Self::Internal(anyhow::anyhow!("note content: {cause}")),
             NoteError::Database(error) => error.into(),
+        }
+    }
+}
+
+impl From<ChargeError> for AppError {
+    fn from(error: ChargeError) -> Self {
+        match error {
+            ChargeError::StaleVersion => Self::new(
+                ErrorCode::Conflict,
+                "The charge has changed since expectedVersion; read it again",
+            ),
+            ChargeError::InvalidState { status, action } => Self::new(
+                ErrorCode::InvalidState,
+                format!("Cannot {action} a charge that is {status}"),
+            ),
+            ChargeError::OverlappingFees => Self::with_details(
+                ErrorCode::Conflict,
+                "Two entries of one payer, CPT code and modifiers start on the same day",
+                [(
+                    "entries".to_owned(),
+                    "overlapping rates for one payer, CPT code and modifiers".to_owned(),
+                )]
+                .into_iter()
+                .collect(),
+            ),
+            ChargeError::Database(error) => error.into(),
         }
     }
 }

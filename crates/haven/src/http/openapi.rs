@@ -77,6 +77,7 @@ pub struct ErrorEnvelope {
         (name = "notes", description = "Clinical notes: signed, locked, amended by addenda, co-signed"),
         (name = "security", description = "Security incidents and breach detection rules"),
         (name = "realtime", description = "Realtime notifications: tickets and the WebSocket"),
+        (name = "charges", description = "Charges of completed sessions, computed holds, the fee schedule"),
     ),
 )]
 struct Base;

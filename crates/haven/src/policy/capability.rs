@@ -675,3 +675,16 @@ impl ManageSupervision {
         Self { _proof: () }
     }
 }
+
+/// Proof that the caller may work with the practice's charges and fee schedule (ADMIN and
+/// BILLING; SPEC §6).
+#[derive(Debug, Clone, Copy)]
+pub struct ManageCharges {
+    _proof: (),
+}
+
+impl ManageCharges {
+    pub(super) const fn new() -> Self {
+        Self { _proof: () }
+    }
+}

@@ -33,6 +33,7 @@ pub mod appointments;
 pub mod audit_log;
 pub mod btg;
 pub mod capability;
+pub mod charges;
 pub mod notes;
 pub mod organizations;
 pub mod patients;

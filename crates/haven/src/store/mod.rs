@@ -6,6 +6,8 @@ pub mod audit_logs;
 pub mod authorizations;
 pub mod availability;
 pub mod btg;
+pub mod charge_exports;
+pub mod charges;
 pub mod incidents;
 pub mod mfa;
 pub mod notes;

@@ -348,7 +348,7 @@ pub async fn sign(
 ) -> Result<NoteRow, sqlx::Error> {
     insert_signature(tx, signature).await?;
     let org = tx.organization_id();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row: NoteRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE notes SET status = $4, signed_at = now(), signed_by = $3, cosign_due_at = $5, \
              updated_at = now() \
          WHERE organization_id = $1 AND id = $2 AND status = 'DRAFT' RETURNING {COLUMNS}"
@@ -359,7 +359,10 @@ pub async fn sign(
     .bind(status)
     .bind(cosign_due_at)
     .fetch_one(tx.conn())
-    .await
+    .await?;
+    // The holds of the charges this note documents change with it, in this transaction.
+    super::charges::reevaluate(tx, super::charges::Scope::Note(row.id)).await?;
+    Ok(row)
 }
 
 /// The supervisor's approval: stores the co-signature and makes the locked PENDING_COSIGN note
@@ -371,7 +374,7 @@ pub async fn cosign(
 ) -> Result<NoteRow, sqlx::Error> {
     insert_signature(tx, signature).await?;
     let org = tx.organization_id();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row: NoteRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE notes SET status = 'SIGNED', cosigned_at = now(), cosigned_by = $3, \
              updated_at = now() \
          WHERE organization_id = $1 AND id = $2 AND status = 'PENDING_COSIGN' RETURNING {COLUMNS}"
@@ -380,7 +383,9 @@ pub async fn cosign(
     .bind(signature.note)
     .bind(signature.signer)
     .fetch_one(tx.conn())
-    .await
+    .await?;
+    super::charges::reevaluate(tx, super::charges::Scope::Note(row.id)).await?;
+    Ok(row)
 }
 
 /// The supervisor's return: stores it (the author's signature stays), moves the locked
@@ -405,6 +410,7 @@ pub async fn send_back(
     .fetch_one(tx.conn())
     .await?;
     insert_version(tx, row.id, row.version, sections, codes, signature.signer).await?;
+    super::charges::reevaluate(tx, super::charges::Scope::Note(row.id)).await?;
     Ok(row)
 }
 
@@ -551,7 +557,7 @@ pub async fn enter_in_error(
     reason: &[u8],
 ) -> Result<NoteRow, sqlx::Error> {
     let org = tx.organization_id();
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let row: NoteRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE notes SET status = 'ENTERED_IN_ERROR', entered_in_error_at = now(), \
              entered_in_error_by = $3, entered_in_error_reason = $4, updated_at = now() \
          WHERE organization_id = $1 AND id = $2 RETURNING {COLUMNS}"
@@ -561,7 +567,9 @@ pub async fn enter_in_error(
     .bind(by)
     .bind(reason)
     .fetch_one(tx.conn())
-    .await
+    .await?;
+    super::charges::reevaluate(tx, super::charges::Scope::Note(row.id)).await?;
+    Ok(row)
 }
 
 /// The filter of a list.

@@ -217,6 +217,8 @@ pub struct Outcome {
     pub balance: Balance,
     /// Whether this change took the authorization below its low-units threshold.
     pub crossed_low_threshold: bool,
+    /// The charge a completion made (none for other transitions, or a completion of 0 units).
+    pub charge: Option<crate::store::charges::ChargeRow>,
 }
 
 /// Records the reservation of [`Held`] units, once the caller's access to its patient is
@@ -246,6 +248,7 @@ pub async fn record_reservation(
     .await?;
     Ok(Outcome {
         crossed_low_threshold: held.balance.crossed_low_threshold(held.units),
+        charge: None,
         balance: held.balance,
         session,
     })
@@ -277,6 +280,7 @@ pub async fn start(
         session: updated,
         balance,
         crossed_low_threshold: false,
+        charge: None,
     }))
 }
 
@@ -326,9 +330,12 @@ pub async fn complete(
     };
     let updated =
         sessions_units::mark_completed(tx, session.id, actual_units, actual_minutes, user).await?;
+    // Its charge, in the same transaction: units from the ledger rows just written.
+    let charge = crate::store::charges::create_for_session(tx, visible).await?;
     Ok(Ok(Outcome {
         session: updated,
         crossed_low_threshold: balance.crossed_low_threshold(extra),
+        charge,
         balance,
     }))
 }
@@ -351,6 +358,7 @@ pub async fn cancel(
         session: updated,
         balance,
         crossed_low_threshold: false,
+        charge: None,
     }))
 }
 

@@ -234,6 +234,24 @@ pub async fn complete_session(
         ledger::complete(&mut tx, &visible, actual, minutes, Some(caller.user_id)).await??;
     // The appointment that wraps the session (if any) is fulfilled with it.
     crate::store::appointments::fulfil_for_session(&mut tx, session.id).await?;
+    if let Some(charge) = &outcome.charge {
+        audit::record(
+            &mut tx,
+            &AuditEvent::new(AuditAction::ChargeCreate)
+                .by(caller.actor())
+                .with_access_method(access.method)
+                .with_entity("charge", charge.id)
+                .with_patient(charge.patient_id)
+                .with_details(json!({
+                    "sessionId": session.id,
+                    "units": charge.units,
+                    "chargeCents": charge.charge_cents,
+                    "status": charge.status,
+                }))
+                .with_request(&meta),
+        )
+        .await?;
+    }
     let details = json!({
         "authorizationId": session.authorization_id,
         "reservedUnits": session.reserved_units,

@@ -6,6 +6,8 @@ mod audit_logs;
 mod auth;
 mod authorizations;
 mod btg;
+mod charge_exports;
+mod charges;
 mod clinicians;
 mod health;
 mod maintenance;
