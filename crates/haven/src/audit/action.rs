@@ -122,6 +122,7 @@ actions! {
     ChargeList => "CHARGE_LIST",
     ChargeUpdate => "CHARGE_UPDATE",
     ChargeHold => "CHARGE_HOLD",
+    ChargeReady => "CHARGE_READY",
     ChargeRelease => "CHARGE_RELEASE",
     ChargeVoid => "CHARGE_VOID",
     ChargeExport => "CHARGE_EXPORT",

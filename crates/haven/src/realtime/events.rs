@@ -97,8 +97,7 @@ const fn row(action: AuditAction, name: &'static str, topic: Topic) -> Mapping {
     }
 }
 
-/// Every audited action that is pushed, and as what (SPEC §8). Charges add theirs here when
-/// they land.
+/// Every audited action that is pushed, and as what (SPEC §8).
 pub const MAPPINGS: &[Mapping] = &[
     row(
         AuditAction::AppointmentBook,
@@ -193,6 +192,8 @@ pub const MAPPINGS: &[Mapping] = &[
     row(AuditAction::NoteCosign, "note.signed", Topic::Notes),
     row(AuditAction::NoteReturn, "note.returned", Topic::Notes),
     row(AuditAction::NoteOverdue, "note.overdue", Topic::Notes),
+    row(AuditAction::ChargeReady, "charge.ready", Topic::Charges),
+    row(AuditAction::ChargeHold, "charge.held", Topic::Charges),
     Mapping {
         action: AuditAction::AuthorizationLowUnits,
         name: Name::AuthorizationUnits,

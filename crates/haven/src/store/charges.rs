@@ -9,6 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::FromRow;
 
+use crate::audit::{AccessMethod, AuditAction, AuditEvent};
 use crate::db::TenantTx;
 use crate::ids::{
     AuthorizationId, ChargeId, NoteId, OrganizationId, PatientId, TherapySessionId, UserId,
@@ -148,9 +149,9 @@ pub async fn reevaluate(tx: &mut TenantTx, scope: Scope) -> Result<u64, sqlx::Er
         Scope::Note(id) => (None, Some(id)),
         Scope::All => (None, None),
     };
-    let done = sqlx::query(
+    let done: Vec<(ChargeId, PatientId, bool)> = sqlx::query_as(
         "WITH target AS ( \
-             SELECT c.id, c.diagnosis_codes, c.diagnosis_pointers, c.manual_hold_reason, \
+             SELECT c.id, c.status AS old_status, c.diagnosis_codes, c.diagnosis_pointers, c.manual_hold_reason, \
                     c.service_date, c.cents_per_unit, \
                     (SELECT coalesce(sum(l.units), 0)::int FROM unit_ledger l \
                      WHERE l.organization_id = c.organization_id AND l.session_id = c.session_id) AS units, \
@@ -208,14 +209,28 @@ pub async fn reevaluate(tx: &mut TenantTx, scope: Scope) -> Result<u64, sqlx::Er
            AND (c.hold_reasons IS DISTINCT FROM x.holds OR c.diagnosis_codes IS DISTINCT FROM x.codes \
                 OR c.diagnosis_pointers IS DISTINCT FROM x.pointers \
                 OR (x.units > 0 AND c.units <> x.units) \
-                OR c.status <> CASE WHEN cardinality(x.holds) = 0 THEN 'READY' ELSE 'PENDING' END)",
+                OR c.status <> CASE WHEN cardinality(x.holds) = 0 THEN 'READY' ELSE 'PENDING' END) \
+         RETURNING c.id, c.patient_id, c.status = 'READY' AND x.old_status <> 'READY'",
     )
     .bind(org)
     .bind(charge)
     .bind(note)
-    .execute(tx.conn())
+    .fetch_all(tx.conn())
     .await?;
-    Ok(done.rows_affected())
+    // A charge that became READY is audited (and so reaches realtime as `charge.ready`): the
+    // change follows a signature or the daily job, not a request on the charge.
+    let ready: Vec<AuditEvent> = done
+        .iter()
+        .filter(|(_, _, became_ready)| *became_ready)
+        .map(|(id, patient, _)| {
+            AuditEvent::new(AuditAction::ChargeReady)
+                .with_access_method(AccessMethod::System)
+                .with_entity("charge", id)
+                .with_patient(*patient)
+        })
+        .collect();
+    crate::audit::record_many(tx, &ready).await?;
+    Ok(done.len() as u64)
 }
 
 async fn find_row(tx: &mut TenantTx, id: ChargeId) -> Result<Option<ChargeRow>, sqlx::Error> {

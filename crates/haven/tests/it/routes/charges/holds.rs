@@ -34,6 +34,12 @@ async fn signing_the_sessions_note_makes_the_charge_ready_in_the_same_transactio
     // The signed note's codes fill the charge's, pointed at.
     assert_eq!(ready["diagnosisCodes"], json!(["F84.0"]));
     assert_eq!(ready["diagnosisPointers"], json!([1]));
+    // Becoming READY is audited once, in the signing transaction (realtime: `charge.ready`).
+    let events = app.audit_events(k.c.billing.organization_id).await;
+    let became_ready = events
+        .iter()
+        .filter(|(action, _, _)| action == "CHARGE_READY");
+    assert_eq!(became_ready.count(), 1);
 }
 
 #[tokio::test]

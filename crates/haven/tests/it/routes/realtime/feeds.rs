@@ -1,4 +1,4 @@
-//! The events of units, break-the-glass and notes reach the roles SPEC §8 names, and a
+//! The events of units, break-the-glass, notes and charges reach the roles SPEC §8 names, and a
 //! psychotherapy note's reach its author alone.
 
 use std::time::Duration;
@@ -8,7 +8,8 @@ use haven_testkit::TestApp;
 use serde_json::Value;
 
 use crate::fixtures::btg::grant_id;
-use crate::fixtures::notes::{note_clinic, signed};
+use crate::fixtures::charges::{charge_clinic, completed, session_note};
+use crate::fixtures::notes::{note_clinic, sign, signed};
 use crate::fixtures::realtime::{Socket, connect, next, next_within, serve};
 use crate::fixtures::units::{authorization, practice, reserved};
 
@@ -104,4 +105,21 @@ async fn a_signed_note_reaches_the_care_team_and_a_psychotherapy_note_only_its_a
             .await
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn billing_hears_that_a_charge_became_ready_when_its_note_is_signed() {
+    let app = TestApp::new().await;
+    let live = serve(&app).await;
+    let k = charge_clinic(&app, "Practice A").await;
+    let session = completed(&app, &k, 2, 2).await;
+    let note = session_note(&app, &k, &session, "PROGRESS").await;
+    let mut billing = connect(&app, &live, &k.c.billing, None).await;
+
+    assert_eq!(sign(&app, &k.c.author, &note).await.status.as_u16(), 200);
+
+    let frame = next(&mut billing).await;
+    assert_eq!(frame["event"], "charge.ready", "{frame}");
+    assert_eq!(frame["entityType"], "charge");
+    assert_eq!(names(&mut billing).await, Vec::<String>::new());
 }
