@@ -86,6 +86,19 @@ pub enum ScenarioCommand {
     /// Book, reserve, complete and read across several instances (--url and --also) while
     /// they are killed and restarted outside (needs --url: `ha/chaos.sh`).
     Chaos(ChaosArgs),
+    /// WebSockets (five per SCHEDULER) hearing appointment bookings: delivery latency from
+    /// the commit, and the haven process's memory.
+    Realtime(RealtimeArgs),
+}
+
+/// `realtime` options.
+#[derive(Debug, Clone, Args)]
+pub struct RealtimeArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Sockets to hold open (five per user, the per-user limit).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    pub sockets: u32,
 }
 
 /// `chaos` options.

@@ -11,6 +11,7 @@ mod failover;
 mod login;
 mod notes;
 mod patients;
+mod realtime;
 mod slots;
 mod units;
 mod units_cleanup;
@@ -71,6 +72,7 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::Slots(args) => slots::run(target, args).await,
         ScenarioCommand::Failover(args) => failover::run(target, args).await,
         ScenarioCommand::Chaos(args) => chaos::run(target, args).await,
+        ScenarioCommand::Realtime(args) => realtime::run(target, args).await,
     }
 }
 
