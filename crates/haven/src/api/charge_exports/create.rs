@@ -120,6 +120,8 @@ pub async fn create_charge_export(
             .collect(),
         ));
     };
+    // How many patients the export reaches: breach detection flags one export of many.
+    let patients = charge_exports::patients(&mut tx, &may, row.id).await?.len();
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::ChargeExport)
@@ -130,6 +132,7 @@ pub async fn create_charge_export(
                 "from": row.from_date,
                 "to": row.to_date,
                 "charges": row.charge_count,
+                "patientCount": patients,
             }))
             .with_request(&meta),
     )

@@ -46,12 +46,15 @@ async fn ready_charges_are_exported_once_and_pending_ones_wait() {
         text(&again)
     );
     assert_eq!(again.error_code(), "VALIDATION_ERROR");
-    assert_eq!(
-        audited(&app, k.c.admin.organization_id, "CHARGE_EXPORT")
-            .await
-            .len(),
+    let exports = audited(&app, k.c.admin.organization_id, "CHARGE_EXPORT").await;
+    assert_eq!(exports.len(), 1);
+    // Its reach, for breach detection (BULK_EXPORT): the distinct patients of its lines.
+    let patients = if a["patientId"] == b["patientId"] {
         1
-    );
+    } else {
+        2
+    };
+    assert_eq!(exports[0]["patientCount"], patients, "{}", exports[0]);
     // An exported charge is not patched.
     let patched = patch(
         &app,
