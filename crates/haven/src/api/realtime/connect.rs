@@ -28,6 +28,8 @@ use crate::store::realtime as store;
 
 /// The largest client frame, in bytes: clients only ever send small `subscribe` messages.
 pub(super) const MAX_CLIENT_FRAME: usize = 4096;
+/// The read and write buffer of one socket.
+const SOCKET_BUFFER: usize = 8 * 1024;
 
 /// What the query may hold.
 #[derive(Debug)]
@@ -225,6 +227,11 @@ pub async fn connect_realtime(
     Ok(upgrade
         .max_message_size(MAX_CLIENT_FRAME)
         .max_frame_size(MAX_CLIENT_FRAME)
+        // Small buffers: a socket receives frames of at most 4 KiB and sends events of a few
+        // hundred bytes, so tungstenite's 128 KiB defaults (each way) would be ~250 KiB a socket
+        // for nothing (SPEC §10: 1,000 sockets in < 50 MB).
+        .read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
         .on_upgrade(move |websocket| socket::run(websocket, session)))
 }
 
