@@ -67,4 +67,5 @@ run book book --concurrency 4 --duration 2s --clinicians 3 --patients 4 --pgbenc
 run book-series book-series --concurrency 2 --duration 2s --clinicians 2 --patients 3
 run slots slots --concurrency 2 --duration 2s --clinicians 3 --patients 3 --appointments 2000 --rate 5
 run realtime realtime --sockets 10 --duration 2s --rate 5 --concurrency 2
+run charge-export charge-export --charges 40
 echo "--- haven-bench smoke: every scenario ran"

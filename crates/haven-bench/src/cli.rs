@@ -89,6 +89,17 @@ pub enum ScenarioCommand {
     /// WebSockets (five per SCHEDULER) hearing appointment bookings: delivery latency from
     /// the commit, and the haven process's memory.
     Realtime(RealtimeArgs),
+    /// READY charges exported and downloaded in each format: time and the haven process's
+    /// memory (needs --start).
+    ChargeExport(ChargeExportArgs),
+}
+
+/// `charge-export` options.
+#[derive(Debug, Clone, Args)]
+pub struct ChargeExportArgs {
+    /// READY charges per format (spread over 20 patients' authorizations).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(20..=200_000))]
+    pub charges: u32,
 }
 
 /// `realtime` options.

@@ -6,6 +6,7 @@ mod audit_verify;
 mod audit_writes;
 mod booking;
 mod chaos;
+mod charge_export;
 mod dpop;
 mod failover;
 mod login;
@@ -73,6 +74,7 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::Failover(args) => failover::run(target, args).await,
         ScenarioCommand::Chaos(args) => chaos::run(target, args).await,
         ScenarioCommand::Realtime(args) => realtime::run(target, args).await,
+        ScenarioCommand::ChargeExport(args) => charge_export::run(target, args).await,
     }
 }
 
