@@ -124,6 +124,24 @@ impl AppPool {
         TenantTx::begin(&self.0, organization_id, user_id).await
     }
 
+    /// A background job's transaction for `organization_id`, holding the transaction-level
+    /// advisory lock (`job`, organization) — or `None` when another instance's run holds it, so
+    /// one instance at a time does each organization's work and the others skip.
+    pub async fn begin_exclusive(
+        &self,
+        organization_id: OrganizationId,
+        job: &str,
+    ) -> Result<Option<TenantTx>, sqlx::Error> {
+        let mut tx = self.begin_tenant(organization_id, None).await?;
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))")
+                .bind(job)
+                .bind(organization_id.to_string())
+                .fetch_one(tx.conn())
+                .await?;
+        Ok(locked.then_some(tx))
+    }
+
     /// The pre-authentication look-ups (login by email, ...).
     #[must_use]
     pub fn pre_auth(&self) -> PreAuth<'_> {

@@ -40,16 +40,9 @@ pub async fn expire_organization(
     pool: &AppPool,
     organization: OrganizationId,
 ) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    let mut tx = pool.begin_tenant(organization, None).await?;
-    let locked: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))")
-            .bind(LOCK_CLASS)
-            .bind(organization.to_string())
-            .fetch_one(tx.conn())
-            .await?;
-    if !locked {
+    let Some(mut tx) = pool.begin_exclusive(organization, LOCK_CLASS).await? else {
         return Ok(None);
-    }
+    };
     let released = appointments::expire_holds(&mut tx, None, "background").await?;
     tx.commit().await?;
     Ok(Some(released))

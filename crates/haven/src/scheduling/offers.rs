@@ -47,16 +47,9 @@ pub async fn sweep_organization(
     pool: &AppPool,
     organization: OrganizationId,
 ) -> Result<Option<(Swept, Vec<Expired>)>, sqlx::Error> {
-    let mut tx = pool.begin_tenant(organization, None).await?;
-    let locked: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1), hashtext($2))")
-            .bind(LOCK_CLASS)
-            .bind(organization.to_string())
-            .fetch_one(tx.conn())
-            .await?;
-    if !locked {
+    let Some(mut tx) = pool.begin_exclusive(organization, LOCK_CLASS).await? else {
         return Ok(None);
-    }
+    };
     let expired = waitlist_offers::expire(&mut tx, Which::All, "background").await?;
     let entries = waitlist_offers::expire_entries(&mut tx).await?;
     let mut auto_offers = 0;
