@@ -151,12 +151,14 @@ echo "stale reservations released: $released ($released_twice released twice)"
 
 echo "--- the instances agree on signing keys and accept each other's tokens"
 # Give every instance one refresh period (30 s at most) to load the rotated key.
+kids() { # port: the JWKS's key ids, sorted
+    curl -sf "http://127.0.0.1:$1/.well-known/jwks.json" |
+        python3 -c 'import json,sys; print(sorted(k["kid"] for k in json.load(sys.stdin)["keys"]))'
+}
 same_keys() {
-    local a b c
-    a=$(curl -sf "http://127.0.0.1:${ports[0]}/.well-known/jwks.json" | python3 -c 'import json,sys; print(sorted(k["kid"] for k in json.load(sys.stdin)["keys"]))')
-    b=$(curl -sf "http://127.0.0.1:${ports[1]}/.well-known/jwks.json" | python3 -c 'import json,sys; print(sorted(k["kid"] for k in json.load(sys.stdin)["keys"]))')
-    c=$(curl -sf "http://127.0.0.1:${ports[2]}/.well-known/jwks.json" | python3 -c 'import json,sys; print(sorted(k["kid"] for k in json.load(sys.stdin)["keys"]))')
-    [ -n "$a" ] && [ "$a" = "$b" ] && [ "$b" = "$c" ]
+    local first
+    first=$(kids "${ports[0]}") && [ -n "$first" ] || return 1
+    [ "$(kids "${ports[1]}")" = "$first" ] && [ "$(kids "${ports[2]}")" = "$first" ]
 }
 wait_for 45 "the three JWKS agreeing" same_keys
 login_body=$(python3 -c 'import json,os; print(json.dumps({"email": os.environ["HAVEN_BOOTSTRAP_EMAIL"], "password": os.environ["HAVEN_BOOTSTRAP_PASSWORD"]}))')

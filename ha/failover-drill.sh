@@ -86,7 +86,7 @@ echo "--- pg_auto_failover monitor on 127.0.0.1:$monitor_port"
 logged "$dir/create-monitor.log" as_pg "$AUTOCTL" create monitor --pgctl "$PG_BIN/pg_ctl" --pgdata "$dir/monitor" \
     --pgport "$monitor_port" --hostname 127.0.0.1 --auth trust --no-ssl
 keeper monitor
-monitor_sql() { as_pg "$PG_BIN/psql" -h 127.0.0.1 -p "$monitor_port" -d pg_auto_failover -XAtqc "$1"; }
+monitor_sql() { server_sql "$monitor_port" pg_auto_failover "$1"; }
 wait_for 30 "the monitor accepting connections" monitor_sql "SELECT 1"
 # Detect a dead primary in seconds rather than the default minute (health checks every second,
 # one retry, unhealthy after 5 s without a keeper report, no long demote wait for a node whose

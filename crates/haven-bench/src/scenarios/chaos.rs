@@ -297,7 +297,7 @@ async fn one_request(
         (Op::Reserve, _) => {
             // Two hours ago: left open, it is stale a minute after its end (the script sets
             // the stale threshold to one minute), so the stale job has work during the chaos.
-            let start = chrono_like_two_hours_ago();
+            let start = two_hours_ago();
             let body = json!({
                 "authorizationId": practice.authorizations[pick],
                 "startTime": start,
@@ -364,7 +364,7 @@ async fn one_request(
 }
 
 /// RFC 3339 of two hours ago (UTC).
-fn chrono_like_two_hours_ago() -> String {
+fn two_hours_ago() -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
