@@ -395,6 +395,12 @@ pub struct PatientReadDpopArgs {
     /// A/B pairs, each a bearer load then a DPoP load of --duration.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub pairs: u32,
+    /// Sign B's proofs just before its load (each still fresh and used once) instead of during
+    /// it: the client's ES256 signatures then stop taking the cores Haven and PostgreSQL share
+    /// with this tool, as a real client's run on its own machine. Proofs left over are thrown
+    /// away; if they run out, the rest are signed during the load.
+    #[arg(long)]
+    pub presign: bool,
 }
 
 /// `audit-verify` options.

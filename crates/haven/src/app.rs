@@ -56,6 +56,7 @@ pub struct App {
     limiter: RateLimiter,
     csrf: Csrf,
     dpop_nonces: Nonces,
+    dpop_keys: crate::auth::dpop::KeyCache,
     mfa_key: AeadKey,
     sealer: Sealer,
     keyring: Keyring,
@@ -103,6 +104,7 @@ impl App {
             realtime: Hub::new(),
             csrf: Csrf::new(&master_key),
             dpop_nonces: Nonces::new(&master_key),
+            dpop_keys: crate::auth::dpop::KeyCache::default(),
             mfa_key: AeadKey::derive(&master_key, "mfa-secrets"),
             db,
             master_key,
@@ -179,6 +181,12 @@ impl App {
     #[must_use]
     pub fn dpop_nonces(&self) -> &Nonces {
         &self.dpop_nonces
+    }
+
+    /// The keys of recent DPoP proof headers (checked once per client key).
+    #[must_use]
+    pub fn dpop_keys(&self) -> &crate::auth::dpop::KeyCache {
+        &self.dpop_keys
     }
 
     /// The audit sealer (chains recorded events into the log).
