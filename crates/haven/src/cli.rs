@@ -167,5 +167,9 @@ pub enum AuditCommand {
         /// Only this organization.
         #[arg(long)]
         org: Option<OrganizationId>,
+        /// Segments of a chain checked in parallel, each on its own connection [default: the
+        /// machine's cores]. 1 streams each chain in one statement.
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+        segments: Option<u16>,
     },
 }

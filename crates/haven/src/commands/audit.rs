@@ -6,7 +6,7 @@ use anyhow::bail;
 
 use crate::app::App;
 use crate::audit::seal::CheckpointKey;
-use crate::audit::verify::verify_chain;
+use crate::audit::verify::verify_chain_in_segments;
 use crate::ids::OrganizationId;
 
 /// Every organization, the platform first.
@@ -29,7 +29,15 @@ async fn all_organizations(app: &App) -> anyhow::Result<Vec<OrganizationId>> {
     clippy::print_stdout,
     reason = "the verification summary is for the operator"
 )]
-pub async fn verify(app: &App, org: Option<OrganizationId>) -> anyhow::Result<()> {
+pub async fn verify(
+    app: &App,
+    org: Option<OrganizationId>,
+    segments: Option<u16>,
+) -> anyhow::Result<()> {
+    let segments = segments.map_or_else(
+        || std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        usize::from,
+    );
     app.sealer().flush().await?;
     let key = CheckpointKey::new(app.master_key());
     let organizations = match org {
@@ -39,9 +47,7 @@ pub async fn verify(app: &App, org: Option<OrganizationId>) -> anyhow::Result<()
     let started = Instant::now();
     let mut total = 0;
     for organization in organizations {
-        let mut tx = app.db().begin_tenant(organization, None).await?;
-        let report = verify_chain(&mut tx, &key).await?;
-        tx.commit().await?;
+        let report = verify_chain_in_segments(app.db(), organization, &key, segments).await?;
         total += report.checked_entries;
         if let Some(sequence) = report.first_broken_sequence {
             println!(

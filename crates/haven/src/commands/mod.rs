@@ -32,8 +32,13 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
             .await
         }
         Command::Audit {
-            command: AuditCommand::Verify { org },
-        } => with_app(config, |app| async move { audit::verify(&app, org).await }).await,
+            command: AuditCommand::Verify { org, segments },
+        } => {
+            with_app(config, |app| async move {
+                audit::verify(&app, org, segments).await
+            })
+            .await
+        }
         Command::Maintenance {
             command: MaintenanceCommand::CleanupStale { older_than_minutes },
         } => {

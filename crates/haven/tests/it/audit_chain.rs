@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use haven::audit::seal::{CheckpointKey, Sealer};
-use haven::audit::verify::{ChainReport, verify_chain};
+use haven::audit::verify::{ChainReport, verify_chain, verify_chain_split};
 use haven::audit::{AuditAction, AuditEvent, record};
 use haven::db::AppPool;
 use haven::domain::Role;
@@ -47,10 +47,18 @@ async fn record_events(pool: &AppPool, org: OrganizationId, count: usize) {
     tx.commit().await.expect("commit");
 }
 
+/// The chain's report, streamed in one statement; split into 2 to 5 parallel segments (of any
+/// size) the verification must report exactly the same: the first break, the rows before it.
 async fn verify(f: &Fixture) -> ChainReport {
     let mut tx = f.pool.begin_tenant(f.org, None).await.expect("begin");
     let report = verify_chain(&mut tx, &f.key).await.expect("verify");
     tx.commit().await.expect("commit");
+    for segments in 2..=5 {
+        let split = verify_chain_split(&f.pool, f.org, &f.key, segments, 1)
+            .await
+            .expect("verify in segments");
+        assert_eq!(split, report, "{segments} segments");
+    }
     report
 }
 
@@ -225,6 +233,30 @@ async fn a_deleted_row_is_detected() {
     tamper(&f, "DELETE FROM audit_log WHERE sequence = 2").await;
 
     assert_eq!(verify(&f).await.first_broken_sequence, Some(2));
+}
+
+#[tokio::test]
+async fn a_rewritten_prev_hash_at_any_row_is_detected_wherever_segments_start() {
+    for at in 1..=6 {
+        let f = fixture().await;
+        record_events(&f.pool, f.org, 6).await;
+        f.sealer.flush().await.expect("flush");
+        let mut conn = superuser(&f).await;
+        sqlx::query(
+            "UPDATE audit_log SET prev_hash = decode(repeat('ab', 32), 'hex') WHERE sequence = $1",
+        )
+        .bind(at)
+        .execute(&mut conn)
+        .await
+        .expect("tamper");
+
+        let report = verify(&f).await;
+        assert_eq!(
+            (report.first_broken_sequence, report.checked_entries),
+            (Some(at), u64::try_from(at - 1).expect("small")),
+            "prev_hash of {at}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -205,7 +205,7 @@ async fn verifying_a_chain_longer_than_the_statement_timeout_completes() {
     );
 
     // `haven audit verify`: the same walk through the command's code path.
-    haven::commands::audit::verify(&chain.state, Some(chain.org))
+    haven::commands::audit::verify(&chain.state, Some(chain.org), None)
         .await
         .expect("the command verifies the whole chain");
 }
