@@ -97,9 +97,10 @@ async fn serve_with(
     // publishes and every instance delivers, without it each instance reads for itself.
     if let Some(url) = &state.auth_config().redis_url {
         // Five sockets per user across every instance, not per instance.
-        let cap = crate::realtime::cap::SharedCap::connect(url, &state.auth_config().redis_key_prefix)
-            .await
-            .context("connecting the realtime socket cap to Redis (HAVEN_REDIS_URL)")?;
+        let cap =
+            crate::realtime::cap::SharedCap::connect(url, &state.auth_config().redis_key_prefix)
+                .await
+                .context("connecting the realtime socket cap to Redis (HAVEN_REDIS_URL)")?;
         state.realtime().share_cap(cap);
     }
     let realtime_tasks = match &state.auth_config().redis_url {

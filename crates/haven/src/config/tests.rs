@@ -225,8 +225,14 @@ fn production_needs_an_https_public_url() {
 #[test]
 fn a_realtime_socket_lives_12_hours_unless_told_less() {
     let default = Config::from(&Env::default()).expect("defaults");
-    let short =
-        Config::from(&Env::from_pairs([("HAVEN_REALTIME_MAX_LIFETIME_SECS", "2")])).expect("2 s");
-    assert_eq!(default.realtime_max_lifetime, Duration::from_secs(12 * 3600));
+    let short = Config::from(&Env::from_pairs([(
+        "HAVEN_REALTIME_MAX_LIFETIME_SECS",
+        "2",
+    )]))
+    .expect("2 s");
+    assert_eq!(
+        default.realtime_max_lifetime,
+        Duration::from_secs(12 * 3600)
+    );
     assert_eq!(short.realtime_max_lifetime, Duration::from_secs(2));
 }

@@ -109,7 +109,11 @@ impl SharedCap {
     /// Takes one of `user`'s slots for socket `socket` (this instance's number): `Some` lease
     /// when admitted, `None` when the user holds [`MAX_SOCKETS_PER_USER`] sockets already.
     /// `Err` when Redis did not answer.
-    pub async fn admit(&self, user: UserId, socket: u64) -> Result<Option<Lease>, redis::RedisError> {
+    pub async fn admit(
+        &self,
+        user: UserId,
+        socket: u64,
+    ) -> Result<Option<Lease>, redis::RedisError> {
         let key = Self::key(&self.prefix, user);
         let member = format!("{}:{socket}", self.instance);
         let mut connection = self.connection.clone();

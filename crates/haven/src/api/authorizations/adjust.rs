@@ -121,15 +121,17 @@ pub async fn adjust_authorization(
         return Err(Refusal::InvalidAdjustment(message).into());
     };
     let (balance, crossed) = match body.session_id {
-        None => ledger::adjust(
-            &mut tx,
-            &may,
-            &found,
-            adjustment,
-            reason,
-            Some(caller.user_id),
-        )
-        .await??,
+        None => {
+            ledger::adjust(
+                &mut tx,
+                &may,
+                &found,
+                adjustment,
+                reason,
+                Some(caller.user_id),
+            )
+            .await??
+        }
         Some(session_id) => {
             // Lock order: the session, then the authorization (the ledger's everywhere).
             let session = crate::api::therapy_sessions::lookup::find_visible(

@@ -73,7 +73,10 @@ async fn a_correction_re_derives_the_open_charge_and_a_correction_to_zero_voids_
     let org = k.c.admin.organization_id;
     let session = completed(&app, &k, 3, 3).await;
     let charge = charge_of(&app, &k.c.billing, &session).await;
-    assert_eq!((charge["units"].clone(), charge["chargeCents"].clone()), (json!(3), json!(3000)));
+    assert_eq!(
+        (charge["units"].clone(), charge["chargeCents"].clone()),
+        (json!(3), json!(3000))
+    );
     let used = get_authorization(&app, &k.c.admin, &k.auth).await["usedUnits"].clone();
 
     let down = correct(&app, &k.c.billing, &k.auth, &session, -1).await;
@@ -87,14 +90,23 @@ async fn a_correction_re_derives_the_open_charge_and_a_correction_to_zero_voids_
     assert_eq!(after["units"], 2);
     assert_eq!(after["ledgerUnits"], 2);
     assert_eq!(after["chargeCents"], 2000);
-    assert_eq!(after["version"], charge["version"].as_i64().unwrap_or(0) + 1);
+    assert_eq!(
+        after["version"],
+        charge["version"].as_i64().unwrap_or(0) + 1
+    );
     assert_eq!(after["status"], "PENDING", "still held for its note");
     let up = correct(&app, &k.c.admin, &k.auth, &session, 2).await;
     assert_eq!(up.status, StatusCode::OK, "{}", text(&up));
     let after = get(&app, &k.c.billing, &charge["id"]).await.json()["charge"].clone();
-    assert_eq!((after["units"].clone(), after["chargeCents"].clone()), (json!(4), json!(4000)));
+    assert_eq!(
+        (after["units"].clone(), after["chargeCents"].clone()),
+        (json!(4), json!(4000))
+    );
     let rows = ledger_rows(&app, &k.auth).await;
-    assert_eq!(rows[rows.len() - 2..], [("ADJUST".to_owned(), -1), ("ADJUST".to_owned(), 2)]);
+    assert_eq!(
+        rows[rows.len() - 2..],
+        [("ADJUST".to_owned(), -1), ("ADJUST".to_owned(), 2)]
+    );
     let updates = audited(&app, org, "CHARGE_UPDATE").await;
     assert_eq!(updates.len(), 2);
     assert_eq!(updates[0]["units"], json!({ "from": 3, "to": 2 }));
@@ -112,7 +124,10 @@ async fn a_correction_re_derives_the_open_charge_and_a_correction_to_zero_voids_
     // A voided session is not billed again, whatever its units later become.
     let again = correct(&app, &k.c.billing, &k.auth, &session, 1).await;
     assert_eq!(again.status, StatusCode::OK, "{}", text(&again));
-    let list = app.get_as(&k.c.billing, "/api/charges?limit=100").await.json();
+    let list = app
+        .get_as(&k.c.billing, "/api/charges?limit=100")
+        .await
+        .json();
     assert_eq!(list["pagination"]["total"], 1);
     assert_eq!(list["charges"][0]["status"], "VOID");
     assert_ledger_balanced(&app, org).await;
@@ -130,10 +145,16 @@ async fn a_session_completed_with_no_units_gets_its_charge_when_corrected_up() {
 
     assert_eq!(up.status, StatusCode::OK, "{}", text(&up));
     let charge = charge_of(&app, &k.c.billing, &session).await;
-    assert_eq!((charge["units"].clone(), charge["chargeCents"].clone()), (json!(2), json!(2000)));
+    assert_eq!(
+        (charge["units"].clone(), charge["chargeCents"].clone()),
+        (json!(2), json!(2000))
+    );
     assert_eq!(charge["status"], "PENDING");
     let created = audited(&app, k.c.admin.organization_id, "CHARGE_CREATE").await;
-    assert_eq!(created.last().map(|d| d["cause"].clone()), Some(json!("unitCorrection")));
+    assert_eq!(
+        created.last().map(|d| d["cause"].clone()),
+        Some(json!("unitCorrection"))
+    );
     assert_ledger_balanced(&app, k.c.admin.organization_id).await;
 }
 
@@ -161,7 +182,14 @@ async fn a_correction_of_a_foreign_open_or_overdrawn_session_is_refused_and_chan
     let negative = correct(&app, &k.c.billing, &k.auth, &session, -3).await;
     let excessive = correct(&app, &k.c.billing, &k.auth, &session, 8).await;
     let beyond_a_day = correct(&app, &k.c.billing, &k.auth, &session, 500).await;
-    let unknown = correct(&app, &k.c.billing, &k.auth, &uuid::Uuid::now_v7().to_string(), 1).await;
+    let unknown = correct(
+        &app,
+        &k.c.billing,
+        &k.auth,
+        &uuid::Uuid::now_v7().to_string(),
+        1,
+    )
+    .await;
     let malformed = post(
         &app,
         &k.c.billing,
@@ -171,8 +199,16 @@ async fn a_correction_of_a_foreign_open_or_overdrawn_session_is_refused_and_chan
     .await;
 
     assert_eq!(other.status, StatusCode::BAD_REQUEST, "{}", text(&other));
-    assert_eq!(other.json()["details"]["sessionId"], "must be a session of this authorization");
-    assert_eq!(not_completed.status, StatusCode::CONFLICT, "{}", text(&not_completed));
+    assert_eq!(
+        other.json()["details"]["sessionId"],
+        "must be a session of this authorization"
+    );
+    assert_eq!(
+        not_completed.status,
+        StatusCode::CONFLICT,
+        "{}",
+        text(&not_completed)
+    );
     assert_eq!(not_completed.error_code(), "INVALID_STATE");
     assert_eq!(negative.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
@@ -182,16 +218,32 @@ async fn a_correction_of_a_foreign_open_or_overdrawn_session_is_refused_and_chan
             "message": "Adjustment would result in negative session units",
         })
     );
-    assert_eq!(excessive.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", text(&excessive));
-    assert_eq!(excessive.json()["message"], "Adjustment would exceed total units");
-    assert_eq!(beyond_a_day.status, StatusCode::BAD_REQUEST, "{}", text(&beyond_a_day));
+    assert_eq!(
+        excessive.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        text(&excessive)
+    );
+    assert_eq!(
+        excessive.json()["message"],
+        "Adjustment would exceed total units"
+    );
+    assert_eq!(
+        beyond_a_day.status,
+        StatusCode::BAD_REQUEST,
+        "{}",
+        text(&beyond_a_day)
+    );
     assert!(beyond_a_day.json()["details"]["adjustment"].is_string());
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     assert_eq!(ledger_rows(&app, &k.auth).await, ledger_before);
     assert!(ledger_rows(&app, &other_auth).await.is_empty());
     let kept = get(&app, &k.c.billing, &charge["id"]).await.json()["charge"].clone();
-    assert_eq!((kept["units"].clone(), kept["version"].clone()), (json!(2), charge["version"].clone()));
+    assert_eq!(
+        (kept["units"].clone(), kept["version"].clone()),
+        (json!(2), charge["version"].clone())
+    );
     assert_ledger_balanced(&app, k.c.admin.organization_id).await;
 }
 
@@ -229,7 +281,11 @@ async fn the_database_refuses_a_correction_of_an_open_session_or_below_zero_whoe
 
     assert_eq!(
         refused,
-        [Some("23514".to_owned()), Some("23514".to_owned()), Some("23503".to_owned())]
+        [
+            Some("23514".to_owned()),
+            Some("23514".to_owned()),
+            Some("23503".to_owned())
+        ]
     );
 }
 
@@ -246,7 +302,11 @@ async fn a_clinician_may_not_correct_a_session_and_the_attempt_is_audited() {
     assert_eq!(refused.error_code(), "FORBIDDEN");
     assert_eq!(ledger_rows(&app, &k.auth).await, before);
     assert_eq!(charge_of(&app, &k.c.billing, &session).await["units"], 2);
-    assert!(!audited(&app, k.c.admin.organization_id, "ACCESS_DENIED").await.is_empty());
+    assert!(
+        !audited(&app, k.c.admin.organization_id, "ACCESS_DENIED")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -265,7 +325,12 @@ async fn another_practice_cannot_correct_a_session_and_gets_an_audited_404() {
         assert_eq!(response.status, StatusCode::NOT_FOUND, "{}", text(response));
         assert_eq!(response.error_code(), "NOT_FOUND");
     }
-    let attempts = audited(&app, b.c.admin.organization_id, "CROSS_TENANT_ACCESS_ATTEMPT").await;
+    let attempts = audited(
+        &app,
+        b.c.admin.organization_id,
+        "CROSS_TENANT_ACCESS_ATTEMPT",
+    )
+    .await;
     assert_eq!(attempts.len(), 2, "{attempts:?}");
     assert!(
         attempts
@@ -285,31 +350,65 @@ async fn an_exported_charge_corrected_goes_out_once_as_a_replacement_then_as_a_v
     let id = charge["id"].as_str().expect("id").to_owned();
     let session = session_of(&charge);
     let first = exported(&app, &k.c.billing, "csv").await;
-    assert_eq!(lines(&app, &k.c.billing, &first).await, [(id.clone(), "1".to_owned(), "3".to_owned())]);
+    assert_eq!(
+        lines(&app, &k.c.billing, &first).await,
+        [(id.clone(), "1".to_owned(), "3".to_owned())]
+    );
 
     let corrected = correct(&app, &k.c.billing, &k.auth, &session, -1).await;
     assert_eq!(corrected.status, StatusCode::OK, "{}", text(&corrected));
     let read = get(&app, &k.c.billing, &charge["id"]).await.json()["charge"].clone();
     assert_eq!(read["status"], "EXPORTED");
-    assert_eq!((read["units"].clone(), read["chargeCents"].clone()), (json!(2), json!(2000)));
+    assert_eq!(
+        (read["units"].clone(), read["chargeCents"].clone()),
+        (json!(2), json!(2000))
+    );
     assert_eq!(read["version"], charge["version"].as_i64().unwrap_or(0) + 1);
     let second = exported(&app, &k.c.billing, "csv").await;
     let third = export(&app, &k.c.billing, "csv").await;
 
     assert_eq!(second["chargeCount"], 1);
     assert_eq!(second["totalChargeCents"], 2000);
-    assert_eq!(lines(&app, &k.c.billing, &second).await, [(id.clone(), "7".to_owned(), "2".to_owned())]);
-    assert_eq!(third.status, StatusCode::UNPROCESSABLE_ENTITY, "nothing more is owed");
+    assert_eq!(
+        lines(&app, &k.c.billing, &second).await,
+        [(id.clone(), "7".to_owned(), "2".to_owned())]
+    );
+    assert_eq!(
+        third.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "nothing more is owed"
+    );
     // One replacement per charge: a second correction to other units is refused...
     let twice = correct(&app, &k.c.billing, &k.auth, &session, 1).await;
     assert_eq!(twice.status, StatusCode::CONFLICT, "{}", text(&twice));
     assert_eq!(twice.error_code(), "INVALID_STATE");
-    assert_eq!(get(&app, &k.c.billing, &charge["id"]).await.json()["charge"]["units"], 2);
+    assert_eq!(
+        get(&app, &k.c.billing, &charge["id"]).await.json()["charge"]["units"],
+        2
+    );
     // ...while a correction to 0 voids it, and the next export carries the void.
     let zero = correct(&app, &k.c.billing, &k.auth, &session, -2).await;
     assert_eq!(zero.status, StatusCode::OK, "{}", text(&zero));
     let fourth = exported(&app, &k.c.billing, "csv").await;
     assert_eq!(fourth["totalChargeCents"], 0, "a void bills nothing");
-    assert_eq!(lines(&app, &k.c.billing, &fourth).await, [(id, "8".to_owned(), "2".to_owned())]);
+    assert_eq!(
+        lines(&app, &k.c.billing, &fourth).await,
+        [(id, "8".to_owned(), "2".to_owned())]
+    );
     assert_ledger_balanced(&app, k.c.admin.organization_id).await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_optional_session_of_an_adjustment() {
+    let app = TestApp::new().await;
+
+    let doc = app.get("/api/openapi.json").await.json();
+
+    let schema = &doc["components"]["schemas"]["AdjustAuthorization"];
+    assert!(schema["properties"]["sessionId"].is_object(), "{schema}");
+    let required = schema["required"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !required.contains(&json!("sessionId")),
+        "optional: {required:?}"
+    );
 }

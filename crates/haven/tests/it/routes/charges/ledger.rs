@@ -56,7 +56,10 @@ async fn after_a_random_workload_every_charge_equals_its_sessions_ledger_units()
         let list = app
             .get_as(
                 &k.c.billing,
-                &format!("/api/sessions?authorizationId={}&status=COMPLETED&limit=100", k.auth),
+                &format!(
+                    "/api/sessions?authorizationId={}&status=COMPLETED&limit=100",
+                    k.auth
+                ),
             )
             .await;
         assert_eq!(list.status, StatusCode::OK);
@@ -64,7 +67,12 @@ async fn after_a_random_workload_every_charge_equals_its_sessions_ledger_units()
             .as_array()
             .expect("sessions")
             .iter()
-            .map(|s| (s["id"].as_str().expect("id").to_owned(), s["actualUnits"].as_i64()))
+            .map(|s| {
+                (
+                    s["id"].as_str().expect("id").to_owned(),
+                    s["actualUnits"].as_i64(),
+                )
+            })
             .collect()
     };
     let mut corrected = 0;

@@ -15,8 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::fixtures::metrics::{scrape, value};
 use crate::fixtures::realtime::{
-    ORIGIN, Socket, connect, connect_small, next_within, open_with, serve, serve_with_redis,
-    ticket,
+    ORIGIN, Socket, connect, connect_small, next_within, open_with, serve, serve_with_redis, ticket,
 };
 use crate::fixtures::units::audited;
 
@@ -42,6 +41,22 @@ async fn with_redis_a_user_holds_five_sockets_across_instances_and_closing_one_f
     };
     let live_b = serve_with_redis(&b, &prefix, TEST).await.expect("Redis");
     let admin = a.org_with("Practice A", Role::Admin).await;
+    let client = redis::Client::open(haven_testkit::services::redis_url()).expect("url");
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connecting");
+    let sockets_key = haven::realtime::cap::SharedCap::key(&prefix, admin.id);
+    // Five sockets of an instance that crashed, their leases run out: they no longer count.
+    for i in 0..5 {
+        let _: () = redis::cmd("ZADD")
+            .arg(&sockets_key)
+            .arg(1)
+            .arg(format!("crashed-instance:{i}"))
+            .query_async(&mut connection)
+            .await
+            .expect("a lapsed lease");
+    }
     let mut sockets = Vec::new();
     for i in 0..5 {
         let (app, live) = if i < 3 { (&a, &live_a) } else { (&b, &live_b) };
@@ -57,7 +72,10 @@ async fn with_redis_a_user_holds_five_sockets_across_instances_and_closing_one_f
         assert_eq!(body["error"], "RATE_LIMITED");
     }
     assert_eq!(
-        (a.state().realtime().connections_of(admin.id), b.state().realtime().connections_of(admin.id)),
+        (
+            a.state().realtime().connections_of(admin.id),
+            b.state().realtime().connections_of(admin.id)
+        ),
         (3, 2),
         "each instance alone is under the cap"
     );
@@ -76,13 +94,16 @@ async fn with_redis_a_user_holds_five_sockets_across_instances_and_closing_one_f
         }
     };
     assert_eq!(a.state().realtime().connections_of(admin.id), 4);
-    drop((reopened, sockets, live_a, live_b));
-    let client = redis::Client::open(haven_testkit::services::redis_url()).expect("url");
-    let mut connection = client
-        .get_multiplexed_async_connection()
+    let held: i64 = redis::cmd("ZCARD")
+        .arg(&sockets_key)
+        .query_async(&mut connection)
         .await
-        .expect("connecting");
-    let sockets_key = haven::realtime::cap::SharedCap::key(&prefix, admin.id);
+        .expect("counting");
+    assert_eq!(
+        held, 5,
+        "the lapsed leases are gone, the open sockets counted"
+    );
+    drop((reopened, sockets, live_a, live_b));
     for key in [
         format!("{prefix}:realtime:leader"),
         format!("{prefix}:realtime:orgs"),
@@ -112,13 +133,19 @@ async fn a_socket_is_closed_with_4401_when_its_lifetime_ends() {
 
     assert_eq!(closed, Some(json!({ "close": 4401 })));
     let lived = opened.elapsed();
-    assert!(lived >= Duration::from_millis(1500) && lived < Duration::from_secs(6), "{lived:?}");
+    assert!(
+        lived >= Duration::from_millis(1500) && lived < Duration::from_secs(6),
+        "{lived:?}"
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let disconnect = loop {
         if let Some(details) = audited(&app, org, "REALTIME_DISCONNECT").await.pop() {
             break details;
         }
-        assert!(tokio::time::Instant::now() < deadline, "REALTIME_DISCONNECT written");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "REALTIME_DISCONNECT written"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(disconnect["closeCode"], 4401);
@@ -184,7 +211,10 @@ async fn a_client_that_stops_reading_is_closed_with_1013_and_the_others_keep_rec
         rounds += 1;
     }
 
-    assert!(dropped(&app).await > dropped_before, "haven_realtime_dropped_total moved");
+    assert!(
+        dropped(&app).await > dropped_before,
+        "haven_realtime_dropped_total moved"
+    );
     // Reading again, the stalled client gets what was queued for it, then the 1013 close.
     let mut received = 0;
     let code = loop {
@@ -196,7 +226,11 @@ async fn a_client_that_stops_reading_is_closed_with_1013_and_the_others_keep_rec
         }
     };
     assert_eq!(code, Some(1013), "after {received} frames");
-    assert!(received < rounds * ROUND, "{received} of {} events", rounds * ROUND);
+    assert!(
+        received < rounds * ROUND,
+        "{received} of {} events",
+        rounds * ROUND
+    );
     // The reader never noticed.
     cancellations(&app, org, ROUND).await;
     receive(&mut reader, ROUND).await;
@@ -207,7 +241,10 @@ async fn a_client_that_stops_reading_is_closed_with_1013_and_the_others_keep_rec
         .iter()
         .any(|d| d["closeCode"] == 1013)
     {
-        assert!(tokio::time::Instant::now() < deadline, "the 1013 disconnect audited");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the 1013 disconnect audited"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
