@@ -19,8 +19,8 @@ use crate::fixtures::realtime::{
 };
 use crate::fixtures::units::audited;
 
-/// Tries to open one more socket for `user` on `live`: the HTTP status it was refused with, or
-/// `None` (and the socket) when it opened.
+/// Tries to open one more socket for `user` on `live`: the socket, or the HTTP status and body
+/// it was refused with.
 async fn try_open(
     app: &TestApp,
     live: &crate::fixtures::realtime::Live,
@@ -67,7 +67,9 @@ async fn with_redis_a_user_holds_five_sockets_across_instances_and_closing_one_f
     let sixth_on_b = try_open(&b, &live_b, &admin).await;
 
     for refused in [sixth_on_a, sixth_on_b] {
-        let (status, body) = refused.err().expect("refused");
+        let Err((status, body)) = refused else {
+            panic!("a sixth socket opened");
+        };
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(body["error"], "RATE_LIMITED");
     }
