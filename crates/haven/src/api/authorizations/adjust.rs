@@ -148,7 +148,15 @@ pub async fn adjust_authorization(
                 Some(caller.user_id),
             )
             .await??;
-            record_charge(&mut tx, &caller, &meta, session_id, &correction).await?;
+            record_charge(
+                &mut tx,
+                &caller,
+                &meta,
+                access.method,
+                session_id,
+                &correction,
+            )
+            .await?;
             (correction.balance, correction.crossed_low_threshold)
         }
     };
@@ -202,6 +210,7 @@ async fn record_charge(
     tx: &mut crate::db::TenantTx,
     caller: &Caller,
     meta: &audit::RequestMeta,
+    method: audit::AccessMethod,
     session_id: TherapySessionId,
     correction: &ledger::Correction,
 ) -> Result<(), AppError> {
@@ -243,6 +252,7 @@ async fn record_charge(
         tx,
         &AuditEvent::new(action)
             .by(caller.actor())
+            .with_access_method(method)
             .with_entity("charge", charge.id)
             .with_patient(charge.patient_id)
             .with_details(details)
