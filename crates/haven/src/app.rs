@@ -29,6 +29,8 @@ pub struct Settings {
     pub auth: AuthConfig,
     /// Minutes past its reserved end after which an open session is released as stale.
     pub stale_threshold_minutes: i32,
+    /// How long a realtime socket may live before it is closed with 4401 (at most 12 h).
+    pub realtime_max_lifetime: Duration,
 }
 
 impl Settings {
@@ -39,6 +41,7 @@ impl Settings {
             request_timeout: Duration::from_secs(30),
             auth: AuthConfig::development(),
             stale_threshold_minutes: 60,
+            realtime_max_lifetime: crate::realtime::MAX_LIFETIME,
         }
     }
 }
@@ -138,6 +141,12 @@ impl App {
     #[must_use]
     pub fn stale_threshold_minutes(&self) -> i32 {
         self.settings.stale_threshold_minutes
+    }
+
+    /// How long a realtime socket may live.
+    #[must_use]
+    pub fn realtime_max_lifetime(&self) -> Duration {
+        self.settings.realtime_max_lifetime
     }
 
     /// Authentication settings.

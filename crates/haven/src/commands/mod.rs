@@ -94,6 +94,7 @@ where
             request_timeout: config.request_timeout,
             auth: config.auth,
             stale_threshold_minutes: config.stale_threshold_minutes,
+            realtime_max_lifetime: config.realtime_max_lifetime,
         };
         let app = App::start(pool.clone(), master_key, settings).await?;
         let result = work(app).await;

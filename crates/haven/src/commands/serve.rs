@@ -56,6 +56,7 @@ async fn serve_with(
         request_timeout: config.request_timeout,
         auth: config.auth,
         stale_threshold_minutes: config.stale_threshold_minutes,
+        realtime_max_lifetime: config.realtime_max_lifetime,
     };
     let state = AppState::new(App::start(pool.clone(), master_key, settings).await?);
     // Every instance picks up keys rotated elsewhere; one at a time rotates when due.
@@ -101,6 +102,14 @@ async fn serve_with(
     };
     // Pushes the sealed chain's events to the realtime sockets: with Redis one leader reads and
     // publishes and every instance delivers, without it each instance reads for itself.
+    if let Some(url) = &state.auth_config().redis_url {
+        // Five sockets per user across every instance, not per instance.
+        let cap =
+            crate::realtime::cap::SharedCap::connect(url, &state.auth_config().redis_key_prefix)
+                .await
+                .context("connecting the realtime socket cap to Redis (HAVEN_REDIS_URL)")?;
+        state.realtime().share_cap(cap);
+    }
     let realtime_tasks = match &state.auth_config().redis_url {
         Some(url) => crate::realtime::fanout::spawn(
             url,

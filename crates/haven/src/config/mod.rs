@@ -156,6 +156,9 @@ pub struct Config {
     /// `HAVEN_STALE_THRESHOLD_MINUTES`: how long past its reserved end an open session is
     /// released as stale (default 60).
     pub stale_threshold_minutes: i32,
+    /// `HAVEN_REALTIME_MAX_LIFETIME_SECS`: how long a realtime socket may live before it is
+    /// closed with 4401 and the client asks for a new ticket (default and most: 43200, 12 h).
+    pub realtime_max_lifetime: Duration,
     /// `HAVEN_BREACH_DETECTOR_SECS`: how often the breach detector reads the sealed chains
     /// (default 30, SPEC §8); `off` switches it off, for measuring what it costs (refused in
     /// production: the HIPAA Security Rule asks for the monitoring it does).
@@ -265,6 +268,16 @@ impl Config {
                 reason: "must be between 1 and 10080 (a week)".into(),
             });
         }
+        let realtime_max_lifetime_secs: u64 = env.parse_or(
+            "HAVEN_REALTIME_MAX_LIFETIME_SECS",
+            crate::realtime::MAX_LIFETIME.as_secs(),
+        )?;
+        if !(1..=crate::realtime::MAX_LIFETIME.as_secs()).contains(&realtime_max_lifetime_secs) {
+            return Err(ConfigError::Invalid {
+                key: "HAVEN_REALTIME_MAX_LIFETIME_SECS",
+                reason: "must be between 1 and 43200 (12 hours)".into(),
+            });
+        }
         let breach_detector_interval = match env.get("HAVEN_BREACH_DETECTOR_SECS") {
             Some("off") => None,
             _ => {
@@ -297,6 +310,7 @@ impl Config {
             security_webhook_url: security_webhook_url(env)?,
             stale_cleanup_interval: Duration::from_secs(stale_cleanup_minutes * 60),
             stale_threshold_minutes,
+            realtime_max_lifetime: Duration::from_secs(realtime_max_lifetime_secs),
             breach_detector_interval,
         };
         config.check_production()?;

@@ -114,6 +114,9 @@ fn bad_values_name_their_variable() {
         ("HAVEN_LOG_FORMAT", "xml"),
         ("HAVEN_REQUEST_TIMEOUT_SECS", "0"),
         ("HAVEN_DB_MAX_CONNECTIONS", "1"),
+        ("HAVEN_REALTIME_MAX_LIFETIME_SECS", "0"),
+        ("HAVEN_REALTIME_MAX_LIFETIME_SECS", "43201"),
+        ("HAVEN_REALTIME_MAX_LIFETIME_SECS", "an hour"),
         ("HAVEN_MASTER_KEY", "c2hvcnQ="),
     ] {
         let error = Config::from(&Env::from_pairs([(key, value)])).expect_err(key);
@@ -217,6 +220,21 @@ fn production_needs_an_https_public_url() {
     good.push(("HAVEN_PUBLIC_URL", "HTTPS://Haven.Example.org:443/"));
     let good = Config::from(&Env::from_pairs(good)).expect("valid");
     assert_eq!(good.auth.public_url, "https://haven.example.org");
+}
+
+#[test]
+fn a_realtime_socket_lives_12_hours_unless_told_less() {
+    let default = Config::from(&Env::default()).expect("defaults");
+    let short = Config::from(&Env::from_pairs([(
+        "HAVEN_REALTIME_MAX_LIFETIME_SECS",
+        "2",
+    )]))
+    .expect("2 s");
+    assert_eq!(
+        default.realtime_max_lifetime,
+        Duration::from_secs(12 * 3600)
+    );
+    assert_eq!(short.realtime_max_lifetime, Duration::from_secs(2));
 }
 
 #[test]

@@ -42,6 +42,14 @@ impl From<Refusal> for AppError {
             Refusal::InvalidAdjustment(message) => {
                 AppError::new(ErrorCode::InvalidAdjustment, message)
             }
+            Refusal::NotOfAuthorization => {
+                AppError::invalid_field("sessionId", "must be a session of this authorization")
+            }
+            Refusal::AlreadyReplaced => AppError::new(
+                ErrorCode::InvalidState,
+                "The session's charge was already exported as a replacement; \
+                 its units can no longer be corrected",
+            ),
         }
     }
 }

@@ -4,14 +4,18 @@
 //! Each socket has a queue of [`QUEUE`] events. Publishing never waits: a socket whose queue
 //! is full is dropped from the hub, and its task closes it with 1013 (its client fell too far
 //! behind); the others are unaffected.
+//!
+//! A user holds at most [`MAX_SOCKETS_PER_USER`] sockets: on this instance always, and across
+//! instances once a [`SharedCap`] (Redis) is attached ([`Hub::share_cap`], [`Hub::join`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc, watch};
 
+use super::cap::{Lease, SharedCap};
 use super::events::{Event, Signal};
 use crate::ids::{OrganizationId, UserId};
 use crate::policy::realtime::Audience;
@@ -19,7 +23,7 @@ use crate::policy::realtime::Audience;
 /// Events a socket may have queued: one more and it is closed (1013).
 pub const QUEUE: usize = 256;
 
-/// Sockets one user may hold open on an instance.
+/// Sockets one user may hold open (on an instance, and across instances with Redis).
 pub const MAX_SOCKETS_PER_USER: usize = 5;
 
 /// The sockets of this instance. Cheap to clone (shared).
@@ -33,6 +37,8 @@ struct Inner {
     closing: watch::Sender<bool>,
     /// Wakes the tailer when an organization gets its first socket.
     tailer: Notify,
+    /// The cap across instances, with Redis.
+    shared: OnceLock<SharedCap>,
 }
 
 #[derive(Debug, Default)]
@@ -53,7 +59,7 @@ struct Subscriber {
 /// Why a socket could not join.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SubscribeError {
-    /// The user already holds [`MAX_SOCKETS_PER_USER`] sockets here.
+    /// The user already holds [`MAX_SOCKETS_PER_USER`] sockets (here, or anywhere with Redis).
     #[error("too many sockets for this user")]
     TooManySockets,
     /// The instance is shutting down.
@@ -73,6 +79,8 @@ pub struct Subscription {
     overflowed: Arc<AtomicBool>,
     /// Becomes `true` when the instance shuts down (close with 1001).
     pub closing: watch::Receiver<bool>,
+    /// Its slot in the shared cap (with Redis).
+    lease: Option<Lease>,
 }
 
 impl Subscription {
@@ -87,11 +95,24 @@ impl Subscription {
     pub fn audience(&self) -> &Audience {
         &self.audience
     }
+
+    /// Renews the socket's slot in the shared cap, if it holds one (every heartbeat).
+    pub async fn renew(&self) {
+        if let Some(lease) = &self.lease {
+            lease.renew().await;
+        }
+    }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.hub.leave(self.organization, self.id);
+        if let Some(lease) = self.lease.take() {
+            // Without a runtime (never, in the server) the lease simply runs out.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(lease.release());
+            }
+        }
     }
 }
 
@@ -110,7 +131,39 @@ impl Hub {
             next_id: AtomicU64::new(1),
             closing: watch::Sender::new(false),
             tailer: Notify::new(),
+            shared: OnceLock::new(),
         }))
+    }
+
+    /// Caps each user's sockets across every instance sharing `cap`'s Redis from now on
+    /// (`false` when a cap was attached already).
+    pub fn share_cap(&self, cap: SharedCap) -> bool {
+        self.0.shared.set(cap).is_ok()
+    }
+
+    /// Joins like [`Hub::subscribe`] and then, with a shared cap, takes one of the user's slots
+    /// across instances: refused with [`SubscribeError::TooManySockets`] when they hold
+    /// [`MAX_SOCKETS_PER_USER`] anywhere. When Redis does not answer, the socket is admitted on
+    /// this instance's cap alone (see [`super::cap`]).
+    pub async fn join(
+        &self,
+        organization: OrganizationId,
+        audience: Audience,
+    ) -> Result<Subscription, SubscribeError> {
+        let user = audience.user();
+        let mut subscription = self.subscribe(organization, audience)?;
+        let Some(cap) = self.0.shared.get() else {
+            return Ok(subscription);
+        };
+        match cap.admit(user, subscription.id).await {
+            Ok(Some(lease)) => subscription.lease = Some(lease),
+            // Dropping the subscription leaves the hub again.
+            Ok(None) => return Err(SubscribeError::TooManySockets),
+            Err(error) => {
+                tracing::warn!(%error, "the shared realtime socket cap is unreachable; admitted on this instance's cap");
+            }
+        }
+        Ok(subscription)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<OrganizationId, Org>> {
@@ -165,6 +218,7 @@ impl Hub {
             events,
             overflowed,
             closing: self.0.closing.subscribe(),
+            lease: None,
         })
     }
 

@@ -4,12 +4,14 @@
 //! - [`ticket`]: the tickets' secrets and hashes;
 //! - [`events`]: the one table from audited actions to events, and the event frames;
 //! - [`hub`]: this instance's sockets and the fan-out to those entitled to each event;
+//! - [`cap`]: with Redis, the five-sockets-per-user cap across instances;
 //! - [`tailer`]: the background reader of the sealed chain (each instance for itself);
 //! - [`fanout`]: with Redis, one leader reads and publishes, every instance delivers.
 //!
 //! The socket itself (frames, heartbeats, closing) is the HTTP layer's (`api::realtime`);
 //! who receives what is `policy::realtime`'s.
 
+pub mod cap;
 pub mod events;
 pub mod fanout;
 pub mod hub;
@@ -26,7 +28,8 @@ pub const TICKET_TTL: Duration = Duration::from_secs(30);
 /// A server heartbeat goes out this often.
 pub const HEARTBEAT: Duration = Duration::from_secs(25);
 
-/// A socket lives at most this long; the client then asks for a new ticket.
+/// A socket lives at most this long (`HAVEN_REALTIME_MAX_LIFETIME_SECS` may shorten it); the
+/// client then asks for a new ticket.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
 /// `since` older than this (its first missed event) gets a `resync` instead of a replay.

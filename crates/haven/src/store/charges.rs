@@ -14,7 +14,7 @@ use crate::db::TenantTx;
 use crate::ids::{
     AuthorizationId, ChargeId, NoteId, OrganizationId, PatientId, TherapySessionId, UserId,
 };
-use crate::policy::capability::{ManageCharges, Visible};
+use crate::policy::capability::{ManageAuthorizations, ManageCharges, Visible};
 use crate::store::sessions_units::SessionRow;
 
 /// A charge row, with the session's net units in the ledger.
@@ -121,6 +121,104 @@ pub async fn create_for_session(
     let Some(id) = id else { return Ok(None) };
     reevaluate(tx, Scope::Charge(id)).await?;
     find_row(tx, id).await
+}
+
+/// The void reason of a charge whose session a correction took to 0 units.
+pub const CORRECTED_TO_ZERO: &str = "session units corrected to 0";
+
+/// What a correction of a completed session's units did to the session's charge.
+#[derive(Debug)]
+pub enum Rederived {
+    /// Nothing to bill and nothing billed: the session still has no units, or its charge was
+    /// voided by billing (a voided session is not billed again).
+    Unbilled,
+    /// The session billed nothing (completed with 0 units) and now does: its charge, made.
+    Created(ChargeRow),
+    /// The live charge follows the ledger: new units and amount, version bumped. An exported
+    /// charge is now owed to the next export as a replacement (frequency code 7).
+    Changed {
+        /// Its units before.
+        before: i32,
+        /// The charge after.
+        charge: ChargeRow,
+    },
+    /// The session's units went to 0: the charge is void. An exported charge is now owed to
+    /// the next export as a void (frequency code 8).
+    Voided {
+        /// Its units before.
+        before: i32,
+        /// The charge after.
+        charge: ChargeRow,
+    },
+    /// The charge was exported and replaced (7) already; a charge is exported once per
+    /// frequency code, so a second replacement could never reach the payer. Nothing changed
+    /// on the charge: the caller refuses the correction.
+    AlreadyReplaced(ChargeRow),
+}
+
+/// Re-derives the charge of completed session `session` from the ledger after a correction of
+/// its units in this transaction ([`Rederived`] tells what happened). The live charge is
+/// locked first. Amounts keep the charge's rate (the schedule's on the date of service, fixed
+/// when the charge was made: "charges already made keep their amounts" when the schedule
+/// changes); a charge without a rate stays at 0 cents.
+pub async fn rederive_for_session(
+    tx: &mut TenantTx,
+    _may: &ManageAuthorizations,
+    session: &Visible<SessionRow>,
+) -> Result<Rederived, sqlx::Error> {
+    let org = tx.organization_id();
+    let session_id = session.row().id;
+    let live: Option<(ChargeId, String, i32, Vec<String>)> = sqlx::query_as(
+        "SELECT id, status, units, exported_codes FROM charges \
+         WHERE organization_id = $1 AND session_id = $2 AND status <> 'VOID' FOR UPDATE",
+    )
+    .bind(org)
+    .bind(session_id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let units = crate::store::sessions_units::ledger_units(tx, session_id).await?;
+    let Some((id, status, before, codes)) = live else {
+        let voided: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM charges WHERE organization_id = $1 AND session_id = $2)",
+        )
+        .bind(org)
+        .bind(session_id)
+        .fetch_one(tx.conn())
+        .await?;
+        if voided || units <= 0 {
+            return Ok(Rederived::Unbilled);
+        }
+        return Ok(create_for_session(tx, session)
+            .await?
+            .map_or(Rederived::Unbilled, Rederived::Created));
+    };
+    let found = |row: Option<ChargeRow>| row.ok_or(sqlx::Error::RowNotFound);
+    if units <= 0 {
+        let charge = found(set_void(tx, id, CORRECTED_TO_ZERO).await?)?;
+        return Ok(Rederived::Voided { before, charge });
+    }
+    if status != "EXPORTED" {
+        // Open: the hold statement re-derives units and amount (and re-checks the holds).
+        reevaluate(tx, Scope::Charge(id)).await?;
+        let charge = found(find_row(tx, id).await?)?;
+        return Ok(Rederived::Changed { before, charge });
+    }
+    if codes.iter().any(|code| code == "7") {
+        return Ok(Rederived::AlreadyReplaced(found(find_row(tx, id).await?)?));
+    }
+    // Exported: a new version, which the next export carries as a replacement.
+    sqlx::query(
+        "UPDATE charges SET units = $3, charge_cents = $3 * coalesce(cents_per_unit, 0), \
+             version = version + 1, updated_at = now() \
+         WHERE organization_id = $1 AND id = $2 AND status = 'EXPORTED'",
+    )
+    .bind(org)
+    .bind(id)
+    .bind(units)
+    .execute(tx.conn())
+    .await?;
+    let charge = found(find_row(tx, id).await?)?;
+    Ok(Rederived::Changed { before, charge })
 }
 
 /// Which open charges [`reevaluate`] looks at.
@@ -408,6 +506,14 @@ pub async fn set_manual_hold(
 pub async fn void(
     tx: &mut TenantTx,
     _may: &ManageCharges,
+    id: ChargeId,
+    reason: &str,
+) -> Result<Option<ChargeRow>, sqlx::Error> {
+    set_void(tx, id, reason).await
+}
+
+async fn set_void(
+    tx: &mut TenantTx,
     id: ChargeId,
     reason: &str,
 ) -> Result<Option<ChargeRow>, sqlx::Error> {

@@ -226,27 +226,49 @@ pub(crate) async fn mark_cancelled(
     .await
 }
 
-/// Records an ADJUST ledger row (the authorization was just adjusted in this transaction).
+/// Records an ADJUST ledger row (the authorization was just adjusted in this transaction): of
+/// the authorization alone, or correcting what completed session `session` consumed (the
+/// database checks it is COMPLETED, of this authorization, and keeps its units at 0 or more).
 pub(crate) async fn record_adjustment(
     tx: &mut TenantTx,
     authorization_id: AuthorizationId,
+    session: Option<TherapySessionId>,
     units: i32,
     user: Option<UserId>,
     reason: &str,
 ) -> Result<(), sqlx::Error> {
     let org = tx.organization_id();
     sqlx::query(
-        "INSERT INTO unit_ledger (organization_id, authorization_id, kind, units, user_id, reason) \
-         VALUES ($1, $2, 'ADJUST', $3, $4, $5)",
+        "INSERT INTO unit_ledger (organization_id, authorization_id, session_id, kind, units, \
+             user_id, reason) \
+         VALUES ($1, $2, $3, 'ADJUST', $4, $5, $6)",
     )
     .bind(org)
     .bind(authorization_id)
+    .bind(session)
     .bind(units)
     .bind(user)
     .bind(reason)
     .execute(tx.conn())
     .await
     .map(drop)
+}
+
+/// Session `id`'s net units in the ledger: what a completed session consumed, corrections
+/// included (what its charge bills).
+pub(crate) async fn ledger_units(
+    tx: &mut TenantTx,
+    id: TherapySessionId,
+) -> Result<i32, sqlx::Error> {
+    let org = tx.organization_id();
+    sqlx::query_scalar(
+        "SELECT coalesce(sum(units), 0)::int FROM unit_ledger \
+         WHERE organization_id = $1 AND session_id = $2",
+    )
+    .bind(org)
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await
 }
 
 fn t_columns() -> String {

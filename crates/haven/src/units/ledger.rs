@@ -20,6 +20,7 @@ use crate::db::TenantTx;
 use crate::ids::{AuthorizationId, PatientId, TherapySessionId, UserId};
 use crate::policy::capability::{ManageAuthorizations, OfPatient, PatientUse, Visible};
 use crate::store::authorizations::{self, AuthorizationRow, Balance};
+use crate::store::charges::{self, Rederived};
 use crate::store::sessions_units::{self, NewSession, SessionRow};
 
 /// Why the ledger refused an operation. Nothing was changed.
@@ -54,6 +55,11 @@ pub enum Refusal {
     },
     /// The adjustment would leave used units outside `0..=total`.
     InvalidAdjustment(&'static str),
+    /// The session to correct draws on another authorization.
+    NotOfAuthorization,
+    /// The session's charge went out as a replacement already (a charge is exported once per
+    /// frequency code): its units can no longer be corrected.
+    AlreadyReplaced,
 }
 
 impl Refusal {
@@ -68,6 +74,8 @@ impl Refusal {
             Self::TooLong(_) => "too_long",
             Self::InvalidState { .. } => "invalid_state",
             Self::InvalidAdjustment(_) => "invalid_adjustment",
+            Self::NotOfAuthorization => "not_of_authorization",
+            Self::AlreadyReplaced => "already_replaced",
         }
     }
 }
@@ -218,7 +226,7 @@ pub struct Outcome {
     /// Whether this change took the authorization below its low-units threshold.
     pub crossed_low_threshold: bool,
     /// The charge a completion made (none for other transitions, or a completion of 0 units).
-    pub charge: Option<crate::store::charges::ChargeRow>,
+    pub charge: Option<charges::ChargeRow>,
 }
 
 /// Records the reservation of [`Held`] units, once the caller's access to its patient is
@@ -331,7 +339,7 @@ pub async fn complete(
     let updated =
         sessions_units::mark_completed(tx, session.id, actual_units, actual_minutes, user).await?;
     // Its charge, in the same transaction: units from the ledger rows just written.
-    let charge = crate::store::charges::create_for_session(tx, visible).await?;
+    let charge = charges::create_for_session(tx, visible).await?;
     Ok(Ok(Outcome {
         session: updated,
         crossed_low_threshold: balance.crossed_low_threshold(extra),
@@ -384,8 +392,84 @@ pub async fn adjust(
         };
         return Ok(Err(Refusal::InvalidAdjustment(message)));
     };
-    sessions_units::record_adjustment(tx, authorization.id, adjustment, user, reason).await?;
+    sessions_units::record_adjustment(tx, authorization.id, None, adjustment, user, reason).await?;
     Ok(Ok((balance, balance.crossed_low_threshold(adjustment))))
+}
+
+/// The message when a correction would take a session's units below zero.
+pub const NEGATIVE_SESSION_UNITS: &str = "Adjustment would result in negative session units";
+
+/// What a correction of a session's units did.
+#[derive(Debug)]
+pub struct Correction {
+    /// The authorization after it.
+    pub balance: Balance,
+    /// Whether it took the authorization below its low-units threshold.
+    pub crossed_low_threshold: bool,
+    /// The session's net units in the ledger before and after.
+    pub units: (i32, i32),
+    /// What became of the session's charge.
+    pub charge: Rederived,
+}
+
+/// Corrects what completed session `session` (locked, of `authorization`) consumed by
+/// `adjustment` units: one ADJUST row naming the session, within the authorization's bounds as
+/// [`adjust`], and the session's charge re-derived from the ledger in the same transaction.
+/// Refused (nothing written that the caller commits) when the session is of another
+/// authorization, not COMPLETED, would go below 0 units or past a day's, or its charge was
+/// already replaced once after export.
+pub async fn correct(
+    tx: &mut TenantTx,
+    may: &ManageAuthorizations,
+    authorization: &Visible<AuthorizationRow>,
+    session: &Visible<SessionRow>,
+    adjustment: i32,
+    reason: &str,
+    user: Option<UserId>,
+) -> Result<Result<Correction, Refusal>, sqlx::Error> {
+    let row = session.row();
+    if row.authorization_id != authorization.row().id {
+        return Ok(Err(Refusal::NotOfAuthorization));
+    }
+    if status_of(row) != SessionStatus::Completed {
+        return Ok(Err(invalid(row, "correct")));
+    }
+    let before = sessions_units::ledger_units(tx, row.id).await?;
+    let after = before.saturating_add(adjustment);
+    if after < 0 {
+        return Ok(Err(Refusal::InvalidAdjustment(NEGATIVE_SESSION_UNITS)));
+    }
+    let unit_minutes = u32::try_from(row.unit_minutes).unwrap_or(u32::MAX);
+    if !fits_in_a_session(u32::try_from(after).unwrap_or(u32::MAX), unit_minutes) {
+        return Ok(Err(Refusal::TooLong("adjustment")));
+    }
+    let Some(balance) = authorizations::adjust(tx, row.authorization_id, adjustment).await? else {
+        let message = if adjustment > 0 {
+            EXCESSIVE_ADJUSTMENT
+        } else {
+            NEGATIVE_ADJUSTMENT
+        };
+        return Ok(Err(Refusal::InvalidAdjustment(message)));
+    };
+    sessions_units::record_adjustment(
+        tx,
+        row.authorization_id,
+        Some(row.id),
+        adjustment,
+        user,
+        reason,
+    )
+    .await?;
+    let charge = charges::rederive_for_session(tx, may, session).await?;
+    if let Rederived::AlreadyReplaced(_) = charge {
+        return Ok(Err(Refusal::AlreadyReplaced));
+    }
+    Ok(Ok(Correction {
+        crossed_low_threshold: balance.crossed_low_threshold(adjustment),
+        balance,
+        units: (before, after),
+        charge,
+    }))
 }
 
 /// The `AUTHORIZATION_LOW_UNITS` event of a crossing (add the actor and request).

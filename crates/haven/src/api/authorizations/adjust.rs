@@ -14,9 +14,10 @@ use crate::http::error::AppError;
 use crate::http::json::AppJson;
 use crate::http::meta::Meta;
 use crate::http::query::AppPath;
-use crate::ids::AuthorizationId;
+use crate::ids::{AuthorizationId, TherapySessionId};
 use crate::policy::units as policy;
 use crate::store::authorizations;
+use crate::store::charges::Rederived;
 use crate::units::ledger::{self, EXCESSIVE_ADJUSTMENT, NEGATIVE_ADJUSTMENT, Refusal};
 
 /// The request body: a whole number of units to add to `usedUnits` (negative gives units back).
@@ -34,6 +35,11 @@ pub struct Adjust {
         pattern = r"^\s*[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*\s*$"
     )]
     reason: String,
+    /// A COMPLETED session of this authorization whose consumed units this corrects: the
+    /// ledger row names it, and its charge is re-derived in the same transaction (units and
+    /// amount; void at 0 units; an exported charge goes out again as a replacement, code 7,
+    /// or a void, code 8). Without it, the adjustment is the authorization's alone.
+    session_id: Option<TherapySessionId>,
 }
 
 /// `{"success": true, "authorization": {...}}`.
@@ -53,6 +59,17 @@ pub struct AuthorizationAdjusted {
 /// the units still held by scheduled and in-progress sessions. Audited as
 /// `AUTHORIZATION_ADJUST`, and `AUTHORIZATION_LOW_UNITS` when the available units fall below
 /// the low-units threshold.
+///
+/// With `sessionId` (a COMPLETED session of this authorization) the adjustment corrects what
+/// that session consumed: its `ADJUST` row names the session, and in the same transaction the
+/// session's charge is re-derived from the ledger — units and amount (the charge's rate), a new
+/// version; a charge already exported is carried by the next export as a replacement
+/// (frequency code 7), once. A correction to 0 units voids the charge (an exported one goes
+/// out as a void, code 8); a session that billed nothing and now has units gets its charge.
+/// Refused: a session of another authorization (400), not COMPLETED (409 `INVALID_STATE`),
+/// units going below 0 (422 `INVALID_ADJUSTMENT`: "Adjustment would result in negative session
+/// units"), a charge already exported as a replacement (409 `INVALID_STATE`). Audited as
+/// `CHARGE_UPDATE`, `CHARGE_VOID` or `CHARGE_CREATE` for the charge too.
 #[utoipa::path(
     post,
     path = "/{id}/adjust",
@@ -61,7 +78,10 @@ pub struct AuthorizationAdjusted {
     request_body = Adjust,
     responses(
         (status = 200, description = "Adjusted", body = AuthorizationAdjusted),
-        (status = 422, description = "`usedUnits` would exceed `totalUnits` or fall below what sessions hold (`INVALID_ADJUSTMENT`: \"Adjustment would result in negative used units\" or \"Adjustment would exceed total units\")", body = crate::http::openapi::ErrorEnvelope),
+        (status = 400, description = "`adjustment` 0, no `reason`, or `sessionId` of another authorization (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "No such authorization or session in the caller's practice (`NOT_FOUND`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "The session is not COMPLETED, or its charge was already exported as a replacement (`INVALID_STATE`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "`usedUnits` would exceed `totalUnits` or fall below what sessions hold (`INVALID_ADJUSTMENT`: \"Adjustment would result in negative used units\" or \"Adjustment would exceed total units\"), or the session's units below 0 (\"Adjustment would result in negative session units\")", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
 pub async fn adjust_authorization(
@@ -100,15 +120,46 @@ pub async fn adjust_authorization(
         };
         return Err(Refusal::InvalidAdjustment(message).into());
     };
-    let (balance, crossed) = ledger::adjust(
-        &mut tx,
-        &may,
-        &found,
-        adjustment,
-        reason,
-        Some(caller.user_id),
-    )
-    .await??;
+    let (balance, crossed) = match body.session_id {
+        None => {
+            ledger::adjust(
+                &mut tx,
+                &may,
+                &found,
+                adjustment,
+                reason,
+                Some(caller.user_id),
+            )
+            .await??
+        }
+        Some(session_id) => {
+            // Lock order: the session, then the authorization (the ledger's everywhere).
+            let session = crate::api::therapy_sessions::lookup::find_visible(
+                &state, &mut tx, &caller, &meta, &may_use, session_id, true,
+            )
+            .await?;
+            let correction = ledger::correct(
+                &mut tx,
+                &may,
+                &found,
+                &session,
+                adjustment,
+                reason,
+                Some(caller.user_id),
+            )
+            .await??;
+            record_charge(
+                &mut tx,
+                &caller,
+                &meta,
+                access.method,
+                session_id,
+                &correction,
+            )
+            .await?;
+            (correction.balance, correction.crossed_low_threshold)
+        }
+    };
     audit::record(
         &mut tx,
         &AuditEvent::new(AuditAction::AuthorizationAdjust)
@@ -118,6 +169,7 @@ pub async fn adjust_authorization(
             .with_patient(row.patient_id)
             .with_details(json!({
                 "adjustment": adjustment,
+                "sessionId": body.session_id,
                 "usedUnits": balance.used_units,
                 "availableUnits": balance.available_units(),
             }))
@@ -149,4 +201,63 @@ pub async fn adjust_authorization(
         success: true,
         authorization,
     }))
+}
+
+/// Audits what a correction did to the session's charge: `CHARGE_CREATE` when the session now
+/// bills, `CHARGE_UPDATE` (units, amount, version) when its charge followed the ledger,
+/// `CHARGE_VOID` when its units went to 0.
+async fn record_charge(
+    tx: &mut crate::db::TenantTx,
+    caller: &Caller,
+    meta: &audit::RequestMeta,
+    method: audit::AccessMethod,
+    session_id: TherapySessionId,
+    correction: &ledger::Correction,
+) -> Result<(), AppError> {
+    let (action, charge, details) = match &correction.charge {
+        Rederived::Unbilled | Rederived::AlreadyReplaced(_) => return Ok(()),
+        Rederived::Created(charge) => (
+            AuditAction::ChargeCreate,
+            charge,
+            json!({
+                "sessionId": session_id,
+                "units": charge.units,
+                "chargeCents": charge.charge_cents,
+                "status": charge.status,
+                "cause": "unitCorrection",
+            }),
+        ),
+        Rederived::Changed { before, charge } => (
+            AuditAction::ChargeUpdate,
+            charge,
+            json!({
+                "version": charge.version,
+                "status": charge.status,
+                "units": { "from": before, "to": charge.units },
+                "chargeCents": charge.charge_cents,
+                "cause": "unitCorrection",
+            }),
+        ),
+        Rederived::Voided { before, charge } => (
+            AuditAction::ChargeVoid,
+            charge,
+            json!({
+                "to": charge.status,
+                "units": { "from": before, "to": 0 },
+                "cause": "unitCorrection",
+            }),
+        ),
+    };
+    audit::record(
+        tx,
+        &AuditEvent::new(action)
+            .by(caller.actor())
+            .with_access_method(method)
+            .with_entity("charge", charge.id)
+            .with_patient(charge.patient_id)
+            .with_details(details)
+            .with_request(meta),
+    )
+    .await?;
+    Ok(())
 }

@@ -134,7 +134,7 @@ fn unauthenticated() -> AppError {
         (status = 400, description = "A missing or malformed ticket, a token or another parameter in the query, or not a WebSocket upgrade (`VALIDATION_ERROR`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 401, description = "The ticket is unknown, used or expired, or its session was revoked (`UNAUTHENTICATED`)", body = crate::http::openapi::ErrorEnvelope),
         (status = 403, description = "The `Origin` is not allowed (`FORBIDDEN`)", body = crate::http::openapi::ErrorEnvelope),
-        (status = 429, description = "The user already has 5 sockets open here (`RATE_LIMITED`)", body = crate::http::openapi::ErrorEnvelope),
+        (status = 429, description = "The user already has 5 sockets open (on this instance; on all of them together with `HAVEN_REDIS_URL`) (`RATE_LIMITED`)", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
 pub async fn connect_realtime(
@@ -185,14 +185,15 @@ pub async fn connect_realtime(
     };
     let subscription = state
         .realtime()
-        .subscribe(
+        .join(
             organization,
             Audience::new(grant.user, grant.role, care_team),
         )
+        .await
         .map_err(|error| match error {
             SubscribeError::TooManySockets => AppError::new(
                 ErrorCode::RateLimited,
-                "At most 5 realtime connections per user; close one first",
+                "At most 5 realtime connections per user (on every instance together); close one first",
             ),
             SubscribeError::Closing => AppError::new(
                 ErrorCode::ServiceUnavailable,

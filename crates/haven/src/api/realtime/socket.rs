@@ -17,7 +17,7 @@ use crate::auth::revocation::{Grant, Verdict};
 use crate::ids::OrganizationId;
 use crate::realtime::events::{Event, Signal, Topic, mapped_actions};
 use crate::realtime::hub::Subscription;
-use crate::realtime::{HEARTBEAT, MAX_LIFETIME, RECHECK, REPLAY_MAX, must_resync};
+use crate::realtime::{HEARTBEAT, RECHECK, REPLAY_MAX, must_resync};
 use crate::store::realtime as store;
 
 /// The session is over: revoked, the user disabled, their role changed, or 12 h reached.
@@ -250,7 +250,7 @@ async fn serve(
     let start = tokio::time::Instant::now();
     let mut heartbeat = tokio::time::interval_at(start + HEARTBEAT, HEARTBEAT);
     let mut recheck = tokio::time::interval_at(start + RECHECK, RECHECK);
-    let lifetime = tokio::time::sleep(MAX_LIFETIME);
+    let lifetime = tokio::time::sleep(session.state.realtime_max_lifetime());
     tokio::pin!(lifetime);
     let mut window_start = Instant::now();
     let mut frames_in_window: u32 = 0;
@@ -289,6 +289,7 @@ async fn serve(
                 if !send(socket, frame).await {
                     return Ending::new(close_code::AWAY, "client gone");
                 }
+                session.subscription.renew().await;
             }
             incoming = socket.recv() => {
                 let message = match incoming {

@@ -14,7 +14,7 @@ use crate::store::sessions_units::{self, SessionRow};
 /// Session `id` (locked until the transaction ends when `lock`) as the caller may see it, or
 /// the 404 the caller gets: audited `CROSS_TENANT_ACCESS_ATTEMPT` when it is another
 /// organization's, `ACCESS_DENIED` when the caller may not see its patient.
-pub(super) async fn find_visible(
+pub(crate) async fn find_visible(
     state: &AppState,
     tx: &mut TenantTx,
     caller: &Caller,

@@ -4,7 +4,7 @@
 mod codec;
 mod get;
 mod list;
-mod lookup;
+pub(crate) mod lookup;
 mod reserve;
 mod transition;
 

@@ -6,5 +6,6 @@ mod connect;
 mod events;
 mod feeds;
 mod instances;
+mod limits;
 mod socket;
 mod tickets;
