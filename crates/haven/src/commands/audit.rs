@@ -5,24 +5,8 @@ use std::time::Instant;
 use anyhow::bail;
 
 use crate::app::App;
-use crate::audit::seal::CheckpointKey;
 use crate::audit::verify::verify_chain;
 use crate::ids::OrganizationId;
-
-/// Every organization, the platform first.
-async fn all_organizations(app: &App) -> anyhow::Result<Vec<OrganizationId>> {
-    let mut ids = vec![OrganizationId::PLATFORM];
-    let mut offset = 0;
-    loop {
-        let (page, _) = app.db().pre_auth().list_organizations(500, offset).await?;
-        if page.is_empty() {
-            break;
-        }
-        offset += i64::try_from(page.len())?;
-        ids.extend(page.into_iter().map(|(id, _, _)| id));
-    }
-    Ok(ids)
-}
 
 /// Seals what is pending, then verifies each chain; fails at the first break.
 #[expect(
@@ -31,16 +15,15 @@ async fn all_organizations(app: &App) -> anyhow::Result<Vec<OrganizationId>> {
 )]
 pub async fn verify(app: &App, org: Option<OrganizationId>) -> anyhow::Result<()> {
     app.sealer().flush().await?;
-    let key = CheckpointKey::new(app.master_key());
     let organizations = match org {
         Some(org) => vec![org],
-        None => all_organizations(app).await?,
+        None => crate::store::organizations::all_ids(app.db()).await?,
     };
     let started = Instant::now();
     let mut total = 0;
     for organization in organizations {
         let mut tx = app.db().begin_tenant(organization, None).await?;
-        let report = verify_chain(&mut tx, &key).await?;
+        let report = verify_chain(&mut tx, app.checkpoint_key()).await?;
         tx.commit().await?;
         total += report.checked_entries;
         if let Some(sequence) = report.first_broken_sequence {
