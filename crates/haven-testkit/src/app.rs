@@ -118,7 +118,12 @@ impl TestApp {
 
     /// A fresh database and an app with these settings (e.g. a tight rate limit).
     pub async fn with_settings(settings: Settings) -> Self {
-        Self::over(Arc::new(TestDb::new().await), random_master_key().into(), settings).await
+        Self::over(
+            Arc::new(TestDb::new().await),
+            random_master_key().into(),
+            settings,
+        )
+        .await
     }
 
     /// A second instance of Haven over the same database, with the same master key and the

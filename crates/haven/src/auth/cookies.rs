@@ -20,7 +20,6 @@ use sha2::Sha256;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-
 /// The access token cookie.
 pub const ACCESS: &str = "haven_access";
 /// The refresh token cookie (sent to `/api/auth` only).

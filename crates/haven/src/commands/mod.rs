@@ -53,7 +53,9 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
             KeysCommand::Rotate => {
                 with_app(config, |app| async move { keys::rotate(&app).await }).await
             }
-            KeysCommand::List => with_app(config, |app| async move { keys::list(&app).await }).await,
+            KeysCommand::List => {
+                with_app(config, |app| async move { keys::list(&app).await }).await
+            }
             KeysCommand::RotateData { org, batch } => {
                 with_app(config, move |app| async move {
                     keys::rotate_data(&app, org, batch).await

@@ -234,7 +234,9 @@ mod tests {
         let after = Wrapping::derive(&MasterKeys::single(new.clone()), "p");
 
         assert_eq!(during.current(), &new.kek_id());
-        let opened = during.open(Some(&old.kek_id()), &blob, b"aad").expect("opens");
+        let opened = during
+            .open(Some(&old.kek_id()), &blob, b"aad")
+            .expect("opens");
         assert_eq!(opened.as_slice(), b"secret");
         assert_eq!(
             after.open(Some(&old.kek_id()), &blob, b"aad"),
@@ -244,7 +246,10 @@ mod tests {
             during.open(Some(&new.kek_id()), &blob, b"aad"),
             Err(UnwrapError::Failed)
         );
-        assert!(during.open(None, &blob, b"aad").is_ok(), "legacy rows: tried");
+        assert!(
+            during.open(None, &blob, b"aad").is_ok(),
+            "legacy rows: tried"
+        );
         assert_eq!(after.open(None, &blob, b"aad"), Err(UnwrapError::Failed));
     }
 
@@ -252,7 +257,11 @@ mod tests {
     fn the_origin_is_the_previous_key_while_rotating() {
         let (old, new) = (key(), key());
         let keys = MasterKeys::new(new.clone(), [old.clone(), new.clone(), old.clone()]);
-        assert_eq!(keys.older().len(), 1, "duplicates and the current key dropped");
+        assert_eq!(
+            keys.older().len(),
+            1,
+            "duplicates and the current key dropped"
+        );
         assert_eq!(keys.origin().kek_id(), old.kek_id());
         assert_eq!(
             MasterKeys::single(new.clone()).origin().kek_id(),

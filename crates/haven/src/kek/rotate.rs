@@ -153,7 +153,9 @@ pub async fn rotate_master(
         AuditEvent::new(AuditAction::MasterKeyRotationStarted)
             .with_access_method(AccessMethod::System)
             .with_entity("master_key", new.as_str())
-            .with_details(json!({ "toKekId": new.as_str(), "fromKekIds": from, "pending": pending })),
+            .with_details(
+                json!({ "toKekId": new.as_str(), "fromKekIds": from, "pending": pending }),
+            ),
     )
     .await?;
 
@@ -217,8 +219,7 @@ async fn walk(
             break;
         }
     }
-    let organizations: Vec<OrganizationId> =
-        crate::store::organizations::all_ids(pool).await?;
+    let organizations: Vec<OrganizationId> = crate::store::organizations::all_ids(pool).await?;
     report.organizations = organizations.len();
     for org in organizations {
         loop {

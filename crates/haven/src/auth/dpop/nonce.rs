@@ -9,7 +9,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-
 /// The length of a bucket, in seconds.
 pub const BUCKET_SECS: i64 = 300;
 

@@ -201,17 +201,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_generated_key_opens_only_with_its_kid_and_its_own_public_key() {
-        let master = crate::crypto::MasterKey::from_base64(
-            &crate::crypto::MasterKey::generate_base64(),
-        )
-        .expect("random key");
+        let master =
+            crate::crypto::MasterKey::from_base64(&crate::crypto::MasterKey::generate_base64())
+                .expect("random key");
         let aead = Wrapping::derive(&master.clone().into(), "signing-keys");
         let key = generate(&aead).await.expect("generates");
         let other = generate(&aead).await.expect("generates");
         let kek = Some(&key.kek_id);
 
-        let opened = open(&aead, kek, &key.kid, &key.sealed_private, &key.public_der)
-            .expect("opens");
+        let opened =
+            open(&aead, kek, &key.kid, &key.sealed_private, &key.public_der).expect("opens");
 
         assert_eq!(opened.public.n.len(), 384);
         assert_eq!(opened.public.e, [1, 0, 1]);

@@ -352,12 +352,14 @@ pub async fn rewrap_signing_keys(
             kid,
             sealed,
         )?;
-        sqlx::query("UPDATE signing_keys SET private_key_encrypted = $2, kek_id = $3 WHERE kid = $1")
-            .bind(kid)
-            .bind(wrapping.seal(&pkcs8, kid.as_bytes()))
-            .bind(wrapping.current().as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE signing_keys SET private_key_encrypted = $2, kek_id = $3 WHERE kid = $1",
+        )
+        .bind(kid)
+        .bind(wrapping.seal(&pkcs8, kid.as_bytes()))
+        .bind(wrapping.current().as_str())
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))

@@ -17,6 +17,9 @@ use super::{deployment, everything_opens, usage};
 use crate::fixtures::auth::now;
 use crate::fixtures::binary::{haven, scratch_dir};
 
+/// One refused run: what is wrong, the environment, the new key file, and what the message says.
+type Refusal<'a> = (&'a str, Vec<(&'a str, &'a str)>, PathBuf, &'a str);
+
 /// Writes `key` (base64, as `openssl rand -base64 32` prints it) to `dir/name` with `mode`.
 fn key_file(dir: &Path, name: &str, key: &MasterKey, mode: u32) -> PathBuf {
     let path = dir.join(name);
@@ -158,16 +161,40 @@ async fn killed_midway_the_rotation_leaves_every_key_openable_and_a_rerun_finish
     assert!(output.contains("keys re-wrapped"), "{output}");
     assert!(output.contains(new.kek_id().as_str()), "{output}");
 
+    // The check of the runbook's step 4: run again, nothing left to do.
+    let (ok, again) = run(
+        &dir,
+        &[
+            ("HAVEN_DATABASE_URL", url.as_str()),
+            ("HAVEN_MASTER_KEY_FILE", new_path.as_str()),
+            ("HAVEN_PREVIOUS_MASTER_KEY_FILE", old_path.as_str()),
+        ],
+        &new_file,
+    )
+    .await;
+    assert!(ok && again.contains(": 0 keys re-wrapped"), "{again}");
+
     let after = d.app.instance_with_keys(new.clone()).await;
     assert_eq!(
-        usage(&after).await.into_iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        usage(&after)
+            .await
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>(),
         vec![Some(new.kek_id())]
     );
     everything_opens(&after, &d, now() + 30).await;
-    let platform = d.app.audit_events(haven::ids::OrganizationId::PLATFORM).await;
+    let platform = d
+        .app
+        .audit_events(haven::ids::OrganizationId::PLATFORM)
+        .await;
     let count = |action: &str| platform.iter().filter(|(a, _, _)| a == action).count();
-    assert_eq!(count("MASTER_KEY_ROTATION_STARTED"), 2, "the killed run and the rerun");
-    assert_eq!(count("MASTER_KEY_ROTATION_COMPLETED"), 1);
+    assert_eq!(
+        count("MASTER_KEY_ROTATION_STARTED"),
+        3,
+        "killed, rerun, check"
+    );
+    assert_eq!(count("MASTER_KEY_ROTATION_COMPLETED"), 2);
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
 
@@ -188,7 +215,7 @@ async fn the_command_refuses_bad_key_files_and_foreign_keys_and_changes_nothing(
     let path = |p: &Path| p.display().to_string();
     let (old_path, wrong_path) = (path(&old_file), path(&wrong));
 
-    let cases: Vec<(&str, Vec<(&str, &str)>, PathBuf, &str)> = vec![
+    let cases: Vec<Refusal<'_>> = vec![
         (
             "the new key is the key in use",
             vec![("HAVEN_MASTER_KEY_FILE", old_path.as_str())],
@@ -236,6 +263,9 @@ async fn the_command_refuses_bad_key_files_and_foreign_keys_and_changes_nothing(
         assert!(output.contains(expected), "{case}: {output}");
         assert_eq!(usage(&app).await, before, "{case}: nothing changed");
     }
-    assert!(!dir.join("data/master.key").exists(), "no key was generated");
+    assert!(
+        !dir.join("data/master.key").exists(),
+        "no key was generated"
+    );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }

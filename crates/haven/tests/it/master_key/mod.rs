@@ -76,7 +76,11 @@ pub(super) async fn deployment() -> Deployment {
         .user_in(practices[1].admin.organization_id, Role::Clinician)
         .await;
     let (mfa_secret, _) = enrol(&app, &mfa_user).await;
-    app.state().sealer().flush().await.expect("sealed, checkpoints signed");
+    app.state()
+        .sealer()
+        .flush()
+        .await
+        .expect("sealed, checkpoints signed");
     Deployment {
         app,
         practices,
@@ -125,7 +129,5 @@ pub(super) async fn everything_opens(app: &TestApp, d: &Deployment, mfa_at: u64)
 
 /// How many wrapped keys each master key wraps (`None`: no key id recorded).
 pub(super) async fn usage(app: &TestApp) -> Vec<(Option<KekId>, i64)> {
-    haven::kek::usage(app.state().db())
-        .await
-        .expect("usage")
+    haven::kek::usage(app.state().db()).await.expect("usage")
 }

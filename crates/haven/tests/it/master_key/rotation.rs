@@ -76,7 +76,10 @@ async fn the_rotation_is_audited_on_the_platform_chain_with_ids_and_counts_only(
         .collect();
     assert_eq!((started.len(), completed.len()), (1, 1));
     assert_eq!(started[0].2["toKekId"], new.kek_id().as_str());
-    assert_eq!(started[0].2["fromKekIds"], serde_json::json!([old.kek_id().as_str()]));
+    assert_eq!(
+        started[0].2["fromKekIds"],
+        serde_json::json!([old.kek_id().as_str()])
+    );
     assert_eq!(
         completed[0].2["rewrapped"]["organizationKeys"],
         report.organization_keys
@@ -84,10 +87,8 @@ async fn the_rotation_is_audited_on_the_platform_chain_with_ids_and_counts_only(
     assert_eq!(completed[0].2["wrappedKeys"], report.total);
     let text = serde_json::to_string(&events).expect("json");
     for key in [&old, &new] {
-        let encoded = base64::Engine::encode(
-            &base64::engine::general_purpose::STANDARD,
-            key.expose(),
-        );
+        let encoded =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, key.expose());
         assert!(!text.contains(&encoded), "no key material in the trail");
         assert!(!text.contains(&hex::encode(key.expose())));
     }
@@ -172,7 +173,12 @@ async fn keys_stored_before_key_ids_were_recorded_open_and_are_rewrapped() {
     .expect("rotates");
 
     let after = d.app.instance_with_keys(new.clone()).await;
-    assert!(usage(&after).await.iter().all(|(kek, _)| kek.as_ref() == Some(&new.kek_id())));
+    assert!(
+        usage(&after)
+            .await
+            .iter()
+            .all(|(kek, _)| kek.as_ref() == Some(&new.kek_id()))
+    );
     everything_opens(&after, &d, now() + 30).await;
 }
 

@@ -99,10 +99,7 @@ async fn the_database_refuses_a_wrapped_key_that_does_not_name_its_master_key() 
     let refused = |sql: &'static str| {
         let owner = owner.clone();
         async move {
-            let error = sqlx::query(sql)
-                .execute(&owner)
-                .await
-                .expect_err(sql);
+            let error = sqlx::query(sql).execute(&owner).await.expect_err(sql);
             assert!(error.to_string().contains("kek_id"), "{sql}: {error}");
         }
     };
