@@ -3,11 +3,12 @@
 //!
 //! They used to be derived from the master key directly; a rotation would then have changed them
 //! and broken every checkpoint and MFA enrolment. Now each is created once — as the bytes the
-//! deployment derived until then ([`MasterKeys::origin`]`.derive(purpose)`), so nothing made
-//! under them changes — and a master-key rotation only re-wraps it.
+//! deployment derived until then (see [`ensure`]), so nothing made under them changes — and a
+//! master-key rotation only re-wraps it.
 
 use zeroize::Zeroizing;
 
+use crate::auth::keys::{KeyError, legacy_master_key};
 use crate::crypto::{KekId, MasterKeys, UnwrapError, Wrapping};
 use crate::db::AppPool;
 
@@ -66,6 +67,10 @@ pub enum SecretsError {
         /// Why.
         reason: UnwrapError,
     },
+    /// The configured keys did not wrap this database's signing keys: the secrets cannot be
+    /// recreated from the right key.
+    #[error("deployment secrets: {0}")]
+    Signing(#[from] KeyError),
     /// A row is missing although it was just created (deleted by hand?).
     #[error("the deployment secret {0} is missing")]
     Missing(&'static str),
@@ -115,13 +120,27 @@ pub async fn load(pool: &AppPool, keys: &MasterKeys) -> Result<DeploymentSecrets
 
 /// Inserts each missing secret as the bytes the deployment derived from its key so far, wrapped
 /// under the current master key.
+///
+/// Which key that was matters: bytes derived from any other would silently invalidate every
+/// checkpoint and MFA enrolment. On a database of before key ids, it is the key that opens the
+/// signing keys of then (so a swapped or wrong configuration is caught, and nothing is
+/// written); otherwise the previous key during a rotation, else the current one.
 pub async fn ensure(pool: &AppPool, keys: &MasterKeys) -> Result<(), SecretsError> {
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM wrapped_secrets")
+        .fetch_one(pool.platform().pool())
+        .await?;
+    if usize::try_from(stored).is_ok_and(|n| n >= SecretPurpose::ALL.len()) {
+        return Ok(());
+    }
+    let origin = legacy_master_key(pool, keys)
+        .await?
+        .unwrap_or_else(|| keys.origin());
     let wrapping = Wrapping::derive(keys, WRAPPING_PURPOSE);
     let purposes: Vec<&str> = SecretPurpose::ALL.iter().map(|p| p.as_str()).collect();
     let wrapped: Vec<Vec<u8>> = SecretPurpose::ALL
         .iter()
         .map(|p| {
-            let secret = keys.origin().derive(p.as_str());
+            let secret = origin.derive(p.as_str());
             wrapping.seal(secret.as_slice(), p.aad().as_bytes())
         })
         .collect();

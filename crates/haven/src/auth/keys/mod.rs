@@ -16,7 +16,7 @@ pub use jwks::{Jwk, JwkSet};
 pub use rotation::{
     KeyInfo, KeyStatus, RotationReason, list, rotate, rotate_if_due, rotations_total,
 };
-pub use store::{KeyStore, rewrap_signing_keys};
+pub use store::{KeyStore, legacy_master_key, rewrap_signing_keys};
 
 /// The master-key derivation purpose for sealing private keys (see [`crate::crypto::AeadKey`]).
 const AEAD_PURPOSE: &str = "signing-keys";

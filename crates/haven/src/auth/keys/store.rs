@@ -14,7 +14,7 @@ use super::jwks::{Jwk, JwkSet};
 use super::rotation::{self, RotationReason};
 use super::{AEAD_PURPOSE, KeyError};
 use crate::config::AuthConfig;
-use crate::crypto::{KekId, MasterKeys, Wrapping};
+use crate::crypto::{AeadKey, KekId, MasterKey, MasterKeys, Wrapping};
 use crate::db::AppPool;
 
 /// An unknown kid may send this instance back to the database at most this often, so a flood of
@@ -363,4 +363,31 @@ pub async fn rewrap_signing_keys(
     }
     tx.commit().await?;
     Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+}
+
+/// Which of `keys` wrapped the signing keys stored before rows named their master key — the key
+/// the deployment ran on before it recorded key ids — tried on the oldest such key. `None` when
+/// every signing key names its master key (or there is none yet); [`KeyError::Corrupt`] when
+/// none of `keys` opens it (the wrong key is configured).
+pub async fn legacy_master_key<'k>(
+    pool: &AppPool,
+    keys: &'k MasterKeys,
+) -> Result<Option<&'k MasterKey>, KeyError> {
+    let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT kid, private_key_encrypted FROM signing_keys WHERE kek_id IS NULL \
+         ORDER BY created_at, kid LIMIT 1",
+    )
+    .fetch_optional(pool.platform().pool())
+    .await?;
+    let Some((kid, sealed)) = row else {
+        return Ok(None);
+    };
+    keys.all()
+        .find(|key| {
+            AeadKey::derive(key, AEAD_PURPOSE)
+                .open(&sealed, kid.as_bytes())
+                .is_ok()
+        })
+        .map(Some)
+        .ok_or(KeyError::Corrupt(kid))
 }

@@ -42,17 +42,46 @@ async fn the_stored_secrets_are_the_bytes_derived_before_so_an_upgrade_rewrites_
 async fn upgrading_and_rotating_at_once_keeps_checkpoints_and_mfa_secrets() {
     let d = deployment().await;
     let (old, new) = (d.old_key(), random_master_key());
-    // A database of before the secrets were stored: checkpoints and TOTP secrets exist, made
-    // under keys derived from the old master key, and `wrapped_secrets` is empty.
+    // A database of before this version: checkpoints and TOTP secrets made under keys derived
+    // from the old master key, wrapped keys without key ids, and no `wrapped_secrets`.
     let mut su = PgConnection::connect_with(&d.app.db().superuser_options())
         .await
         .expect("superuser");
-    sqlx::query("DELETE FROM wrapped_secrets")
-        .execute(&mut su)
-        .await
-        .expect("emptied");
+    sqlx::raw_sql(
+        "SET session_replication_role = replica; DELETE FROM wrapped_secrets; \
+         UPDATE organization_keys SET kek_id = NULL; UPDATE signing_keys SET kek_id = NULL; \
+         SET session_replication_role = origin;",
+    )
+    .execute(&mut su)
+    .await
+    .expect("a database of before");
+    let stored = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM wrapped_secrets")
+            .fetch_one(&d.app.db().owner_pool().await)
+            .await
+            .expect("count")
+    };
 
-    // Its first start on this version is already with the new key and the previous one.
+    // Started with the new key alone by mistake: refused, and no secret derived from it stored.
+    let wrong = haven::App::start(
+        d.app.state().db().clone(),
+        new.clone(),
+        haven::app::Settings::development(),
+    )
+    .await;
+    assert!(wrong.is_err());
+    assert_eq!(stored().await, 0);
+    // Started with the keys swapped: the secrets are still the old key's bytes.
+    let swapped = d
+        .app
+        .instance_with_keys(MasterKeys::new(old.clone(), [new.clone()]))
+        .await;
+    let org = OrganizationId::new();
+    assert_eq!(
+        swapped.state().checkpoint_key().sign(org, 3, b"head"),
+        CheckpointKey::new(&old).sign(org, 3, b"head")
+    );
+    // As the runbook says: the new key and the previous one, the rotation, the new key alone.
     let during = d
         .app
         .instance_with_keys(MasterKeys::new(new.clone(), [old.clone()]))
