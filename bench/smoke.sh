@@ -55,6 +55,7 @@ run patient-create patient-create --concurrency 2 --duration 2s --pgbench bench/
 run patient-read patient-read --concurrency 2 --duration 2s --patients 5 --pgbench bench/pgbench --haven-pool 4
 run patient-read-open patient-read --concurrency 4 --duration 2s --patients 5 --rate 40
 run patient-read-dpop patient-read-dpop --concurrency 2 --duration 1s --patients 5 --pairs 1
+run breach-detector --haven-env HAVEN_BREACH_DETECTOR_SECS=1 breach-detector --concurrency 2 --duration 2s --patients 5 --catch-up-secs 30
 run reserve reserve --concurrency 4 --duration 2s --authorizations 5 --patients 2 --pgbench bench/pgbench
 run reserve-open reserve --concurrency 4 --duration 2s --authorizations 5 --patients 2 --rate 40
 run reserve-hot reserve-hot --concurrency 4 --duration 2s --pgbench bench/pgbench

@@ -38,9 +38,24 @@ pub struct Cli {
     /// (SPEC §10).
     #[arg(long, global = true, default_value_t = 32, value_parser = clap::value_parser!(u16).range(2..=1000))]
     pub haven_pool: u16,
+    /// With --start: a setting of the started Haven, `HAVEN_NAME=value` (repeatable). Nothing
+    /// else of this tool's environment reaches it.
+    #[arg(long = "haven-env", global = true, value_name = "HAVEN_NAME=VALUE", value_parser = parse_haven_env)]
+    pub haven_env: Vec<(String, String)>,
     /// The scenario.
     #[command(subcommand)]
     pub scenario: ScenarioCommand,
+}
+
+/// `HAVEN_NAME=value`.
+fn parse_haven_env(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected HAVEN_NAME=value, got {text:?}"))?;
+    if !name.starts_with("HAVEN_") || name.len() == "HAVEN_".len() {
+        return Err(format!("{name:?} is not a HAVEN_ setting"));
+    }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 /// The scenarios.
@@ -55,6 +70,9 @@ pub enum ScenarioCommand {
     /// The patient read with bearer tokens (A) and DPoP-bound tokens with a proof per request
     /// (B), in alternating pairs: what DPoP costs a read.
     PatientReadDpop(PatientReadDpopArgs),
+    /// The patient read while the breach detector's lag is sampled every second (needs
+    /// --start; `--haven-env HAVEN_BREACH_DETECTOR_SECS=off` for the baseline).
+    BreachDetector(BreachDetectorArgs),
     /// A million audit events: how fast the sealer chains them, how fast `haven audit verify`
     /// re-hashes them (needs --start).
     AuditVerify(AuditVerifyArgs),
@@ -341,6 +359,31 @@ pub struct PatientReadArgs {
     pub pgbench: PgbenchArgs,
 }
 
+/// `breach-detector` options.
+#[derive(Debug, Clone, Args)]
+pub struct BreachDetectorArgs {
+    #[command(flatten)]
+    pub load: LoadArgs,
+    /// Patients seeded before the load; each read picks one at random.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub patients: u32,
+    /// With the detector on: how long to wait after the load for it to read everything.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub catch_up_secs: u64,
+}
+
+impl BreachDetectorArgs {
+    /// No pgbench comparison: the comparison here is the detector on against off.
+    #[must_use]
+    pub fn no_pgbench(&self) -> PgbenchArgs {
+        PgbenchArgs {
+            pgbench: None,
+            pgbench_threads: 2,
+            pgbench_clients: None,
+        }
+    }
+}
+
 /// `patient-read-dpop` options.
 #[derive(Debug, Clone, Args)]
 pub struct PatientReadDpopArgs {
@@ -352,6 +395,12 @@ pub struct PatientReadDpopArgs {
     /// A/B pairs, each a bearer load then a DPoP load of --duration.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub pairs: u32,
+    /// Sign B's proofs just before its load (each still fresh and used once) instead of during
+    /// it: the client's ES256 signatures then stop taking the cores Haven and PostgreSQL share
+    /// with this tool, as a real client's run on its own machine. Proofs left over are thrown
+    /// away; if they run out, the rest are signed during the load.
+    #[arg(long)]
+    pub presign: bool,
 }
 
 /// `audit-verify` options.

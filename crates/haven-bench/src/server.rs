@@ -41,9 +41,16 @@ pub struct HavenProcess {
 }
 
 impl HavenProcess {
-    /// Starts `bin` with the operator `email`/`password` and a database pool of `pool`
-    /// connections, and waits until `GET /ready` is 200.
-    pub async fn start(bin: &Path, email: &str, password: &str, pool: u16) -> anyhow::Result<Self> {
+    /// Starts `bin` with the operator `email`/`password`, a database pool of `pool` connections
+    /// and the `extra` settings (`HAVEN_*` pairs, `--haven-env`), and waits until `GET /ready` is
+    /// 200.
+    pub async fn start(
+        bin: &Path,
+        email: &str,
+        password: &str,
+        pool: u16,
+        extra: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         if !bin.is_file() {
             bail!(
                 "no haven binary at {} (build it: cargo build --release -p haven, or pass --haven-bin)",
@@ -66,6 +73,7 @@ impl HavenProcess {
             .env("HAVEN_DB_MAX_CONNECTIONS", pool.to_string())
             .env("HAVEN_BOOTSTRAP_EMAIL", email)
             .env("HAVEN_BOOTSTRAP_PASSWORD", password)
+            .envs(extra.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -37,6 +37,8 @@ pub struct Target {
     pub pool: u16,
     server: Option<HavenProcess>,
     idle: Option<Memory>,
+    /// `--haven-env` settings the started Haven was given.
+    settings: Vec<(String, String)>,
 }
 
 impl Target {
@@ -52,6 +54,7 @@ impl Target {
                 STARTED_OPERATOR_EMAIL,
                 STARTED_OPERATOR_PASSWORD,
                 cli.haven_pool,
+                &cli.haven_env,
             )
             .await?;
             // Read before any request: the figure SPEC §10 calls "idle".
@@ -65,6 +68,7 @@ impl Target {
                 server: Some(server),
                 pool: cli.haven_pool,
                 idle,
+                settings: cli.haven_env.clone(),
             });
         }
         let url = cli.url.as_deref().unwrap_or(DEFAULT_URL);
@@ -90,7 +94,18 @@ impl Target {
             server: None,
             pool: cli.haven_pool,
             idle: None,
+            settings: Vec::new(),
         })
+    }
+
+    /// The started Haven's `--haven-env` setting `name`, if given.
+    #[must_use]
+    pub fn setting(&self, name: &str) -> Option<&str> {
+        self.settings
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The started Haven's memory now; `None` for a Haven at `--url` (its process is unknown).

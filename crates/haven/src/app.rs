@@ -56,6 +56,7 @@ pub struct App {
     limiter: RateLimiter,
     csrf: Csrf,
     dpop_nonces: Nonces,
+    dpop_keys: crate::auth::dpop::KeyCache,
     mfa_key: AeadKey,
     sealer: Sealer,
     keyring: Keyring,
@@ -111,6 +112,7 @@ impl App {
             realtime: Hub::new(),
             csrf: Csrf::new(secrets.csrf.clone()),
             dpop_nonces: Nonces::new(secrets.dpop_nonce.clone()),
+            dpop_keys: crate::auth::dpop::KeyCache::default(),
             mfa_key: AeadKey::from_secret(secrets.mfa_secrets.clone()),
             db,
             master_keys,
@@ -200,6 +202,12 @@ impl App {
     #[must_use]
     pub fn dpop_nonces(&self) -> &Nonces {
         &self.dpop_nonces
+    }
+
+    /// The keys of recent DPoP proof headers (checked once per client key).
+    #[must_use]
+    pub fn dpop_keys(&self) -> &crate::auth::dpop::KeyCache {
+        &self.dpop_keys
     }
 
     /// The audit sealer (chains recorded events into the log).

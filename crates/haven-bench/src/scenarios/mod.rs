@@ -7,6 +7,7 @@ mod audit_writes;
 mod booking;
 mod chaos;
 mod charge_export;
+mod detector;
 mod dpop;
 mod failover;
 mod login;
@@ -61,6 +62,7 @@ pub async fn run(scenario: &ScenarioCommand, target: &Target) -> anyhow::Result<
         ScenarioCommand::PatientCreate(args) => patients::create(target, args).await,
         ScenarioCommand::PatientRead(args) => patients::read(target, args).await,
         ScenarioCommand::PatientReadDpop(args) => dpop::run(target, args).await,
+        ScenarioCommand::BreachDetector(args) => detector::run(target, args).await,
         ScenarioCommand::AuditVerify(args) => audit_verify::run(target, args).await,
         ScenarioCommand::AuditWrites(args) => audit_writes::run(target, args).await,
         ScenarioCommand::Reserve(args) => units::reserve(target, args).await,

@@ -90,8 +90,15 @@ async fn serve_with(
     // Records BTG_EXPIRED for lapsed emergency grants (access itself never waits for it).
     let btg_expiry = crate::btg::expiry::spawn(pool.clone(), crate::btg::expiry::INTERVAL);
     // Reads the sealed audit chains for breach patterns; one instance at a time.
-    let breach_detector =
-        crate::security::detector::spawn(state.clone(), crate::security::detector::INTERVAL);
+    let breach_detector = match config.breach_detector_interval {
+        Some(every) => Some(crate::security::detector::spawn(state.clone(), every)),
+        None => {
+            tracing::warn!(
+                "the breach detector is switched off (HAVEN_BREACH_DETECTOR_SECS=off): no security incident will be opened"
+            );
+            None
+        }
+    };
     // Pushes the sealed chain's events to the realtime sockets: with Redis one leader reads and
     // publishes and every instance delivers, without it each instance reads for itself.
     let realtime_tasks = match &state.auth_config().redis_url {
@@ -169,7 +176,9 @@ async fn serve_with(
     note_overdue.abort();
     charge_holds.abort();
     btg_expiry.abort();
-    breach_detector.abort();
+    if let Some(detector) = breach_detector {
+        detector.abort();
+    }
     // Seal what the last requests recorded, briefly: whatever is left waits in the outbox for
     // the next start (nothing is lost).
     match tokio::time::timeout(Duration::from_secs(5), state_for_shutdown.sealer().flush()).await {

@@ -159,6 +159,10 @@ pub struct Config {
     /// `HAVEN_STALE_THRESHOLD_MINUTES`: how long past its reserved end an open session is
     /// released as stale (default 60).
     pub stale_threshold_minutes: i32,
+    /// `HAVEN_BREACH_DETECTOR_SECS`: how often the breach detector reads the sealed chains
+    /// (default 30, SPEC §8); `off` switches it off, for measuring what it costs (refused in
+    /// production: the HIPAA Security Rule asks for the monitoring it does).
+    pub breach_detector_interval: Option<Duration>,
 }
 
 /// A setting that stops start-up.
@@ -265,6 +269,19 @@ impl Config {
                 reason: "must be between 1 and 10080 (a week)".into(),
             });
         }
+        let breach_detector_interval = match env.get("HAVEN_BREACH_DETECTOR_SECS") {
+            Some("off") => None,
+            _ => {
+                let secs: u64 = env.parse_or("HAVEN_BREACH_DETECTOR_SECS", 30)?;
+                if !(1..=3600).contains(&secs) {
+                    return Err(ConfigError::Invalid {
+                        key: "HAVEN_BREACH_DETECTOR_SECS",
+                        reason: "must be between 1 and 3600, or off".into(),
+                    });
+                }
+                Some(Duration::from_secs(secs))
+            }
+        };
         let config = Config {
             environment,
             bind: env.parse_or("HAVEN_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -285,6 +302,7 @@ impl Config {
             security_webhook_url: security_webhook_url(env)?,
             stale_cleanup_interval: Duration::from_secs(stale_cleanup_minutes * 60),
             stale_threshold_minutes,
+            breach_detector_interval,
         };
         config.check_production()?;
         Ok(config)
@@ -315,6 +333,12 @@ impl Config {
     fn check_production(&self) -> Result<(), ConfigError> {
         if !self.is_production() {
             return Ok(());
+        }
+        if self.breach_detector_interval.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "HAVEN_BREACH_DETECTOR_SECS",
+                reason: "the breach detector cannot be switched off in production".into(),
+            });
         }
         if self
             .security_webhook_url

@@ -265,3 +265,32 @@ fn a_weak_or_doubly_set_or_repeated_previous_master_key_is_refused() {
         "{same_error}"
     );
 }
+
+#[test]
+fn the_breach_detector_runs_every_30_s_unless_switched_off_outside_production() {
+    let default = Config::from(&Env::default()).expect("defaults");
+    assert_eq!(
+        default.breach_detector_interval,
+        Some(Duration::from_secs(30))
+    );
+    let off = Config::from(&Env::from_pairs([("HAVEN_BREACH_DETECTOR_SECS", "off")]))
+        .expect("off in development");
+    assert_eq!(off.breach_detector_interval, None);
+    for bad in ["0", "3601", "soon"] {
+        let error = Config::from(&Env::from_pairs([("HAVEN_BREACH_DETECTOR_SECS", bad)]))
+            .expect_err("refused");
+        assert!(
+            error.to_string().contains("HAVEN_BREACH_DETECTOR_SECS"),
+            "{error}"
+        );
+    }
+    let error = Config::from(&Env::from_pairs([
+        ("HAVEN_ENV", "production"),
+        ("HAVEN_PUBLIC_URL", "https://haven.example.org"),
+        ("HAVEN_DATABASE_URL", "postgres://app@db/haven"),
+        ("HAVEN_MASTER_KEY", &random_key()),
+        ("HAVEN_BREACH_DETECTOR_SECS", "off"),
+    ]))
+    .expect_err("refused in production");
+    assert!(error.to_string().contains("breach detector"), "{error}");
+}

@@ -58,6 +58,7 @@ pub async fn at_token_endpoint(
     let now = Utc::now().timestamp();
     let url = dpop::request_url(&state.auth_config().public_url, path);
     let proof = dpop::check(
+        state.dpop_keys(),
         proof,
         &Expected {
             method: "POST",
@@ -96,6 +97,7 @@ pub async fn at_resource(
     let proof = proof_header(headers)?.ok_or(Rejection::Missing)?;
     let url = dpop::request_url(&state.auth_config().public_url, path);
     let proof = dpop::check(
+        state.dpop_keys(),
         proof,
         &Expected {
             method,

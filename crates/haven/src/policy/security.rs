@@ -1,6 +1,6 @@
 //! Who may see and work security incidents and configure detection (SPEC §8): a practice's
 //! incidents are its COMPLIANCE and ADMIN users'; the platform chain's incidents (failures
-//! against unknown emails) are the platform operators'. CLINICIAN, BILLING and SCHEDULER never.
+//! against unknown emails, password spraying across practices) are the platform operators'. CLINICIAN, BILLING and SCHEDULER never.
 //!
 //! | operation | practice | platform organization |
 //! |---|---|---|

@@ -12,6 +12,12 @@
 //! The stdout line, the webhook and `haven_security_incidents_total` follow the COMMIT (a crash
 //! right after it loses the signal of that batch, never the incident).
 //!
+//! Password spraying across practices (one address failing on accounts of several practices,
+//! each below its own thresholds) cannot be seen from one chain: once per pass, in a platform
+//! transaction, [`evaluate_spraying`] reads every practice's new login failures through one
+//! SECURITY DEFINER function that moves its own cursors in that transaction, and writes the
+//! platform incidents (the SUPER_ADMIN's) before the same COMMIT.
+//!
 //! Requests never wait on the detector: it only reads `audit_log`, which requests never touch
 //! (they write the outbox; the sealer moves rows), and writes its own tables.
 
@@ -23,7 +29,7 @@ use serde_json::json;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use super::rules::AutoAction;
+use super::rules::{AutoAction, RuleConfig};
 use super::{RuleKind, Severity};
 use crate::app::AppState;
 use crate::audit::{self, AccessMethod, AuditAction, AuditEvent};
@@ -38,6 +44,8 @@ use crate::telemetry::metrics;
 pub const INTERVAL: Duration = Duration::from_secs(30);
 /// Sealed rows read per organization transaction.
 pub const BATCH: i64 = 5_000;
+/// Sequence numbers of each practice's chain the spraying check reads per pass.
+pub const SPRAY_BATCH: i64 = 50_000;
 /// Organizations handled per pass; the rest wait for the next one.
 const ORGANIZATIONS_PER_PASS: i32 = 500;
 /// Batches per organization per pass: a long backlog does not starve the others.
@@ -103,19 +111,72 @@ pub async fn evaluate(tx: &mut TenantTx, batch: i64) -> Result<BatchOutcome, sql
         }
     }
     let new: Vec<NewFinding> = merged.into_values().collect();
-    let upserted = incidents::upsert(tx, &new).await?;
+    let (upserted, revoked) = record(tx, &rules, &new, Some((after, upto))).await?;
+    incidents::advance_cursor(tx, upto).await?;
+    Ok(BatchOutcome {
+        range: (after, upto),
+        incidents: upserted,
+        more: upto < head,
+        revoked,
+    })
+}
+
+/// Password spraying across practices (the platform's `FAILED_LOGIN_BURST` rule): reads every
+/// practice's login failures sealed since the last call (at most `batch` per practice) and
+/// writes the platform incidents they lead to, in `tx`, a transaction of the platform
+/// organization, which the caller commits: the scan's cursors move with the incidents, or
+/// neither does. Nothing happens while the platform's rule is disabled, and its cursors stay
+/// where they are.
+pub async fn evaluate_spraying(tx: &mut TenantTx, batch: i64) -> Result<BatchOutcome, sqlx::Error> {
+    let rules = incidents::rules(tx).await?;
+    let Some(rule) = rules
+        .iter()
+        .find(|r| r.kind == RuleKind::FailedLoginBurst && r.enabled)
+    else {
+        return Ok(BatchOutcome::default());
+    };
+    let new: Vec<NewFinding> = incidents::spray_findings(tx, rule, batch)
+        .await?
+        .into_iter()
+        .map(|finding| NewFinding {
+            kind: rule.kind,
+            severity: rule.severity,
+            finding,
+        })
+        .collect();
+    let (upserted, revoked) = record(tx, &rules, &new, None).await?;
+    Ok(BatchOutcome {
+        incidents: upserted,
+        revoked,
+        ..BatchOutcome::default()
+    })
+}
+
+/// Writes `new` findings (opening or bumping incidents), their history entries, their audit
+/// events and the automatic actions of CRITICAL ones, in `tx`. `range` is the sequence range of
+/// the transaction's chain the findings rest on, when they rest on one. Returns the incidents and
+/// whether an automatic action ended tokens.
+async fn record(
+    tx: &mut TenantTx,
+    rules: &[RuleConfig],
+    new: &[NewFinding],
+    range: Option<(i64, i64)>,
+) -> Result<(Vec<Upserted>, bool), sqlx::Error> {
+    let upserted = incidents::upsert(tx, new).await?;
 
     let mut events = Vec::with_capacity(upserted.len());
     let mut audits = Vec::with_capacity(upserted.len());
     let mut revoked = false;
     for incident in &upserted {
-        let details = json!({
+        let mut details = json!({
             "ruleKind": incident.rule_kind,
             "severity": incident.severity,
             "eventCount": incident.event_count,
             "affectedPatientCount": incident.affected_patient_count,
-            "sequenceRange": [after + 1, upto],
         });
+        if let Some((after, upto)) = range {
+            details["sequenceRange"] = json!([after + 1, upto]);
+        }
         events.push(NewEvent {
             incident: incident.id,
             kind: if incident.inserted {
@@ -169,13 +230,7 @@ pub async fn evaluate(tx: &mut TenantTx, batch: i64) -> Result<BatchOutcome, sql
     }
     incidents::append_events(tx, &events).await?;
     audit::record_many(tx, &audits).await?;
-    incidents::advance_cursor(tx, upto).await?;
-    Ok(BatchOutcome {
-        range: (after, upto),
-        incidents: upserted,
-        more: upto < head,
-        revoked,
-    })
+    Ok((upserted, revoked))
 }
 
 /// Ends every session and access token of `user` (REVOKE_SESSIONS): the refresh families are
@@ -257,6 +312,21 @@ fn signal(signals: &SecuritySignals, organization: OrganizationId, incident: &Up
     );
 }
 
+/// One cross-practice spraying check ([`evaluate_spraying`]) in its own platform transaction,
+/// then the signals of the incidents it opened.
+async fn detect_spraying(
+    pool: &AppPool,
+    signals: &SecuritySignals,
+) -> Result<(Vec<Upserted>, bool), sqlx::Error> {
+    let mut tx = pool.begin_tenant(OrganizationId::PLATFORM, None).await?;
+    let outcome = evaluate_spraying(&mut tx, SPRAY_BATCH).await?;
+    tx.commit().await?;
+    for incident in outcome.incidents.iter().filter(|i| i.inserted) {
+        signal(signals, OrganizationId::PLATFORM, incident);
+    }
+    Ok((outcome.incidents, outcome.revoked))
+}
+
 /// What one pass did.
 #[derive(Debug, Default)]
 pub struct PassReport {
@@ -300,6 +370,11 @@ pub async fn run_once(state: &AppState) -> Result<PassReport, sqlx::Error> {
             .incidents
             .extend(found.into_iter().map(|i| (organization, i)));
     }
+    let (found, ended) = detect_spraying(pool, state.security_signals()).await?;
+    revoked |= ended;
+    report
+        .incidents
+        .extend(found.into_iter().map(|i| (OrganizationId::PLATFORM, i)));
     lock.commit().await?;
     if revoked && let Err(error) = state.revocations().refresh_now().await {
         tracing::warn!(error = %crate::telemetry::loggable(&error), "re-reading the revoked sessions failed; the next read catches up");

@@ -4,10 +4,14 @@
 //! | kind | thresholds (default) |
 //! |---|---|
 //! | `EXCESSIVE_PHI_ACCESS` | `patientsPerMinute` 20, `patientsPerHour` 50, `patientsPerDay` 200 (distinct patients; more than) |
-//! | `FAILED_LOGIN_BURST` | `windowMinutes` 15, `failuresPerIp` 10, `failuresPerIpCritical` 20, `accountsPerIp` 5, `failuresBeforeSuccess` 5 (at least) |
+//! | `FAILED_LOGIN_BURST` | `windowMinutes` 15, `failuresPerIp` 10, `failuresPerIpCritical` 20, `accountsPerIp` 5, `failuresBeforeSuccess` 5, `practicesPerIp` 2 (at least) |
 //! | `AFTER_HOURS_ACCESS` | `readsPerHour` 10 (more than) |
 //! | `PRIVILEGE_ESCALATION` | `deniedPerHour` 5, `deniedPerHourHigh` 10 (at least) |
 //! | `BULK_EXPORT` | `exportsPerHour` 20, `patientsPerExport` 500 (more than) |
+//!
+//! `practicesPerIp` is read from the platform organization's rule only: one address failing on
+//! `accountsPerIp` accounts spread over `practicesPerIp` practices within `windowMinutes` (each
+//! practice below its own thresholds) is a platform incident, the SUPER_ADMIN's.
 //!
 //! A rule's `severity` is the severity of its main trigger; the SPEC's tiers above or below it
 //! stay as they are (24 h of reads and ≥ 20 failures are CRITICAL, 5–9 denials MEDIUM, one
@@ -61,6 +65,7 @@ pub const fn default_thresholds(kind: RuleKind) -> &'static [(&'static str, i64)
             ("failuresPerIpCritical", 20),
             ("accountsPerIp", 5),
             ("failuresBeforeSuccess", 5),
+            ("practicesPerIp", 2),
         ],
         RuleKind::AfterHoursAccess => &[("readsPerHour", 10)],
         RuleKind::PrivilegeEscalation => &[("deniedPerHour", 5), ("deniedPerHourHigh", 10)],

@@ -397,6 +397,42 @@ pub async fn findings(
     }
 }
 
+/// Password spraying across practices, for the platform's `FAILED_LOGIN_BURST` `rule`: every
+/// practice's login failures sealed since the last call (at most `batch` sequence numbers per
+/// practice) are read through `haven_auth.breach_spray_scan`, whose own cursors move in `tx`;
+/// each address that failed on at least `accountsPerIp` accounts in at least `practicesPerIp`
+/// practices within `windowMinutes` is a finding about the address. Only in a transaction of
+/// the platform organization (the incidents are its operators'); elsewhere nothing is read.
+pub async fn spray_findings(
+    tx: &mut TenantTx,
+    rule: &RuleConfig,
+    batch: i64,
+) -> Result<Vec<Finding>, sqlx::Error> {
+    if !tx.organization_id().is_platform() || rule.kind != RuleKind::FailedLoginBurst {
+        return Ok(Vec::new());
+    }
+    let t = |name: &str| rule.threshold(name);
+    sqlx::query_as(
+        "SELECT NULL::uuid AS subject_user_id, s.ip AS subject_ip, NULL::text AS tier, \
+                0::bigint AS first_sequence, 0::bigint AS last_sequence, \
+                s.new_failures AS event_count, s.first_seen, s.last_seen, \
+                0::bigint AS affected_patients, \
+                jsonb_build_object('trigger', 'accounts_across_practices', \
+                    'practices', s.practices, 'accounts', s.accounts, 'failures', s.failures, \
+                    'organizationIds', to_jsonb(s.organization_ids), 'windowMinutes', $2::bigint, \
+                    'thresholds', jsonb_build_object('accountsPerIp', $3::bigint, \
+                        'practicesPerIp', $4::bigint), \
+                    'windowEnd', s.last_seen) AS evidence \
+         FROM haven_auth.breach_spray_scan($1, $2::integer, $3, $4) s",
+    )
+    .bind(batch)
+    .bind(t("windowMinutes"))
+    .bind(t("accountsPerIp"))
+    .bind(t("practicesPerIp"))
+    .fetch_all(tx.conn())
+    .await
+}
+
 /// A finding ready to be written: its rule, subject and final severity.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewFinding {

@@ -18,7 +18,7 @@ use std::fmt;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -236,16 +236,127 @@ pub fn token_hash(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Checks `proof` against what this request must say. Nonce and replay are checked by the
-/// caller (with [`nonce::Nonces`] and [`replay::first_use`]).
+/// The key of a proof header already seen: checked, decoded and thumbprinted once.
+struct ProofKey {
+    algorithm: Algorithm,
+    key: DecodingKey,
+    jkt: String,
+}
+
+/// The keys of recent proof headers, by the header's base64url text. A client signs every proof
+/// with the same key and the same header (`typ`, `alg`, `jwk`; the nonce is a claim), so after
+/// its first proof the header's parse, the JWK's checks, the key's decoding and the RFC 7638
+/// thumbprint are a look-up; the signature is verified on every proof. Only headers that passed
+/// every check are kept, at most [`KEY_CACHE_ENTRIES`] (then it starts over: a client sending
+/// ever new keys only pays for its own parsing).
+#[derive(Default)]
+pub struct KeyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<Box<str>, std::sync::Arc<ProofKey>>>,
+}
+
+/// How many proof headers [`KeyCache`] keeps.
+pub const KEY_CACHE_ENTRIES: usize = 4096;
+
+impl fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyCache").finish_non_exhaustive()
+    }
+}
+
+impl KeyCache {
+    /// The checked key of `header` (a proof's first segment), from the cache or by
+    /// [`checked_key`].
+    fn key(&self, header: &str) -> Result<std::sync::Arc<ProofKey>, Rejection> {
+        if let Some(hit) = self.lock().get(header) {
+            return Ok(std::sync::Arc::clone(hit));
+        }
+        let key = std::sync::Arc::new(checked_key(header)?);
+        let mut entries = self.lock();
+        if entries.len() >= KEY_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(header.into(), std::sync::Arc::clone(&key));
+        Ok(key)
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<Box<str>, std::sync::Arc<ProofKey>>>
+    {
+        // The map holds only finished entries: one left by a panicking thread is still valid.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Checks `proof` against what this request must say, with the header's key from `keys`. Nonce
+/// and replay are checked by the caller (with [`nonce::Nonces`] and [`replay::first_use`]).
 ///
 /// # Errors
 /// The first [`Rejection`] that applies.
-pub fn check(proof: &str, expected: &Expected<'_>) -> Result<Proof, Rejection> {
+pub fn check(keys: &KeyCache, proof: &str, expected: &Expected<'_>) -> Result<Proof, Rejection> {
     if proof.len() > MAX_PROOF_LEN {
         return Err(Rejection::Malformed);
     }
-    let header = parse_header(proof)?;
+    let mut parts = proof.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Rejection::Malformed);
+    };
+    let key = keys.key(header)?;
+    // The signed input is the first two segments as sent.
+    let message = &proof[..header.len() + 1 + payload.len()];
+    match jsonwebtoken::crypto::verify(signature, message.as_bytes(), &key.key, key.algorithm) {
+        Ok(true) => {}
+        Ok(false) => return Err(Rejection::Signature),
+        Err(_) => return Err(Rejection::Malformed),
+    }
+    let claims: Claims = URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()
+        .and_then(|json| serde_json::from_slice(&json).ok())
+        .ok_or(Rejection::Claims)?;
+
+    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
+        return Err(Rejection::Claims);
+    }
+    if claims.htm != expected.method {
+        return Err(Rejection::Method);
+    }
+    if normalize_url(&claims.htu).as_deref() != Some(expected.url) {
+        return Err(Rejection::Url);
+    }
+    if claims.iat < expected.now - MAX_AGE_SECS {
+        return Err(Rejection::Stale);
+    }
+    if claims.iat > expected.now + MAX_AHEAD_SECS {
+        return Err(Rejection::Future);
+    }
+    if let Some(token) = expected.access_token {
+        let matches = claims.ath.as_deref().is_some_and(|ath| {
+            // Constant time is not needed for a hash of a token the caller presented, but it
+            // costs nothing.
+            constant_time_eq(ath.as_bytes(), token_hash(token).as_bytes())
+        });
+        if !matches {
+            return Err(Rejection::TokenHash);
+        }
+    }
+    Ok(Proof {
+        jkt: key.jkt.clone(),
+        jti: claims.jti,
+        nonce: claims.nonce,
+    })
+}
+
+/// The header's checks (RFC 9449 §4.3 steps on `typ`, `alg`, `crit` and `jwk`) and its key.
+fn checked_key(header: &str) -> Result<ProofKey, Rejection> {
+    let json = URL_SAFE_NO_PAD
+        .decode(header)
+        .map_err(|_| Rejection::Malformed)?;
+    let header: RawHeader = serde_json::from_slice(&json).map_err(|_| Rejection::Malformed)?;
     if !header
         .typ
         .as_deref()
@@ -283,67 +394,15 @@ pub fn check(proof: &str, expected: &Expected<'_>) -> Result<Proof, Rejection> {
     let jkt = jwk
         .thumbprint(ThumbprintHash::SHA256)
         .map_err(|_| Rejection::Key)?;
-
-    let mut validation = Validation::new(algorithm);
-    validation.set_required_spec_claims::<&str>(&[]);
-    validation.validate_exp = false;
-    validation.validate_nbf = false;
-    validation.validate_aud = false;
-    let claims = jsonwebtoken::decode::<Claims>(proof, &key, &validation)
-        .map_err(|e| match e.kind() {
-            jsonwebtoken::errors::ErrorKind::InvalidSignature => Rejection::Signature,
-            jsonwebtoken::errors::ErrorKind::Json(_) => Rejection::Claims,
-            _ => Rejection::Malformed,
-        })?
-        .claims;
-
-    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
-        return Err(Rejection::Claims);
-    }
-    if claims.htm != expected.method {
-        return Err(Rejection::Method);
-    }
-    if normalize_url(&claims.htu).as_deref() != Some(expected.url) {
-        return Err(Rejection::Url);
-    }
-    if claims.iat < expected.now - MAX_AGE_SECS {
-        return Err(Rejection::Stale);
-    }
-    if claims.iat > expected.now + MAX_AHEAD_SECS {
-        return Err(Rejection::Future);
-    }
-    if let Some(token) = expected.access_token {
-        let matches = claims.ath.as_deref().is_some_and(|ath| {
-            // Constant time is not needed for a hash of a token the caller presented, but it
-            // costs nothing.
-            constant_time_eq(ath.as_bytes(), token_hash(token).as_bytes())
-        });
-        if !matches {
-            return Err(Rejection::TokenHash);
-        }
-    }
-    Ok(Proof {
+    Ok(ProofKey {
+        algorithm,
+        key,
         jkt,
-        jti: claims.jti,
-        nonce: claims.nonce,
     })
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn parse_header(proof: &str) -> Result<RawHeader, Rejection> {
-    let mut parts = proof.split('.');
-    let (Some(header), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Rejection::Malformed);
-    };
-    let json = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| Rejection::Malformed)?;
-    serde_json::from_slice(&json).map_err(|_| Rejection::Malformed)
 }
 
 /// The URL a proof must name for `path` at the public base URL `base` (already normalized:
@@ -380,7 +439,115 @@ pub fn normalize_url(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{normalize_url, request_url};
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use jsonwebtoken::EncodingKey;
+
+    /// A client key: its proof header (base64url) and signer.
+    fn client() -> (String, EncodingKey) {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .expect("key");
+        let key = EncodingKey::from_ec_der(pkcs8.as_ref());
+        let mut jwk =
+            serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::ES256).expect("jwk"))
+                .expect("json");
+        jwk.as_object_mut()
+            .expect("object")
+            .retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "x" | "y"));
+        let header = serde_json::json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk });
+        (
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).expect("header")),
+            key,
+        )
+    }
+
+    fn proof(header: &str, signer: &EncodingKey, jti: &str, now: i64) -> String {
+        let claims = serde_json::json!({
+            "jti": jti, "htm": "GET", "htu": "https://h.example/api/x", "iat": now,
+        });
+        let input = format!(
+            "{header}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims"))
+        );
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), signer, Algorithm::ES256).expect("sign");
+        format!("{input}.{signature}")
+    }
+
+    #[test]
+    fn a_cached_header_still_has_every_signature_and_claim_checked() {
+        let keys = KeyCache::default();
+        let (header, signer) = client();
+        let (_, other) = client();
+        let now = 1_800_000_000;
+        let expected = Expected {
+            method: "GET",
+            url: "https://h.example/api/x",
+            access_token: None,
+            now,
+        };
+        let first = check(&keys, &proof(&header, &signer, "a", now), &expected).expect("valid");
+        // The header is cached now; the next proofs reuse its key and thumbprint only.
+        let second = check(&keys, &proof(&header, &signer, "b", now), &expected).expect("valid");
+        assert_eq!(first.jkt, second.jkt);
+        assert_eq!(second.jti, "b");
+        // The same header signed by another key.
+        let forged = proof(&header, &other, "c", now);
+        assert_eq!(
+            check(&keys, &forged, &expected)
+                .expect_err("forged")
+                .as_str(),
+            "signature"
+        );
+        // A claim changed after signing.
+        let genuine = proof(&header, &signer, "d", now);
+        let mut parts: Vec<&str> = genuine.split('.').collect();
+        let altered = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&serde_json::json!({
+                "jti": "d", "htm": "POST", "htu": "https://h.example/api/x", "iat": now,
+            }))
+            .expect("claims"),
+        );
+        parts[1] = &altered;
+        assert_eq!(
+            check(&keys, &parts.join("."), &expected)
+                .expect_err("altered")
+                .as_str(),
+            "signature"
+        );
+        // Claims are checked per proof, not per header.
+        let stale = proof(&header, &signer, "e", now - MAX_AGE_SECS - 1);
+        assert_eq!(
+            check(&keys, &stale, &expected).expect_err("stale").as_str(),
+            "iat_stale"
+        );
+    }
+
+    #[test]
+    fn a_refused_header_is_not_cached() {
+        let keys = KeyCache::default();
+        let header = URL_SAFE_NO_PAD.encode(
+            br#"{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":"AA","y":"AA","d":"AA"}}"#,
+        );
+        let proof = format!("{header}.e30.AA");
+        let expected = Expected {
+            method: "GET",
+            url: "https://h.example/api/x",
+            access_token: None,
+            now: 0,
+        };
+        for _ in 0..2 {
+            assert_eq!(
+                check(&keys, &proof, &expected)
+                    .expect_err("private")
+                    .as_str(),
+                "private_key"
+            );
+        }
+        assert!(keys.lock().is_empty());
+    }
 
     #[test]
     fn urls_compare_without_case_default_port_query_or_fragment() {

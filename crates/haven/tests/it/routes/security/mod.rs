@@ -6,5 +6,6 @@ mod detection;
 mod incidents;
 mod risk_assessment;
 mod rules;
+mod spraying;
 mod statements;
 mod transition;
