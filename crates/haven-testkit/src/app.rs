@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use base64::Engine;
 use haven::app::Settings;
 use haven::auth::revocation::REFRESH_INTERVAL;
-use haven::crypto::MasterKey;
+use haven::crypto::{MasterKey, MasterKeys};
 use haven::domain::Role;
 use haven::ids::{OrganizationId, UserId};
 use haven::{App, AppState, build_router};
@@ -118,7 +118,12 @@ impl TestApp {
 
     /// A fresh database and an app with these settings (e.g. a tight rate limit).
     pub async fn with_settings(settings: Settings) -> Self {
-        Self::over(Arc::new(TestDb::new().await), random_master_key(), settings).await
+        Self::over(
+            Arc::new(TestDb::new().await),
+            random_master_key().into(),
+            settings,
+        )
+        .await
     }
 
     /// A second instance of Haven over the same database, with the same master key and the
@@ -129,24 +134,32 @@ impl TestApp {
         settings.request_timeout = Duration::from_secs(10);
         Self::over(
             Arc::clone(&self.db),
-            self.state.master_key().clone(),
+            self.state.master_keys().clone(),
             settings,
         )
         .await
     }
 
-    /// Another instance over the same database and master key, with `settings` (e.g. a shared
+    /// Another instance over the same database and master keys, with `settings` (e.g. a shared
     /// Redis).
     pub async fn another_instance_with(&self, settings: Settings) -> Self {
         Self::over(
             Arc::clone(&self.db),
-            self.state.master_key().clone(),
+            self.state.master_keys().clone(),
             settings,
         )
         .await
     }
 
-    async fn over(db: Arc<TestDb>, master_key: MasterKey, settings: Settings) -> Self {
+    /// Another instance over the same database holding `keys` (a master-key rotation: the new
+    /// key and the previous one, or only one of them), with the settings of [`TestApp::new`].
+    pub async fn instance_with_keys(&self, keys: impl Into<MasterKeys>) -> Self {
+        let mut settings = Settings::development();
+        settings.request_timeout = Duration::from_secs(10);
+        Self::over(Arc::clone(&self.db), keys.into(), settings).await
+    }
+
+    async fn over(db: Arc<TestDb>, master_key: MasterKeys, settings: Settings) -> Self {
         let state = AppState::new(
             App::start(db.app_pool().await, master_key, settings)
                 .await

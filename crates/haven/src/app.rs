@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::audit::seal::Sealer;
+use crate::audit::seal::{CheckpointKey, Sealer};
 use crate::auth::cookies::Csrf;
 use crate::auth::dpop::nonce::Nonces;
 use crate::auth::keys::KeyStore;
@@ -14,7 +14,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::revocation::Revocations;
 use crate::btg::SecuritySignals;
 use crate::config::AuthConfig;
-use crate::crypto::{AeadKey, MasterKey};
+use crate::crypto::{AeadKey, MasterKey, MasterKeys};
 use crate::db::AppPool;
 use crate::phi::Keyring;
 use crate::ratelimit::RateLimiter;
@@ -51,7 +51,7 @@ impl Settings {
 #[derive(Debug)]
 pub struct App {
     db: AppPool,
-    master_key: MasterKey,
+    master_keys: MasterKeys,
     settings: Settings,
     keys: KeyStore,
     revocations: Revocations,
@@ -78,15 +78,20 @@ impl App {
         }
     }
 
-    /// Loads the signing keys (creating the first one on a new database) and the revoked
-    /// sessions, builds the hasher and connects the rate limiter.
+    /// Loads the deployment's secrets and the signing keys (creating them on a new database)
+    /// and the revoked sessions, builds the hasher and connects the rate limiter. `master_keys`
+    /// is the master key, or during a master-key rotation the new key and the previous one.
     pub async fn start(
         db: AppPool,
-        master_key: MasterKey,
+        master_keys: impl Into<MasterKeys>,
         settings: Settings,
     ) -> anyhow::Result<Self> {
         crate::telemetry::metrics::install();
-        let keys = KeyStore::load(&db, &master_key, &settings.auth)
+        let master_keys = master_keys.into();
+        let secrets = crate::kek::secrets::load(&db, &master_keys)
+            .await
+            .context("loading the deployment secrets")?;
+        let keys = KeyStore::load(&db, &master_keys, &settings.auth)
             .await
             .context("loading the JWT signing keys")?;
         let revocations = Revocations::load(db.clone(), settings.auth.access_token_ttl)
@@ -101,16 +106,19 @@ impl App {
             None => RateLimiter::in_process(),
         };
         Ok(Self {
-            sealer: Sealer::new(db.clone(), &master_key),
-            keyring: Keyring::new(&master_key),
+            sealer: Sealer::with_key(
+                db.clone(),
+                CheckpointKey::from_bytes(secrets.audit_checkpoints.clone()),
+            ),
+            keyring: Keyring::new(&master_keys),
             security_signals: SecuritySignals::new(),
             realtime: Hub::new(),
-            csrf: Csrf::new(&master_key),
-            dpop_nonces: Nonces::new(&master_key),
+            csrf: Csrf::new(secrets.csrf.clone()),
+            dpop_nonces: Nonces::new(secrets.dpop_nonce.clone()),
             dpop_keys: crate::auth::dpop::KeyCache::default(),
-            mfa_key: AeadKey::derive(&master_key, "mfa-secrets"),
+            mfa_key: AeadKey::from_secret(secrets.mfa_secrets.clone()),
             db,
-            master_key,
+            master_keys,
             settings,
             keys,
             revocations,
@@ -125,10 +133,23 @@ impl App {
         &self.db
     }
 
-    /// The key-encryption key.
+    /// The current master key (the key-encryption key).
     #[must_use]
     pub fn master_key(&self) -> &MasterKey {
-        &self.master_key
+        self.master_keys.current()
+    }
+
+    /// The master keys this instance holds: the current one and, during a rotation, the
+    /// previous one.
+    #[must_use]
+    pub fn master_keys(&self) -> &MasterKeys {
+        &self.master_keys
+    }
+
+    /// The key the audit chain's checkpoints are signed and checked with.
+    #[must_use]
+    pub fn checkpoint_key(&self) -> &CheckpointKey {
+        self.sealer.checkpoint_key()
     }
 
     /// How long a request may run before it answers 503.

@@ -34,7 +34,7 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// JWT signing keys.
+    /// JWT signing keys, PHI data keys and the master key.
     Keys {
         /// The action.
         #[command(subcommand)]
@@ -154,6 +154,19 @@ pub enum KeysCommand {
         org: OrganizationId,
         /// Rows per batch (each batch is its own transaction).
         #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
+    /// Re-wrap every key the master key wraps (PHI data, blind-index and signing keys, JWT
+    /// signing keys, checkpoint/MFA/CSRF/DPoP secrets) under a new master key, while Haven runs.
+    /// Run it with the deployment's current key as HAVEN_MASTER_KEY(_FILE), after every instance
+    /// was restarted with the new key as HAVEN_MASTER_KEY_FILE and the old one as
+    /// HAVEN_PREVIOUS_MASTER_KEY_FILE. Resumable: run it again after an interruption.
+    RotateMaster {
+        /// The new master key: base64 of 32 random bytes, mode 0600 or stricter.
+        #[arg(long, value_name = "FILE")]
+        new_key_file: std::path::PathBuf,
+        /// Keys per transaction.
+        #[arg(long, default_value_t = 100)]
         batch: i64,
     },
 }

@@ -19,6 +19,7 @@ pub mod db;
 pub mod domain;
 pub mod http;
 pub mod ids;
+pub mod kek;
 pub mod notes;
 pub mod phi;
 pub mod policy;

@@ -67,6 +67,8 @@ actions! {
     BtgExpired => "BTG_EXPIRED",
     BtgReview => "BTG_REVIEW",
     KeyRotated => "KEY_ROTATED",
+    MasterKeyRotationStarted => "MASTER_KEY_ROTATION_STARTED",
+    MasterKeyRotationCompleted => "MASTER_KEY_ROTATION_COMPLETED",
     AuditExport => "AUDIT_EXPORT",
     AvailabilityUpdate => "AVAILABILITY_UPDATE",
     AvailabilityOverride => "AVAILABILITY_OVERRIDE",

@@ -59,10 +59,18 @@ impl std::fmt::Debug for CheckpointKey {
 }
 
 impl CheckpointKey {
-    /// The deployment's checkpoint key, derived from the master key.
+    /// The checkpoint key derived from `master`: the deployment's key as long as `master` is
+    /// the key it started with (see `crate::kek::secrets`, which stores it so that it outlives
+    /// a master-key rotation; the application takes it from there).
     #[must_use]
     pub fn new(master: &MasterKey) -> Self {
         Self(master.derive("audit-checkpoints"))
+    }
+
+    /// The checkpoint key itself (as stored in `wrapped_secrets`).
+    #[must_use]
+    pub fn from_bytes(key: Zeroizing<[u8; 32]>) -> Self {
+        Self(key)
     }
 
     fn mac(&self, organization: OrganizationId, sequence: i64, hash: &[u8]) -> Hmac<Sha256> {
@@ -107,14 +115,27 @@ pub struct Sealer {
 }
 
 impl Sealer {
-    /// A sealer over `pool`.
+    /// A sealer over `pool`, signing checkpoints with the key derived from `master` (see
+    /// [`CheckpointKey::new`]).
     #[must_use]
     pub fn new(pool: AppPool, master: &MasterKey) -> Self {
+        Self::with_key(pool, CheckpointKey::new(master))
+    }
+
+    /// A sealer over `pool`, signing checkpoints with `key`.
+    #[must_use]
+    pub fn with_key(pool: AppPool, key: CheckpointKey) -> Self {
         Self {
             pool,
-            key: CheckpointKey::new(master),
+            key,
             last_checkpoint: Arc::default(),
         }
+    }
+
+    /// The key checkpoints are signed with.
+    #[must_use]
+    pub fn checkpoint_key(&self) -> &CheckpointKey {
+        &self.key
     }
 
     /// One sealing transaction. With `wait`, waits for another sealer to finish instead of

@@ -2,12 +2,12 @@
 //! unsafe cookie-authenticated requests must echo in `X-CSRF-Token`.
 //!
 //! The CSRF token is `<generation>.<mac>`: the id of the refresh token it was issued with, and an
-//! HMAC of the session id and that generation under a key derived from the master key. It needs
-//! no storage, is bound to one session, and cannot be computed by a page that can make the
-//! browser send the cookies (SameSite=Strict already stops most of those). It rotates with the
-//! session's tokens: each login and refresh issues a new one, and `POST /api/auth/refresh` by
-//! cookie accepts only the one issued with the refresh token it presents
-//! ([`Csrf::verify_current`]). Other routes know the session from the access token, not the
+//! HMAC of the session id and that generation under the deployment's CSRF key (stored wrapped by
+//! the master key). It needs no storage, is bound to one session, and cannot be computed by a
+//! page that can make the browser send the cookies (SameSite=Strict already stops most of
+//! those). It rotates with the session's tokens: each login and refresh issues a new one, and
+//! `POST /api/auth/refresh` by cookie accepts only the one issued with the refresh token it
+//! presents ([`Csrf::verify_current`]). Other routes know the session from the access token, not the
 //! refresh generation, and accept any generation of that session ([`Csrf::verify`]).
 
 use std::time::Duration;
@@ -19,8 +19,6 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use uuid::Uuid;
 use zeroize::Zeroizing;
-
-use crate::crypto::MasterKey;
 
 /// The access token cookie.
 pub const ACCESS: &str = "haven_access";
@@ -72,12 +70,10 @@ impl std::fmt::Debug for Csrf {
 }
 
 impl Csrf {
-    /// The CSRF key for this deployment.
+    /// The CSRF key for this deployment (stored wrapped: see `crate::kek::secrets`).
     #[must_use]
-    pub fn new(master: &MasterKey) -> Self {
-        Self {
-            key: master.derive("csrf"),
-        }
+    pub fn new(key: Zeroizing<[u8; 32]>) -> Self {
+        Self { key }
     }
 
     fn mac(&self, session: Uuid, generation: Uuid) -> Hmac<Sha256> {

@@ -5,24 +5,8 @@ use std::time::Instant;
 use anyhow::bail;
 
 use crate::app::App;
-use crate::audit::seal::CheckpointKey;
 use crate::audit::verify::verify_chain_in_segments;
 use crate::ids::OrganizationId;
-
-/// Every organization, the platform first.
-async fn all_organizations(app: &App) -> anyhow::Result<Vec<OrganizationId>> {
-    let mut ids = vec![OrganizationId::PLATFORM];
-    let mut offset = 0;
-    loop {
-        let (page, _) = app.db().pre_auth().list_organizations(500, offset).await?;
-        if page.is_empty() {
-            break;
-        }
-        offset += i64::try_from(page.len())?;
-        ids.extend(page.into_iter().map(|(id, _, _)| id));
-    }
-    Ok(ids)
-}
 
 /// Seals what is pending, then verifies each chain; fails at the first break.
 #[expect(
@@ -39,15 +23,16 @@ pub async fn verify(
         usize::from,
     );
     app.sealer().flush().await?;
-    let key = CheckpointKey::new(app.master_key());
     let organizations = match org {
         Some(org) => vec![org],
-        None => all_organizations(app).await?,
+        None => crate::store::organizations::all_ids(app.db()).await?,
     };
     let started = Instant::now();
     let mut total = 0;
     for organization in organizations {
-        let report = verify_chain_in_segments(app.db(), organization, &key, segments).await?;
+        let report =
+            verify_chain_in_segments(app.db(), organization, app.checkpoint_key(), segments)
+                .await?;
         total += report.checked_entries;
         if let Some(sequence) = report.first_broken_sequence {
             println!(

@@ -38,6 +38,12 @@ fn key_check(key: &MasterKey) -> String {
     hex::encode(&Sha256::digest(key.derive("backup-key-check").as_slice())[..16])
 }
 
+/// Whether the backup was taken under one of `keys` (the master key, and the previous one
+/// during or after a master-key rotation).
+fn taken_under<'a>(manifest: &Manifest, mut keys: impl Iterator<Item = &'a MasterKey>) -> bool {
+    keys.any(|key| key_check(key) == manifest.key_check)
+}
+
 fn embedded_options(config: &Config) -> anyhow::Result<EmbeddedOptions> {
     match &config.database {
         DatabaseConfig::Embedded {
@@ -127,10 +133,17 @@ pub async fn restore(config: &Config, from: &Path, to_time: Option<&str>) -> any
     )
     .with_context(|| format!("reading {}", manifest_path.display()))?;
     let key = existing_master_key(&config.master_key)?;
-    if key_check(&key) != manifest.key_check {
+    // A backup taken before a master-key rotation was taken under the previous key.
+    let previous = config
+        .previous_master_key
+        .as_ref()
+        .map(MasterKeySource::load)
+        .transpose()?;
+    if !taken_under(&manifest, std::iter::once(&key).chain(previous.as_ref())) {
         bail!(
             "this backup belongs to a deployment with another master key: set \
-             HAVEN_MASTER_KEY_FILE to that deployment's key (nothing was changed)"
+             HAVEN_MASTER_KEY_FILE to that deployment's key — for a backup taken before a \
+             master-key rotation, the key in use then (nothing was changed)"
         );
     }
     let until = to_time
@@ -216,5 +229,31 @@ async fn wait_for_promotion(db: &EmbeddedDb) -> anyhow::Result<()> {
             bail!("recovery did not finish within {RECOVERY_TIMEOUT:?}");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> MasterKey {
+        MasterKey::from_base64(&MasterKey::generate_base64()).expect("random key")
+    }
+
+    #[test]
+    fn a_backup_from_before_a_rotation_is_recognised_by_the_previous_key_only() {
+        let (old, new, other) = (key(), key(), key());
+        let manifest = Manifest {
+            format: 1,
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            key_check: key_check(&old),
+        };
+
+        assert!(taken_under(&manifest, [&new, &old].into_iter()));
+        assert!(taken_under(&manifest, [&old].into_iter()));
+        assert!(!taken_under(&manifest, [&new].into_iter()));
+        assert!(!taken_under(&manifest, [&new, &other].into_iter()));
+        assert!(!key_check(&old).contains(&hex::encode(old.expose())));
     }
 }

@@ -13,7 +13,7 @@ use crate::app::{App, Settings};
 use crate::cli::{
     AdminCommand, AuditCommand, BackupCommand, Command, KeysCommand, MaintenanceCommand,
 };
-use crate::config::Config;
+use crate::config::{BootstrapConfig, Config, DatabaseConfig};
 use crate::db::embedded::Sharing;
 use crate::db::{AppPool, Database};
 
@@ -54,18 +54,24 @@ pub async fn run(command: Option<Command>, config: Config) -> anyhow::Result<()>
         Command::Backup {
             command: BackupCommand::Restore { from, to_time },
         } => backup::restore(&config, &from, to_time.as_deref()).await,
-        Command::Keys { command } => {
-            with_app(config, |app| async move {
-                match command {
-                    KeysCommand::Rotate => keys::rotate(&app).await,
-                    KeysCommand::List => keys::list(&app).await,
-                    KeysCommand::RotateData { org, batch } => {
-                        keys::rotate_data(&app, org, batch).await
-                    }
-                }
-            })
-            .await
-        }
+        Command::Keys { command } => match command {
+            KeysCommand::Rotate => {
+                with_app(config, |app| async move { keys::rotate(&app).await }).await
+            }
+            KeysCommand::List => {
+                with_app(config, |app| async move { keys::list(&app).await }).await
+            }
+            KeysCommand::RotateData { org, batch } => {
+                with_app(config, move |app| async move {
+                    keys::rotate_data(&app, org, batch).await
+                })
+                .await
+            }
+            KeysCommand::RotateMaster {
+                new_key_file,
+                batch,
+            } => keys::rotate_master(config, &new_key_file, batch).await,
+        },
     }
 }
 
@@ -76,28 +82,63 @@ where
     F: FnOnce(App) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
-    let master_key = config.master_key.load()?;
-    let database =
-        Database::open(&config.database, &config.data_dir, Sharing::AttachIfRunning).await?;
+    let master_keys = config.load_master_keys()?;
+    let Config {
+        database,
+        data_dir,
+        bootstrap,
+        request_timeout,
+        auth,
+        stale_threshold_minutes,
+        realtime_max_lifetime,
+        ..
+    } = config;
+    let require_mfa_for_admins = auth.require_mfa_for_admins;
+    let settings = Settings {
+        request_timeout,
+        auth,
+        stale_threshold_minutes,
+        realtime_max_lifetime,
+    };
+    with_pool(
+        &database,
+        &data_dir,
+        &bootstrap,
+        require_mfa_for_admins,
+        |pool| async move {
+            let app = App::start(pool, master_keys, settings).await?;
+            work(app).await
+        },
+    )
+    .await
+}
+
+/// Runs `work` with the runtime pool (database up and migrated), beside a running server if
+/// there is one, then shuts down what it started.
+pub(crate) async fn with_pool<F, Fut>(
+    database: &DatabaseConfig,
+    data_dir: &std::path::Path,
+    bootstrap: &BootstrapConfig,
+    require_mfa_for_admins: bool,
+    work: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce(AppPool) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let database = Database::open(database, data_dir, Sharing::AttachIfRunning).await?;
     let result = async {
         if database.can_migrate() {
             serve::announce(
                 database
-                    .migrate_and_bootstrap(&config.bootstrap, config.auth.require_mfa_for_admins)
+                    .migrate_and_bootstrap(bootstrap, require_mfa_for_admins)
                     .await?,
             );
         }
         let pool = AppPool::connect_endpoints(database.app_endpoints(), 4)
             .await
             .context("connecting as the runtime role")?;
-        let settings = Settings {
-            request_timeout: config.request_timeout,
-            auth: config.auth,
-            stale_threshold_minutes: config.stale_threshold_minutes,
-            realtime_max_lifetime: config.realtime_max_lifetime,
-        };
-        let app = App::start(pool.clone(), master_key, settings).await?;
-        let result = work(app).await;
+        let result = work(pool.clone()).await;
         pool.close().await;
         result
     }

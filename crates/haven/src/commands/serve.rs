@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::app::{App, AppState, Settings};
 use crate::config::Config;
-use crate::crypto::MasterKey;
+use crate::crypto::MasterKeys;
 use crate::db::bootstrap::BootstrapOutcome;
 use crate::db::embedded::Sharing;
 use crate::db::{AppPool, Database};
@@ -21,9 +21,9 @@ use crate::telemetry::{metrics, metrics_server};
 /// bootstrap when this process has the owner role), listener bound, then a graceful drain and
 /// the cluster stopped.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let master_key = config.master_key.load()?;
+    let master_keys = config.load_master_keys()?;
     let database = Database::open(&config.database, &config.data_dir, Sharing::Exclusive).await?;
-    let result = serve_with(config, &database, master_key).await;
+    let result = serve_with(config, &database, master_keys).await;
     let stopped = database.shutdown().await;
     result.and(stopped)
 }
@@ -31,7 +31,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 async fn serve_with(
     config: Config,
     database: &Database,
-    master_key: MasterKey,
+    master_keys: MasterKeys,
 ) -> anyhow::Result<()> {
     if database.can_migrate() {
         announce(
@@ -58,7 +58,7 @@ async fn serve_with(
         stale_threshold_minutes: config.stale_threshold_minutes,
         realtime_max_lifetime: config.realtime_max_lifetime,
     };
-    let state = AppState::new(App::start(pool.clone(), master_key, settings).await?);
+    let state = AppState::new(App::start(pool.clone(), master_keys, settings).await?);
     // Every instance picks up keys rotated elsewhere; one at a time rotates when due.
     let refresher = state.keys().spawn_refresher(Duration::from_secs(30));
     let rotation = state.keys().spawn_rotation_job(key_check_every);

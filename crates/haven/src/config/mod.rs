@@ -18,7 +18,7 @@ pub use auth::{Argon2Params, AuthConfig, IpNetwork};
 pub use env::Env;
 
 use crate::btg::webhook::WebhookUrl;
-use crate::crypto::MasterKeySource;
+use crate::crypto::{MasterKeyError, MasterKeySource, MasterKeys};
 
 /// `HAVEN_SECURITY_WEBHOOK_URL` (a secret: webhook URLs often carry a token).
 /// `HAVEN_METRICS_BIND`: an address, or `off` for no metrics listener.
@@ -135,6 +135,9 @@ pub struct Config {
     pub database: DatabaseConfig,
     /// Where the master key (key-encryption key) comes from.
     pub master_key: MasterKeySource,
+    /// `HAVEN_PREVIOUS_MASTER_KEY(_FILE)`: the key a master-key rotation replaces, held beside
+    /// it until `haven keys rotate-master` has re-wrapped everything.
+    pub previous_master_key: Option<MasterKeySource>,
     /// The first SUPER_ADMIN.
     pub bootstrap: BootstrapConfig,
     /// `HAVEN_REQUEST_TIMEOUT_SECS`: a handler running longer answers 503 (default 30).
@@ -226,6 +229,7 @@ impl Config {
             }
         };
         let master_key = MasterKeySource::from_env(env, &data_dir)?;
+        let previous_master_key = MasterKeySource::previous_from_env(env)?;
         let log_format = match env
             .get("HAVEN_LOG_FORMAT")
             .map(str::to_ascii_lowercase)
@@ -298,6 +302,7 @@ impl Config {
             data_dir,
             database,
             master_key,
+            previous_master_key,
             bootstrap: BootstrapConfig {
                 email: env.get("HAVEN_BOOTSTRAP_EMAIL").map(str::to_owned),
                 password: env.secret("HAVEN_BOOTSTRAP_PASSWORD")?,
@@ -315,6 +320,22 @@ impl Config {
         };
         config.check_production()?;
         Ok(config)
+    }
+
+    /// The master key (generated on a first start) and, during a rotation, the previous one.
+    /// Refuses a previous key equal to the master key.
+    pub fn load_master_keys(&self) -> Result<MasterKeys, MasterKeyError> {
+        let current = self.master_key.load()?;
+        match &self.previous_master_key {
+            None => Ok(MasterKeys::single(current)),
+            Some(source) => {
+                let previous = source.load()?;
+                if previous.kek_id() == current.kek_id() {
+                    return Err(MasterKeyError::PreviousIsCurrent);
+                }
+                Ok(MasterKeys::new(current, [previous]))
+            }
+        }
     }
 
     /// Whether this is a production deployment.

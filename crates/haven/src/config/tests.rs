@@ -238,6 +238,53 @@ fn a_realtime_socket_lives_12_hours_unless_told_less() {
 }
 
 #[test]
+fn a_previous_master_key_is_held_beside_the_master_key() {
+    let (current, previous) = (random_key(), random_key());
+    let env = Env::from_pairs([
+        ("HAVEN_MASTER_KEY", current.as_str()),
+        ("HAVEN_PREVIOUS_MASTER_KEY", previous.as_str()),
+    ]);
+
+    let keys = Config::from(&env)
+        .expect("valid")
+        .load_master_keys()
+        .expect("loads");
+
+    let expected = crate::crypto::MasterKey::from_base64(&previous).expect("key");
+    assert_eq!(keys.older().len(), 1);
+    assert_eq!(keys.origin().kek_id(), expected.kek_id());
+}
+
+#[test]
+fn a_weak_or_doubly_set_or_repeated_previous_master_key_is_refused() {
+    let key = random_key();
+    let weak = STANDARD.encode([0x41u8; 32]);
+    let weak_env = Env::from_pairs([("HAVEN_PREVIOUS_MASTER_KEY", weak.as_str())]);
+    let both = Env::from_pairs([
+        ("HAVEN_PREVIOUS_MASTER_KEY", key.as_str()),
+        ("HAVEN_PREVIOUS_MASTER_KEY_FILE", "/tmp/previous.key"),
+    ]);
+    let same = Env::from_pairs([
+        ("HAVEN_MASTER_KEY", key.as_str()),
+        ("HAVEN_PREVIOUS_MASTER_KEY", key.as_str()),
+    ]);
+
+    let weak_error = Config::from(&weak_env).expect_err("weak refused");
+    let both_error = Config::from(&both).expect_err("both refused");
+    let same_error = Config::from(&same)
+        .expect("parses")
+        .load_master_keys()
+        .expect_err("same key refused");
+
+    assert!(weak_error.to_string().contains("weak"), "{weak_error}");
+    assert!(both_error.to_string().contains("not both"), "{both_error}");
+    assert!(
+        matches!(same_error, MasterKeyError::PreviousIsCurrent),
+        "{same_error}"
+    );
+}
+
+#[test]
 fn the_breach_detector_runs_every_30_s_unless_switched_off_outside_production() {
     let default = Config::from(&Env::default()).expect("defaults");
     assert_eq!(

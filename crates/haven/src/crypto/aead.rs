@@ -36,6 +36,12 @@ impl AeadKey {
         Self(Zeroizing::new(bytes))
     }
 
+    /// Takes a key already in zeroizing storage (no stray copy).
+    #[must_use]
+    pub fn from_secret(key: Zeroizing<[u8; 32]>) -> Self {
+        Self(key)
+    }
+
     /// A key for one `purpose`, derived from the master key (see [`MasterKey::derive`]).
     #[must_use]
     pub fn derive(master: &MasterKey, purpose: &str) -> Self {

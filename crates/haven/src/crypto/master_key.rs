@@ -59,6 +59,21 @@ pub enum MasterKeyError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The deployment's generated key file does not exist, and this operation must not make one.
+    #[error(
+        "{path} does not exist: set HAVEN_MASTER_KEY_FILE (or HAVEN_MASTER_KEY) to the \
+         deployment's master key"
+    )]
+    NotGenerated {
+        /// The key file expected.
+        path: String,
+    },
+    /// `HAVEN_PREVIOUS_MASTER_KEY(_FILE)` holds the master key itself.
+    #[error(
+        "HAVEN_PREVIOUS_MASTER_KEY(_FILE) holds the same key as the master key: unset it once a \
+         rotation is over"
+    )]
+    PreviousIsCurrent,
     /// Reading or creating the key file failed.
     #[error("{path}: {source}")]
     Io {
@@ -158,6 +173,44 @@ impl MasterKeySource {
                 path: data_dir.join("master.key"),
             }),
         }
+    }
+
+    /// `HAVEN_PREVIOUS_MASTER_KEY` / `HAVEN_PREVIOUS_MASTER_KEY_FILE`: the key being replaced,
+    /// held beside the master key while `haven keys rotate-master` re-wraps what it wrapped.
+    /// Never generated.
+    pub fn previous_from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            key: "HAVEN_PREVIOUS_MASTER_KEY",
+            reason,
+        };
+        match (
+            env.get("HAVEN_PREVIOUS_MASTER_KEY"),
+            env.path("HAVEN_PREVIOUS_MASTER_KEY_FILE"),
+        ) {
+            (Some(_), Some(_)) => Err(invalid(
+                "set either HAVEN_PREVIOUS_MASTER_KEY or HAVEN_PREVIOUS_MASTER_KEY_FILE, not both"
+                    .into(),
+            )),
+            (Some(encoded), None) => MasterKey::from_base64(encoded)
+                .map(|key| Some(Self::Inline(key)))
+                .map_err(|e| invalid(e.to_string())),
+            (None, Some(path)) => Ok(Some(Self::File(path))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The key of a deployment that already has one: like [`MasterKeySource::load`], but a
+    /// missing generated key file is an error rather than a new key (restores, rotations: a
+    /// new key could open nothing).
+    pub fn load_existing(&self) -> Result<MasterKey, MasterKeyError> {
+        if let Self::Generate { path } = self
+            && !path.exists()
+        {
+            return Err(MasterKeyError::NotGenerated {
+                path: path.display().to_string(),
+            });
+        }
+        self.load()
     }
 
     /// Produces the key: decoded already, read from its file, or generated on first use.

@@ -19,10 +19,17 @@ use sqlx::PgConnection;
 
 /// Tables without `organization_id` that every tenant's requests may read, with the reason. Their
 /// policies need no tenant condition; they must still have RLS enabled, forced and a policy.
-pub const PLATFORM_TABLES: &[(&str, &str)] = &[(
-    "signing_keys",
-    "JWT signing keys are the platform's: every request verifies tokens with them",
-)];
+pub const PLATFORM_TABLES: &[(&str, &str)] = &[
+    (
+        "signing_keys",
+        "JWT signing keys are the platform's: every request verifies tokens with them",
+    ),
+    (
+        "wrapped_secrets",
+        "the deployment's secrets (checkpoint, MFA, CSRF, DPoP-nonce keys), wrapped by the master \
+         key: every instance loads them at start",
+    ),
+];
 
 /// Unique indexes on tenant tables that deliberately span organizations, with the reason.
 pub const GLOBAL_UNIQUE_INDEXES: &[(&str, &str)] = &[(

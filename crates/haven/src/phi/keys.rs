@@ -2,7 +2,9 @@
 //!
 //! Keys are 32 random bytes, stored wrapped with [`AeadKey::derive`]`(master,
 //! "organization-keys")` and associated data `organization_keys:<org>:<id>:<purpose>`, so a
-//! wrapped key moved to another organization, id or purpose does not unwrap. Unwrapped keys are
+//! wrapped key moved to another organization, id or purpose does not unwrap. Each row names the
+//! master key that wrapped it (`kek_id`); during a master-key rotation either key opens its rows
+//! ([`Wrapping`]), and [`rewrap_organization_keys`] moves them to the new one. Unwrapped keys are
 //! cached per (organization, key id); the cache is only ever consulted by id under the
 //! transaction's own organization, and which key is *active* is always read from the database,
 //! so a rotation elsewhere takes effect on the next request.
@@ -14,8 +16,8 @@ use zeroize::Zeroizing;
 
 use super::cache::{DEFAULT_CAPACITY, KeyBytes, KeyCache};
 use super::{BlindKey, DataKey, FieldRef, PhiError, Purpose, SigningKey, field};
-use crate::crypto::{AeadKey, MasterKey};
-use crate::db::TenantTx;
+use crate::crypto::{KekId, MasterKeys, UnwrapError, Wrapping};
+use crate::db::{AppPool, TenantTx};
 use crate::ids::OrganizationId;
 
 /// The purpose the wrapping key is derived for.
@@ -31,7 +33,7 @@ const CREATE_ATTEMPTS: usize = 3;
 pub struct Keyring(Arc<Inner>);
 
 struct Inner {
-    wrapping: AeadKey,
+    wrapping: Wrapping,
     cache: Mutex<KeyCache>,
 }
 
@@ -44,17 +46,18 @@ impl std::fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    /// A keyring whose keys are wrapped under `master`.
+    /// A keyring whose keys are wrapped under `master` (the current key; during a rotation the
+    /// previous one opens the keys it still wraps).
     #[must_use]
-    pub fn new(master: &MasterKey) -> Self {
+    pub fn new(master: impl Into<MasterKeys>) -> Self {
         Self::with_capacity(master, DEFAULT_CAPACITY)
     }
 
     /// A keyring caching at most `capacity` unwrapped keys.
     #[must_use]
-    pub fn with_capacity(master: &MasterKey, capacity: usize) -> Self {
+    pub fn with_capacity(master: impl Into<MasterKeys>, capacity: usize) -> Self {
         Self(Arc::new(Inner {
-            wrapping: AeadKey::derive(master, WRAPPING_PURPOSE),
+            wrapping: Wrapping::derive(&master.into(), WRAPPING_PURPOSE),
             cache: Mutex::new(KeyCache::new(capacity)),
         }))
     }
@@ -126,8 +129,8 @@ impl Keyring {
         if let Some(key) = self.cache().get(org, id, purpose) {
             return Ok(key);
         }
-        let wrapped: Option<Vec<u8>> = sqlx::query_scalar(
-            "SELECT wrapped_key FROM organization_keys \
+        let row: Option<(Vec<u8>, Option<String>)> = sqlx::query_as(
+            "SELECT wrapped_key, kek_id FROM organization_keys \
              WHERE organization_id = $1 AND id = $2 AND purpose = $3",
         )
         .bind(org)
@@ -135,8 +138,8 @@ impl Keyring {
         .bind(purpose.as_str())
         .fetch_optional(tx.conn())
         .await?;
-        let wrapped = wrapped.ok_or(PhiError::UnknownKey)?;
-        self.unwrap_and_cache(org, id, purpose, &wrapped)
+        let (wrapped, kek) = row.ok_or(PhiError::UnknownKey)?;
+        self.unwrap_and_cache(org, id, purpose, &wrapped, kek)
     }
 
     /// Decrypts `blob` of `field` with the key the blob names (from the cache when warm).
@@ -191,19 +194,19 @@ impl Keyring {
     ) -> Result<(Uuid, KeyBytes), PhiError> {
         let org = tx.organization_id();
         for _ in 0..CREATE_ATTEMPTS {
-            let row: Option<(Uuid, Vec<u8>)> = sqlx::query_as(
-                "SELECT id, wrapped_key FROM organization_keys \
+            let row: Option<(Uuid, Vec<u8>, Option<String>)> = sqlx::query_as(
+                "SELECT id, wrapped_key, kek_id FROM organization_keys \
                  WHERE organization_id = $1 AND purpose = $2 AND retired_at IS NULL",
             )
             .bind(org)
             .bind(purpose.as_str())
             .fetch_optional(tx.conn())
             .await?;
-            if let Some((id, wrapped)) = row {
+            if let Some((id, wrapped, kek)) = row {
                 if let Some(key) = self.cache().get(org, id, purpose) {
                     return Ok((id, key));
                 }
-                return Ok((id, self.unwrap_and_cache(org, id, purpose, &wrapped)?));
+                return Ok((id, self.unwrap_and_cache(org, id, purpose, &wrapped, kek)?));
             }
             // None yet. Racing first requests all insert; the partial unique index lets one win
             // and makes the others wait for it and do nothing; they then read the winner's key.
@@ -229,8 +232,8 @@ impl Keyring {
             .wrapping
             .seal(raw.as_slice(), wrapping_aad(org, id, purpose).as_bytes());
         let inserted: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO organization_keys (organization_id, id, purpose, wrapped_key) \
-             VALUES ($1, $2, $3, $4) \
+            "INSERT INTO organization_keys (organization_id, id, purpose, wrapped_key, kek_id) \
+             VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (organization_id, purpose) WHERE retired_at IS NULL DO NOTHING \
              RETURNING id",
         )
@@ -238,6 +241,7 @@ impl Keyring {
         .bind(id)
         .bind(purpose.as_str())
         .bind(&wrapped)
+        .bind(self.0.wrapping.current().as_str())
         .fetch_optional(tx.conn())
         .await?;
         if inserted.is_none() {
@@ -256,14 +260,20 @@ impl Keyring {
         id: Uuid,
         purpose: Purpose,
         wrapped: &[u8],
+        kek: Option<String>,
     ) -> Result<KeyBytes, PhiError> {
-        // A key that does not unwrap (another master key, a row moved or altered) is as opaque
-        // to the caller as a ciphertext that does not open.
+        // A key that does not unwrap (a row moved or altered) is as opaque to the caller as a
+        // ciphertext that does not open; one wrapped under a master key this instance lacks is a
+        // configuration error, named for the operator (the caller still sees only a 500).
         let opened = self
             .0
             .wrapping
-            .open(wrapped, wrapping_aad(org, id, purpose).as_bytes())
-            .map_err(|_| PhiError::Decrypt)?;
+            .open(
+                kek.map(KekId::from_stored).as_ref(),
+                wrapped,
+                wrapping_aad(org, id, purpose).as_bytes(),
+            )
+            .map_err(unwrap_error)?;
         if opened.len() != 32 {
             return Err(PhiError::Decrypt);
         }
@@ -277,5 +287,61 @@ impl Keyring {
 }
 
 fn wrapping_aad(org: OrganizationId, id: Uuid, purpose: Purpose) -> String {
-    format!("organization_keys:{org}:{id}:{}", purpose.as_str())
+    stored_aad(org, id, purpose.as_str())
+}
+
+fn stored_aad(org: OrganizationId, id: Uuid, purpose: &str) -> String {
+    format!("organization_keys:{org}:{id}:{purpose}")
+}
+
+fn unwrap_error(error: UnwrapError) -> PhiError {
+    match error {
+        UnwrapError::MissingKey(kek) => PhiError::MasterKeyMissing(kek),
+        UnwrapError::Failed => PhiError::Decrypt,
+    }
+}
+
+/// Re-wraps up to `limit` of `org`'s keys not yet under `keys`' current master key, in one
+/// transaction (rows locked, so a second rotation waits rather than doing the same work); returns
+/// how many. A row naming a key not in `keys` stops it with [`PhiError::MasterKeyMissing`].
+pub async fn rewrap_organization_keys(
+    pool: &AppPool,
+    keys: &MasterKeys,
+    org: OrganizationId,
+    limit: i64,
+) -> Result<u64, PhiError> {
+    let wrapping = Wrapping::derive(keys, WRAPPING_PURPOSE);
+    let mut tx = pool.begin_tenant(org, None).await?;
+    let rows: Vec<(Uuid, String, Vec<u8>, Option<String>)> = sqlx::query_as(
+        "SELECT id, purpose, wrapped_key, kek_id FROM organization_keys \
+         WHERE organization_id = $1 AND kek_id IS DISTINCT FROM $2 \
+         ORDER BY id LIMIT $3 FOR UPDATE",
+    )
+    .bind(org)
+    .bind(wrapping.current().as_str())
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    for (id, purpose, wrapped, kek) in &rows {
+        let aad = stored_aad(org, *id, purpose);
+        let raw = wrapping
+            .open(
+                kek.clone().map(KekId::from_stored).as_ref(),
+                wrapped,
+                aad.as_bytes(),
+            )
+            .map_err(unwrap_error)?;
+        sqlx::query(
+            "UPDATE organization_keys SET wrapped_key = $3, kek_id = $4 \
+             WHERE organization_id = $1 AND id = $2",
+        )
+        .bind(org)
+        .bind(id)
+        .bind(wrapping.seal(&raw, aad.as_bytes()))
+        .bind(wrapping.current().as_str())
+        .execute(tx.conn())
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
 }

@@ -27,7 +27,7 @@ use crate::ids::OrganizationId;
 
 pub use blind::{BlindKey, normalize_mrn, normalize_name};
 pub use field::{DataKey, decrypt_with};
-pub use keys::Keyring;
+pub use keys::{Keyring, rewrap_organization_keys};
 pub use rotate::{ENCRYPTED_COLUMNS, EncryptedColumn, rotate_data_key};
 pub use signing::SigningKey;
 
@@ -40,6 +40,13 @@ pub enum PhiError {
     /// variant, so a caller cannot probe which.
     #[error("an encrypted field could not be decrypted")]
     Decrypt,
+    /// A key is wrapped under a master key this instance does not hold (a master-key rotation
+    /// whose new or previous key is not configured here). Names the key's public id only.
+    #[error(
+        "an organization key is wrapped under master key {0}, which this instance does not hold: \
+         configure it as HAVEN_MASTER_KEY_FILE or HAVEN_PREVIOUS_MASTER_KEY_FILE"
+    )]
+    MasterKeyMissing(crate::crypto::KekId),
     /// The ciphertext names a data key this organization does not have.
     #[error("an encrypted field names a key this organization does not have")]
     UnknownKey,

@@ -49,6 +49,21 @@ pub async fn requires_mfa_for_admins(tx: &mut TenantTx) -> Result<bool, sqlx::Er
         .map(|found| found.unwrap_or(false))
 }
 
+/// Every organization's id, the platform organization first (for commands that walk them all).
+pub async fn all_ids(pool: &AppPool) -> Result<Vec<OrganizationId>, sqlx::Error> {
+    let mut ids = vec![OrganizationId::PLATFORM];
+    let mut offset = 0;
+    loop {
+        let (page, _) = pool.pre_auth().list_organizations(500, offset).await?;
+        if page.is_empty() {
+            break;
+        }
+        offset += i64::try_from(page.len()).unwrap_or(i64::MAX);
+        ids.extend(page.into_iter().map(|(id, _, _)| id));
+    }
+    Ok(ids)
+}
+
 /// One page of all practices (for platform operators), and the total.
 pub async fn list_all(
     pool: &AppPool,

@@ -313,7 +313,7 @@ async fn the_jwks_holds_only_public_parts_and_they_verify_issued_tokens() {
 
 #[tokio::test]
 async fn a_store_refuses_to_load_with_the_wrong_master_key() {
-    let (db, _master, _store) = loaded().await;
+    let (db, master, store) = loaded().await;
 
     let result = KeyStore::load(
         &db.app_pool().await,
@@ -322,7 +322,11 @@ async fn a_store_refuses_to_load_with_the_wrong_master_key() {
     )
     .await;
 
-    assert!(matches!(result, Err(KeyError::Corrupt(_))), "{result:?}");
+    assert!(
+        matches!(&result, Err(KeyError::MasterKeyMissing { kid, kek })
+            if *kid == store.active_kid() && *kek == master.kek_id()),
+        "{result:?}"
+    );
 }
 
 #[tokio::test]

@@ -30,6 +30,7 @@ mod keys;
 mod ledger_concurrency;
 mod ledger_crash;
 mod logs;
+mod master_key;
 mod metrics;
 mod notes_at_rest;
 mod openapi;

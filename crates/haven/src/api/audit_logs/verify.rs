@@ -3,7 +3,6 @@
 use axum::extract::State;
 
 use crate::app::AppState;
-use crate::audit::seal::CheckpointKey;
 use crate::audit::verify::{ChainReport, verify_chain};
 use crate::auth::caller::Caller;
 use crate::http::error::AppError;
@@ -33,7 +32,7 @@ pub async fn verify_audit_log(
         .db()
         .begin_tenant(caller.organization_id, Some(caller.user_id))
         .await?;
-    let report = verify_chain(&mut tx, &CheckpointKey::new(state.master_key())).await?;
+    let report = verify_chain(&mut tx, state.checkpoint_key()).await?;
     tx.commit().await?;
     Ok(AppJson(report))
 }

@@ -1,6 +1,6 @@
-//! Server nonces for DPoP proofs at login and refresh (RFC 9449 §8): an HMAC, under a key
-//! derived from the master key, of a five-minute time bucket. Every instance derives the same
-//! key, so a nonce one instance gave out is accepted by all, without shared state. The current
+//! Server nonces for DPoP proofs at login and refresh (RFC 9449 §8): an HMAC, under the
+//! deployment's nonce key (stored wrapped by the master key), of a five-minute time bucket. Every
+//! instance holds the same key, so a nonce one instance gave out is accepted by all, without shared state. The current
 //! bucket's nonce and the previous one's are accepted: a nonce lives five to ten minutes.
 
 use base64::Engine;
@@ -8,8 +8,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
-
-use crate::crypto::MasterKey;
 
 /// The length of a bucket, in seconds.
 pub const BUCKET_SECS: i64 = 300;
@@ -26,12 +24,10 @@ impl std::fmt::Debug for Nonces {
 }
 
 impl Nonces {
-    /// The nonce key of this deployment.
+    /// The nonce key of this deployment (stored wrapped: see `crate::kek::secrets`).
     #[must_use]
-    pub fn new(master: &MasterKey) -> Self {
-        Self {
-            key: master.derive("dpop-nonce"),
-        }
+    pub fn new(key: Zeroizing<[u8; 32]>) -> Self {
+        Self { key }
     }
 
     fn tag(&self, bucket: i64) -> [u8; 32] {
@@ -82,8 +78,12 @@ mod tests {
 
     #[test]
     fn a_nonce_lives_for_its_bucket_and_the_next() {
-        let key = || MasterKey::from_base64(&MasterKey::generate_base64()).expect("key");
-        let (nonces, other) = (Nonces::new(&key()), Nonces::new(&key()));
+        let key = || {
+            MasterKey::from_base64(&MasterKey::generate_base64())
+                .expect("key")
+                .derive("dpop-nonce")
+        };
+        let (nonces, other) = (Nonces::new(key()), Nonces::new(key()));
         let t = 1_800_000_000;
         let nonce = nonces.current(t);
         assert!(nonces.accepts(&nonce, t));

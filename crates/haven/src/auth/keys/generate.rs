@@ -10,7 +10,7 @@ use jsonwebtoken::EncodingKey;
 use zeroize::Zeroizing;
 
 use super::KeyError;
-use crate::crypto::AeadKey;
+use crate::crypto::{KekId, UnwrapError, Wrapping};
 
 /// RSA 3072: NIST's 128-bit security level (SP 800-57), the SPEC's default.
 const KEY_SIZE: KeySize = KeySize::Rsa3072;
@@ -25,6 +25,8 @@ pub(super) struct NewKey {
     pub kid: String,
     pub public_der: Vec<u8>,
     pub sealed_private: Vec<u8>,
+    /// The master key it is sealed under.
+    pub kek_id: KekId,
 }
 
 /// The public half of a key, as verification and the JWKS need it.
@@ -42,9 +44,10 @@ pub(super) struct OpenedKey {
     pub public: PublicParts,
 }
 
-/// Generates an RSA-3072 pair with a random kid and seals its PKCS#8 DER under `aead`, bound to
-/// the kid. Generation takes hundreds of milliseconds, so it runs on the blocking pool.
-pub(super) async fn generate(aead: &AeadKey) -> Result<NewKey, KeyError> {
+/// Generates an RSA-3072 pair with a random kid and seals its PKCS#8 DER under the current
+/// master key, bound to the kid. Generation takes hundreds of milliseconds, so it runs on the
+/// blocking pool.
+pub(super) async fn generate(wrapping: &Wrapping) -> Result<NewKey, KeyError> {
     let (pkcs8, public_der) = tokio::task::spawn_blocking(|| {
         let pair = KeyPair::generate(KEY_SIZE).map_err(|_| KeyError::Crypto("RSA generation"))?;
         let pkcs8: Pkcs8V1Der<'static> = pair
@@ -62,11 +65,12 @@ pub(super) async fn generate(aead: &AeadKey) -> Result<NewKey, KeyError> {
     .await
     .map_err(|_| KeyError::Crypto("key generation task"))??;
     let kid = new_kid();
-    let sealed_private = aead.seal(&pkcs8, kid.as_bytes());
+    let sealed_private = wrapping.seal(&pkcs8, kid.as_bytes());
     Ok(NewKey {
         kid,
         public_der,
         sealed_private,
+        kek_id: wrapping.current().clone(),
     })
 }
 
@@ -84,15 +88,14 @@ fn new_kid() -> String {
 /// could plant a public key of their own next to a genuine kid and have their tokens accepted;
 /// the sealed private key (bound to the kid) is what vouches for it.
 pub(super) fn open(
-    aead: &AeadKey,
+    wrapping: &Wrapping,
+    kek: Option<&KekId>,
     kid: &str,
     sealed_private: &[u8],
     public_der: &[u8],
 ) -> Result<OpenedKey, KeyError> {
     let corrupt = || KeyError::Corrupt(kid.to_owned());
-    let pkcs8 = aead
-        .open(sealed_private, kid.as_bytes())
-        .map_err(|_| corrupt())?;
+    let pkcs8 = unwrap_private(wrapping, kek, kid, sealed_private)?;
     let pair = KeyPair::from_pkcs8(&pkcs8).map_err(|_| corrupt())?;
     let public = components(pair.public_key());
     let stored = PublicKey::from_der(public_der).map_err(|_| corrupt())?;
@@ -107,6 +110,24 @@ pub(super) fn open(
         encoding: EncodingKey::from_rsa_der(pkcs1),
         public,
     })
+}
+
+/// The PKCS#8 DER of a stored key, unwrapped with the master key `kek` names.
+pub(super) fn unwrap_private(
+    wrapping: &Wrapping,
+    kek: Option<&KekId>,
+    kid: &str,
+    sealed_private: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    wrapping
+        .open(kek, sealed_private, kid.as_bytes())
+        .map_err(|error| match error {
+            UnwrapError::MissingKey(kek) => KeyError::MasterKeyMissing {
+                kid: kid.to_owned(),
+                kek,
+            },
+            UnwrapError::Failed => KeyError::Corrupt(kid.to_owned()),
+        })
 }
 
 fn components(public: &PublicKey) -> PublicParts {
@@ -180,11 +201,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_generated_key_opens_only_with_its_kid_and_its_own_public_key() {
-        let aead = AeadKey::from_bytes([7; 32]);
+        let master =
+            crate::crypto::MasterKey::from_base64(&crate::crypto::MasterKey::generate_base64())
+                .expect("random key");
+        let aead = Wrapping::derive(&master.clone().into(), "signing-keys");
         let key = generate(&aead).await.expect("generates");
         let other = generate(&aead).await.expect("generates");
+        let kek = Some(&key.kek_id);
 
-        let opened = open(&aead, &key.kid, &key.sealed_private, &key.public_der).expect("opens");
+        let opened =
+            open(&aead, kek, &key.kid, &key.sealed_private, &key.public_der).expect("opens");
 
         assert_eq!(opened.public.n.len(), 384);
         assert_eq!(opened.public.e, [1, 0, 1]);
@@ -201,12 +227,29 @@ mod tests {
             jsonwebtoken::Algorithm::RS256,
         );
         assert!(verifies.expect("verifies"));
-        assert!(open(&aead, &other.kid, &key.sealed_private, &key.public_der).is_err());
-        assert!(open(&aead, &key.kid, &key.sealed_private, &other.public_der).is_err());
-        let wrong_master = AeadKey::from_bytes([8; 32]);
+        assert_eq!(key.kek_id, master.kek_id());
+        assert!(open(&aead, kek, &other.kid, &key.sealed_private, &key.public_der).is_err());
+        assert!(open(&aead, kek, &key.kid, &key.sealed_private, &other.public_der).is_err());
+        let wrong_master = Wrapping::derive(
+            &crate::crypto::MasterKey::from_base64(&crate::crypto::MasterKey::generate_base64())
+                .expect("random key")
+                .into(),
+            "signing-keys",
+        );
+        assert!(matches!(
+            open(
+                &wrong_master,
+                kek,
+                &key.kid,
+                &key.sealed_private,
+                &key.public_der
+            ),
+            Err(KeyError::MasterKeyMissing { .. })
+        ));
         assert!(
             open(
                 &wrong_master,
+                None,
                 &key.kid,
                 &key.sealed_private,
                 &key.public_der

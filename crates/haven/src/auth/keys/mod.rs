@@ -16,7 +16,7 @@ pub use jwks::{Jwk, JwkSet};
 pub use rotation::{
     KeyInfo, KeyStatus, RotationReason, list, rotate, rotate_if_due, rotations_total,
 };
-pub use store::KeyStore;
+pub use store::{KeyStore, legacy_master_key, rewrap_signing_keys};
 
 /// The master-key derivation purpose for sealing private keys (see [`crate::crypto::AeadKey`]).
 const AEAD_PURPOSE: &str = "signing-keys";
@@ -32,6 +32,18 @@ pub enum KeyError {
         "signing key {0} cannot be opened: wrong master key, or the stored key was tampered with"
     )]
     Corrupt(String),
+    /// A stored key is wrapped under a master key this instance does not hold (a master-key
+    /// rotation whose new or previous key is not configured here).
+    #[error(
+        "signing key {kid} is wrapped under master key {kek}, which this instance does not hold: \
+         configure it as HAVEN_MASTER_KEY_FILE or HAVEN_PREVIOUS_MASTER_KEY_FILE"
+    )]
+    MasterKeyMissing {
+        /// The key.
+        kid: String,
+        /// The master key it names.
+        kek: crate::crypto::KekId,
+    },
     /// The table has no active key (it always should once [`KeyStore::load`] has run).
     #[error("signing keys: no active key")]
     NoActiveKey,

@@ -16,7 +16,7 @@ use super::generate::generate;
 use super::{AEAD_PURPOSE, KeyError};
 use crate::audit::{self, AccessMethod, AuditAction, AuditEvent};
 use crate::config::AuthConfig;
-use crate::crypto::{AeadKey, MasterKey};
+use crate::crypto::{MasterKeys, Wrapping};
 use crate::db::AppPool;
 use crate::ids::OrganizationId;
 
@@ -67,10 +67,10 @@ enum Plan {
 /// elsewhere to finish first.
 pub async fn rotate(
     pool: &AppPool,
-    master: &MasterKey,
+    master: impl Into<MasterKeys>,
     reason: RotationReason,
 ) -> Result<String, KeyError> {
-    let aead = AeadKey::derive(master, AEAD_PURPOSE);
+    let aead = Wrapping::derive(&master.into(), AEAD_PURPOSE);
     rotate_with(pool, &aead, reason).await
 }
 
@@ -78,16 +78,16 @@ pub async fn rotate(
 /// or `None` when not due or another instance is rotating right now.
 pub async fn rotate_if_due(
     pool: &AppPool,
-    master: &MasterKey,
+    master: impl Into<MasterKeys>,
     config: &AuthConfig,
 ) -> Result<Option<String>, KeyError> {
-    let aead = AeadKey::derive(master, AEAD_PURPOSE);
+    let aead = Wrapping::derive(&master.into(), AEAD_PURPOSE);
     rotate_if_due_with(pool, &aead, config.key_rotation_interval).await
 }
 
 pub(super) async fn rotate_with(
     pool: &AppPool,
-    aead: &AeadKey,
+    aead: &Wrapping,
     reason: RotationReason,
 ) -> Result<String, KeyError> {
     change(pool, aead, Plan::Rotate(reason))
@@ -97,14 +97,14 @@ pub(super) async fn rotate_with(
 
 pub(super) async fn rotate_if_due_with(
     pool: &AppPool,
-    aead: &AeadKey,
+    aead: &Wrapping,
     interval: Duration,
 ) -> Result<Option<String>, KeyError> {
     change(pool, aead, Plan::RotateIfOlderThan(interval)).await
 }
 
 /// Makes sure a key is active, creating the first one if needed.
-pub(super) async fn ensure_active(pool: &AppPool, aead: &AeadKey) -> Result<(), KeyError> {
+pub(super) async fn ensure_active(pool: &AppPool, aead: &Wrapping) -> Result<(), KeyError> {
     let exists: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM signing_keys WHERE retired_at IS NULL)")
             .fetch_one(pool.platform().pool())
@@ -115,7 +115,7 @@ pub(super) async fn ensure_active(pool: &AppPool, aead: &AeadKey) -> Result<(), 
     Ok(())
 }
 
-async fn change(pool: &AppPool, aead: &AeadKey, plan: Plan) -> Result<Option<String>, KeyError> {
+async fn change(pool: &AppPool, aead: &Wrapping, plan: Plan) -> Result<Option<String>, KeyError> {
     let mut tx = pool.begin_tenant(OrganizationId::PLATFORM, None).await?;
     if let Plan::RotateIfOlderThan(_) = plan {
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(hashtext($1))")
@@ -159,12 +159,13 @@ async fn change(pool: &AppPool, aead: &AeadKey, plan: Plan) -> Result<Option<Str
         .execute(tx.conn())
         .await?;
     sqlx::query(
-        "INSERT INTO signing_keys (kid, algorithm, public_key_der, private_key_encrypted) \
-         VALUES ($1, 'RS256', $2, $3)",
+        "INSERT INTO signing_keys (kid, algorithm, public_key_der, private_key_encrypted, kek_id) \
+         VALUES ($1, 'RS256', $2, $3, $4)",
     )
     .bind(&key.kid)
     .bind(&key.public_der)
     .bind(&key.sealed_private)
+    .bind(key.kek_id.as_str())
     .execute(tx.conn())
     .await?;
     let event = AuditEvent::new(AuditAction::KeyRotated)

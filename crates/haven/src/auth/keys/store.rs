@@ -9,12 +9,12 @@ use jsonwebtoken::{DecodingKey, EncodingKey, Validation};
 use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
-use super::generate::{PublicParts, open};
+use super::generate::{PublicParts, open, unwrap_private};
 use super::jwks::{Jwk, JwkSet};
 use super::rotation::{self, RotationReason};
 use super::{AEAD_PURPOSE, KeyError};
 use crate::config::AuthConfig;
-use crate::crypto::{AeadKey, MasterKey};
+use crate::crypto::{AeadKey, KekId, MasterKey, MasterKeys, Wrapping};
 use crate::db::AppPool;
 
 /// An unknown kid may send this instance back to the database at most this often, so a flood of
@@ -29,7 +29,7 @@ pub struct KeyStore(Arc<Inner>);
 #[derive(Debug)]
 struct Inner {
     pool: AppPool,
-    aead: AeadKey,
+    aead: Wrapping,
     grace: Duration,
     rotation_interval: Duration,
     validation: Validation,
@@ -80,19 +80,21 @@ struct KeyRow {
     kid: String,
     public_key_der: Vec<u8>,
     private_key_encrypted: Vec<u8>,
+    kek_id: Option<String>,
     retired_at: Option<DateTime<Utc>>,
     usable_until: Option<DateTime<Utc>>,
 }
 
 impl KeyStore {
     /// Loads the keys, first creating one if none is active (once, however many instances start
-    /// together). Fails if the active key does not open with `master`.
+    /// together). Fails if the active key does not open with `master` (the current master key,
+    /// or during a rotation the previous one).
     pub async fn load(
         pool: &AppPool,
-        master: &MasterKey,
+        master: impl Into<MasterKeys>,
         config: &AuthConfig,
     ) -> Result<Self, KeyError> {
-        let aead = AeadKey::derive(master, AEAD_PURPOSE);
+        let aead = Wrapping::derive(&master.into(), AEAD_PURPOSE);
         rotation::ensure_active(pool, &aead).await?;
         let keys = read(pool, &aead, config.key_grace_period, None).await?;
         Ok(Self(Arc::new(Inner {
@@ -247,12 +249,12 @@ impl KeyStore {
 /// Reads the active and in-grace keys, opening only those not already in `previous`.
 async fn read(
     pool: &AppPool,
-    aead: &AeadKey,
+    aead: &Wrapping,
     grace: Duration,
     previous: Option<&KeySet>,
 ) -> Result<KeySet, KeyError> {
     let rows: Vec<KeyRow> = sqlx::query_as(
-        "SELECT kid, public_key_der, private_key_encrypted, retired_at, \
+        "SELECT kid, public_key_der, private_key_encrypted, kek_id, retired_at, \
                 retired_at + make_interval(secs => $1) AS usable_until \
          FROM signing_keys \
          WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => $1) \
@@ -265,6 +267,7 @@ async fn read(
     let mut signer = None;
     let mut verifying = Vec::with_capacity(rows.len());
     for row in rows {
+        let kek = row.kek_id.clone().map(KekId::from_stored);
         let known = previous
             .and_then(|keys| keys.find(&row.kid))
             .filter(|key| key.public_der == row.public_key_der);
@@ -278,6 +281,7 @@ async fn read(
                 None => {
                     let opened = open(
                         aead,
+                        kek.as_ref(),
                         &row.kid,
                         &row.private_key_encrypted,
                         &row.public_key_der,
@@ -293,6 +297,7 @@ async fn read(
             // A retired key that does not open verifies nothing, but must not stop the others.
             match open(
                 aead,
+                kek.as_ref(),
                 &row.kid,
                 &row.private_key_encrypted,
                 &row.public_key_der,
@@ -320,4 +325,69 @@ async fn read(
         signing,
         verifying,
     })
+}
+
+/// Re-wraps up to `limit` signing keys not yet under `keys`' current master key, in one
+/// transaction (rows locked); returns how many. The keys themselves, their kids and public
+/// halves do not change, so tokens signed before verify after.
+pub async fn rewrap_signing_keys(
+    pool: &AppPool,
+    keys: &MasterKeys,
+    limit: i64,
+) -> Result<u64, KeyError> {
+    let wrapping = Wrapping::derive(keys, AEAD_PURPOSE);
+    let mut tx = pool.platform().begin().await?;
+    let rows: Vec<(String, Vec<u8>, Option<String>)> = sqlx::query_as(
+        "SELECT kid, private_key_encrypted, kek_id FROM signing_keys \
+         WHERE kek_id IS DISTINCT FROM $1 ORDER BY created_at, kid LIMIT $2 FOR UPDATE",
+    )
+    .bind(wrapping.current().as_str())
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (kid, sealed, kek) in &rows {
+        let pkcs8 = unwrap_private(
+            &wrapping,
+            kek.clone().map(KekId::from_stored).as_ref(),
+            kid,
+            sealed,
+        )?;
+        sqlx::query(
+            "UPDATE signing_keys SET private_key_encrypted = $2, kek_id = $3 WHERE kid = $1",
+        )
+        .bind(kid)
+        .bind(wrapping.seal(&pkcs8, kid.as_bytes()))
+        .bind(wrapping.current().as_str())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(u64::try_from(rows.len()).unwrap_or(u64::MAX))
+}
+
+/// Which of `keys` wrapped the signing keys stored before rows named their master key — the key
+/// the deployment ran on before it recorded key ids — tried on the oldest such key. `None` when
+/// every signing key names its master key (or there is none yet); [`KeyError::Corrupt`] when
+/// none of `keys` opens it (the wrong key is configured).
+pub async fn legacy_master_key<'k>(
+    pool: &AppPool,
+    keys: &'k MasterKeys,
+) -> Result<Option<&'k MasterKey>, KeyError> {
+    let row: Option<(String, Vec<u8>)> = sqlx::query_as(
+        "SELECT kid, private_key_encrypted FROM signing_keys WHERE kek_id IS NULL \
+         ORDER BY created_at, kid LIMIT 1",
+    )
+    .fetch_optional(pool.platform().pool())
+    .await?;
+    let Some((kid, sealed)) = row else {
+        return Ok(None);
+    };
+    keys.all()
+        .find(|key| {
+            AeadKey::derive(key, AEAD_PURPOSE)
+                .open(&sealed, kid.as_bytes())
+                .is_ok()
+        })
+        .map(Some)
+        .ok_or(KeyError::Corrupt(kid))
 }
