@@ -25,6 +25,11 @@ async fn practices(app: &TestApp, accounts: [usize; 3]) -> Vec<(TestUser, Vec<Te
     out
 }
 
+/// The platform's FAILED_LOGIN_BURST incidents.
+async fn platform_bursts(app: &TestApp) -> Vec<crate::fixtures::security::StoredIncident> {
+    of_kind(app, OrganizationId::PLATFORM, "FAILED_LOGIN_BURST").await
+}
+
 /// One failed login (from the test client's address) per clinician of every practice.
 async fn fail_each(app: &TestApp, practices: &[(TestUser, Vec<TestUser>)]) {
     for (_, clinicians) in practices {
@@ -45,7 +50,7 @@ async fn five_accounts_over_three_practices_are_a_platform_incident_about_the_ad
 
     detect(&app).await;
 
-    let found = of_kind(&app, OrganizationId::PLATFORM, "FAILED_LOGIN_BURST").await;
+    let found = platform_bursts(&app).await;
     assert_eq!(found.len(), 1, "{found:?}");
     let incident = &found[0];
     assert_eq!(incident.subject_ip.as_deref(), Some("127.0.0.1"));
@@ -83,7 +88,7 @@ async fn five_accounts_over_three_practices_are_a_platform_incident_about_the_ad
 
     // Nothing new: the next pass reads no failure twice.
     detect(&app).await;
-    let again = of_kind(&app, OrganizationId::PLATFORM, "FAILED_LOGIN_BURST").await;
+    let again = platform_bursts(&app).await;
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].event_count, 5);
 }
@@ -96,11 +101,7 @@ async fn four_accounts_over_three_practices_open_nothing() {
 
     detect(&app).await;
 
-    assert!(
-        of_kind(&app, OrganizationId::PLATFORM, "FAILED_LOGIN_BURST")
-            .await
-            .is_empty()
-    );
+    assert!(platform_bursts(&app).await.is_empty());
 }
 
 #[tokio::test]
@@ -111,11 +112,7 @@ async fn five_accounts_of_one_practice_are_that_practice_s_incident_not_the_plat
 
     detect(&app).await;
 
-    assert!(
-        of_kind(&app, OrganizationId::PLATFORM, "FAILED_LOGIN_BURST")
-            .await
-            .is_empty()
-    );
+    assert!(platform_bursts(&app).await.is_empty());
     let own = of_kind(&app, practices[0].0.organization_id, "FAILED_LOGIN_BURST").await;
     assert_eq!(own.len(), 1, "{own:?}");
     assert_eq!(own[0].evidence["trigger"], "accounts_per_ip");
@@ -139,7 +136,7 @@ async fn the_platform_s_thresholds_and_switch_govern_spraying() {
     let practices = practices(&app, [2, 1, 0]).await;
     fail_each(&app, &practices).await;
     detect(&app).await;
-    let found = of_kind(&app, OrganizationId::PLATFORM, "FAILED_LOGIN_BURST").await;
+    let found = platform_bursts(&app).await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].severity, "CRITICAL");
     assert_eq!(found[0].evidence["thresholds"]["practicesPerIp"], 2);
@@ -159,11 +156,7 @@ async fn the_platform_s_thresholds_and_switch_govern_spraying() {
     let practices = self::practices(&fresh, [2, 2, 1]).await;
     fail_each(&fresh, &practices).await;
     detect(&fresh).await;
-    assert!(
-        of_kind(&fresh, OrganizationId::PLATFORM, "FAILED_LOGIN_BURST")
-            .await
-            .is_empty()
-    );
+    assert!(platform_bursts(&fresh).await.is_empty());
 }
 
 #[tokio::test]
@@ -187,16 +180,12 @@ async fn a_crash_before_commit_neither_skips_nor_double_counts_a_failure() {
         assert_eq!(outcome.incidents.len(), 1);
         drop(tx);
     }
-    assert!(
-        of_kind(&app, OrganizationId::PLATFORM, "FAILED_LOGIN_BURST")
-            .await
-            .is_empty()
-    );
+    assert!(platform_bursts(&app).await.is_empty());
 
     detect(&app).await;
     detect(&app).await;
 
-    let found = of_kind(&app, OrganizationId::PLATFORM, "FAILED_LOGIN_BURST").await;
+    let found = platform_bursts(&app).await;
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].event_count, 5, "every failure counted once");
 }
