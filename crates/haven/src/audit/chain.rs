@@ -24,7 +24,7 @@ use uuid::Uuid;
 /// The `prev_hash` of a chain's first event.
 pub const GENESIS: [u8; 32] = [0; 32];
 
-/// One sealed event as the verifier reads it (text forms as described in the module docs).
+/// One event in the text forms of the module docs, as the sealer reads it from the outbox.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SealedRow {
     /// Position in the chain.
@@ -64,13 +64,6 @@ pub struct SealedRow {
     /// The stored hash.
     pub hash: Vec<u8>,
 }
-
-/// The columns, in [`SealedRow`]'s shape, for a `SELECT ... FROM audit_log`.
-pub const SEALED_COLUMNS: &str = "sequence, organization_id::text AS organization_id, id::text AS id, \
-     (extract(epoch FROM occurred_at) * 1000000)::bigint AS occurred_at_us, \
-     user_id::text AS user_id, role, action, entity_type, entity_id, \
-     patient_id::text AS patient_id, access_method, outcome, host(ip) AS ip, user_agent, \
-     request_id, details::text AS details, prev_hash, hash";
 
 /// The canonical fields of one row, in hashing order (see the module docs), borrowed from
 /// whichever form the row was read in.
