@@ -85,13 +85,18 @@ async fn walk(
     Ok(())
 }
 
-/// A chain that ends before its last genuine checkpoint lost its tail.
+/// Where a chain intact up to `head` breaks because it ends before its last genuine
+/// checkpoint (it lost its tail), if it does.
+fn lost_tail(head: i64, expected: &BTreeMap<i64, Vec<u8>>) -> Option<i64> {
+    expected
+        .last_key_value()
+        .and_then(|(&last_checkpoint, _)| (last_checkpoint > head).then_some(head + 1))
+}
+
+/// The walker's report, with a lost tail counted as a break.
 fn report(mut walker: ChainWalker, expected: &BTreeMap<i64, Vec<u8>>) -> ChainReport {
-    let (head, _) = walker.head();
-    if let Some((&last_checkpoint, _)) = expected.last_key_value()
-        && last_checkpoint > head
-    {
-        walker.break_at(head + 1);
+    if let Some(at) = lost_tail(walker.head().0, expected) {
+        walker.break_at(at);
     }
     let broken = walker.broken_at();
     ChainReport {
@@ -219,10 +224,8 @@ fn join(
         last_intact = head;
         previous = Some(hash);
     }
-    if let Some((&last_checkpoint, _)) = expected.last_key_value()
-        && last_checkpoint > last_intact
-    {
-        return broken(checked, last_intact + 1);
+    if let Some(at) = lost_tail(last_intact, expected) {
+        return broken(checked, at);
     }
     ChainReport {
         valid: true,
