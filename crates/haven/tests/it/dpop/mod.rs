@@ -112,12 +112,13 @@ async fn a_bound_token_is_useless_without_a_fresh_proof_of_its_key() {
             call(app, Method::GET, ME, Some(("DPoP", &token)), &proofs, None).await
         }
     };
-    let now = chrono::Utc::now().timestamp();
     let mut with_d = key.header();
     with_d["jwk"]["d"] = json!("AAAA");
-    let none_header = json!({ "typ": "dpop+jwt", "alg": "none", "jwk": key.jwk });
-    let none_proof = format!("{}.{}.", part(&none_header), part(&good(json!({}))));
-    let hs256 = {
+    let none_proof = || {
+        let header = json!({ "typ": "dpop+jwt", "alg": "none", "jwk": key.jwk });
+        format!("{}.{}.", part(&header), part(&good(json!({}))))
+    };
+    let hs256 = || {
         let header = json!({ "typ": "dpop+jwt", "alg": "HS256", "jwk": key.jwk });
         let input = format!("{}.{}", part(&header), part(&good(json!({}))));
         let secret = jsonwebtoken::EncodingKey::from_secret(b"the public key as a secret");
@@ -128,105 +129,94 @@ async fn a_bound_token_is_useless_without_a_fresh_proof_of_its_key() {
     };
     // RS256 is refused for what it is, before any key is looked at: the signature's bytes do
     // not matter (an RSA public key in the header, a placeholder signature).
-    let rs256 = {
+    let rs256 = || {
         let jwk = json!({ "kty": "RSA", "e": "AQAB", "n": part(&json!("a 2048-bit modulus would go here")) });
         let header = json!({ "typ": "dpop+jwt", "alg": "RS256", "jwk": jwk });
         format!("{}.{}.c2lnbmF0dXJl", part(&header), part(&good(json!({}))))
     };
+    // Each proof is made just before it is sent: a proof made up front could have grown older
+    // than 60 s on a loaded machine and be refused as stale instead of for its own fault. The
+    // times are far from the limits for the same reason.
+    let at = |offset: i64| json!({ "iat": chrono::Utc::now().timestamp() + offset });
+    let signed = |extra: Value| vec![key.proof_with(key.header(), good(extra))];
     let replayed = key.proof_with(key.header(), good(json!({})));
     assert_eq!(dpop(vec![replayed.clone()]).await.status, StatusCode::OK);
 
-    let cases: Vec<(&str, Vec<String>, &str)> = vec![
-        ("no proof", vec![], "missing"),
+    type Proofs<'a> = Box<dyn Fn() -> Vec<String> + 'a>;
+    let cases: Vec<(&str, Proofs<'_>, &str)> = vec![
+        // First, while its one use is recent.
+        ("replayed", Box::new(|| vec![replayed.clone()]), "replay"),
+        ("no proof", Box::new(Vec::new), "missing"),
         (
             "two proofs",
-            vec![
-                key.proof_with(key.header(), good(json!({}))),
-                key.proof_with(key.header(), good(json!({}))),
-            ],
+            Box::new(|| [signed(json!({})), signed(json!({}))].concat()),
             "multiple",
         ),
-        ("not a JWT", vec!["not.a.jwt".into()], "malformed"),
+        (
+            "not a JWT",
+            Box::new(|| vec!["not.a.jwt".into()]),
+            "malformed",
+        ),
         (
             "wrong typ",
-            vec![key.proof_with(
-                merge(key.header(), json!({ "typ": "JWT" })),
-                good(json!({})),
-            )],
+            Box::new(|| {
+                vec![key.proof_with(
+                    merge(key.header(), json!({ "typ": "JWT" })),
+                    good(json!({})),
+                )]
+            }),
             "type",
         ),
-        ("alg none", vec![none_proof], "algorithm"),
-        ("HS256", vec![hs256], "algorithm"),
-        ("RS256", vec![rs256], "algorithm"),
+        ("alg none", Box::new(|| vec![none_proof()]), "algorithm"),
+        ("HS256", Box::new(|| vec![hs256()]), "algorithm"),
+        ("RS256", Box::new(|| vec![rs256()]), "algorithm"),
         (
             "private key in the jwk",
-            vec![key.proof_with(with_d, good(json!({})))],
+            Box::new(|| vec![key.proof_with(with_d.clone(), good(json!({})))]),
             "private_key",
         ),
         (
             "signed by another key than its jwk",
-            vec![other.proof_with(key.header(), good(json!({})))],
+            Box::new(|| vec![other.proof_with(key.header(), good(json!({})))]),
             "signature",
         ),
         (
             "wrong htm",
-            vec![key.proof_with(key.header(), good(json!({ "htm": "POST" })))],
+            Box::new(|| signed(json!({ "htm": "POST" }))),
             "htm",
         ),
         (
             "wrong htu",
-            vec![key.proof_with(
-                key.header(),
-                good(json!({ "htu": format!("{BASE}/api/patients") })),
-            )],
+            Box::new(|| signed(json!({ "htu": format!("{BASE}/api/patients") }))),
             "htu",
         ),
         (
             "htu of another host",
-            vec![key.proof_with(
-                key.header(),
-                good(json!({ "htu": format!("https://evil.example{ME}") })),
-            )],
+            Box::new(|| signed(json!({ "htu": format!("https://evil.example{ME}") }))),
             "htu",
         ),
-        (
-            "no ath",
-            vec![key.proof_with(key.header(), good(json!({ "ath": null })))],
-            "ath",
-        ),
+        ("no ath", Box::new(|| signed(json!({ "ath": null }))), "ath"),
         (
             "ath of another token",
-            vec![key.proof_with(
-                key.header(),
-                good(json!({ "ath": ath("another.token.value") })),
-            )],
+            Box::new(|| signed(json!({ "ath": ath("another.token.value") }))),
             "ath",
         ),
-        (
-            "iat 61 s old",
-            vec![key.proof_with(key.header(), good(json!({ "iat": now - 61 })))],
-            "iat_stale",
-        ),
-        (
-            "iat 6 s ahead",
-            vec![key.proof_with(key.header(), good(json!({ "iat": now + 6 })))],
-            "iat_future",
-        ),
+        ("iat 2 min old", Box::new(|| signed(at(-120))), "iat_stale"),
+        ("iat 1 min ahead", Box::new(|| signed(at(60))), "iat_future"),
         (
             "no jti",
-            vec![key.proof_with(key.header(), good(json!({ "jti": null })))],
+            Box::new(|| signed(json!({ "jti": null }))),
             "claims",
         ),
-        ("replayed", vec![replayed], "replay"),
         (
             "a valid proof of another key",
-            vec![other.proof_with(other.header(), good(json!({})))],
+            Box::new(|| vec![other.proof_with(other.header(), good(json!({})))]),
             "key_mismatch",
         ),
     ];
     let mut expected = Vec::new();
     for (what, proofs, reason) in cases {
-        assert_refused(&dpop(proofs).await, what);
+        assert_refused(&dpop(proofs()).await, what);
         expected.push(reason.to_owned());
     }
     // As a bearer token: a downgrade, refused.
