@@ -7,8 +7,10 @@
 #   bench/breach-detector-ab.sh                  # release build, 3 pairs, 32 clients, 90 s each
 #   PAIRS=5 DURATION=60s bench/breach-detector-ab.sh --no-build
 #
-# Environment: PAIRS (3), CONCURRENCY (32), DURATION (90s), PATIENTS (1000), RESULTS (a new
-# directory under /tmp). Needs cargo, jq and the PostgreSQL server binaries.
+# Environment: PAIRS (3), CONCURRENCY (32), DURATION (90s), PATIENTS (1000), LIST_LIMIT (unset:
+# single reads, one audit event each; N: lists of N patients, N events per request, to reach
+# the SPEC's 2,000 events/s), RESULTS (a new directory under /tmp). Needs cargo, jq and the
+# PostgreSQL server binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PAIRS=${PAIRS:-3}
@@ -16,6 +18,7 @@ CONCURRENCY=${CONCURRENCY:-32}
 DURATION=${DURATION:-90s}
 PATIENTS=${PATIENTS:-1000}
 RESULTS=${RESULTS:-$(mktemp -d /tmp/haven-detector-ab.XXXXXX)}
+mkdir -p "$RESULTS"
 if [[ ${1:-} != --no-build ]]; then
     cargo build --release --locked -p haven -p haven-bench
 fi
@@ -31,12 +34,20 @@ one() {
     "$bin/haven-bench" --start --haven-bin "$bin/haven" --json \
         --haven-env "HAVEN_BREACH_DETECTOR_SECS=$secs" \
         breach-detector --concurrency "$CONCURRENCY" --duration "$DURATION" \
-        --patients "$PATIENTS" >"$file"
+        --patients "$PATIENTS" ${LIST_LIMIT:+--list-limit "$LIST_LIMIT"} >"$file"
     jq -r --arg mode "$mode" --arg pair "$pair" \
-        '"pair \($pair) detector \($mode): \(.okPerSec | floor) reads/s, max lag \(.breachDetector.maxLagSecs * 10 | floor / 10) s, caught up \(.breachDetector.caughtUpSecsAfterLoad // "-") s after, other processes \(.cpu.otherCores * 100 | floor / 100) cores"' "$file"
+        '"pair \($pair) detector \($mode): \(.okPerSec | floor) requests/s, \(.breachDetector.loadAuditEventsPerSec | floor) audit events/s, max lag \(.breachDetector.maxLagSecs * 10 | floor / 10) s, caught up \(.breachDetector.caughtUpSecsAfterLoad // "-") s after, other processes \(.cpu.otherCores * 100 | floor / 100) cores"' "$file"
 }
 
 for pair in $(seq "$PAIRS"); do
     one off "$pair"
     one on "$pair"
 done
+
+# Medians of each side, and the throughput cost of the detector (on against off).
+median() { jq -s "map($1) | sort | .[length / 2 | floor]" "$RESULTS"/"$2"-*.json; }
+off=$(median ".okPerSec | floor" off)
+on=$(median ".okPerSec | floor" on)
+echo "medians: off $off requests/s, on $on requests/s ($(median ".breachDetector.loadAuditEventsPerSec | floor" on) audit events/s), max lag on $(median .breachDetector.maxLagSecs on) s"
+jq -n --argjson off "$off" --argjson on "$on" \
+    '"detector cost: \((($off - $on) / $off * 1000 | round) / 10)% of the requests/s with it off"'

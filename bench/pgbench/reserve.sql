@@ -19,14 +19,10 @@
 -- constants Haven binds as parameters are literals; the audit details are built with
 -- jsonb_build_object; sqlx's Sync round trip on each pool checkout has no equivalent.
 
--- Transaction 1: auth::caller, for ADMIN and SUPER_ADMIN callers on non-auth routes: does the
--- organization require MFA this admin lacks?
-BEGIN;
-SELECT set_config('app.current_organization_id', :org, true), set_config('app.current_user_id', :user, true);
-SELECT o.require_mfa_for_admins AND NOT u.mfa_enabled FROM users u JOIN organizations o ON o.id = u.organization_id WHERE u.organization_id = :org AND u.id = :user;
-COMMIT;
+-- auth::caller's MFA gate (does the organization require MFA this admin lacks?) is asked at
+-- most once a second per admin (auth/mfa_gate.rs): under load it is not part of a request.
 
--- Transaction 2: api/therapy_sessions/reserve.rs.
+-- api/therapy_sessions/reserve.rs.
 \set i random(1, :authorizations)
 BEGIN;
 -- db/tenant.rs: TenantTx::begin

@@ -367,6 +367,10 @@ pub struct BreachDetectorArgs {
     /// Patients seeded before the load; each read picks one at random.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub patients: u32,
+    /// Read lists of this many patients (`GET /api/patients?page&limit`, a page at random)
+    /// instead of one patient by id: each request then writes this many audit events.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub list_limit: Option<u32>,
     /// With the detector on: how long to wait after the load for it to read everything.
     #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub catch_up_secs: u64,
@@ -412,6 +416,16 @@ pub struct AuditVerifyArgs {
     /// How long the sealer may take to seal them all before the run fails.
     #[arg(long, default_value = "30m", value_parser = parse_duration)]
     pub seal_timeout: Duration,
+    /// `haven audit verify --segments N` for the measured run [default: Haven's own, the cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub segments: Option<u16>,
+    /// After the measured run, an A/B on the same chain: `--segments A` and `--segments B`
+    /// alternately, `--ab-pairs` times each (e.g. `--ab-segments 1,2`).
+    #[arg(long, value_delimiter = ',', num_args = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub ab_segments: Vec<u16>,
+    /// Pairs of the A/B.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub ab_pairs: u32,
 }
 
 /// `audit-writes` options.

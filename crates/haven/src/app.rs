@@ -60,6 +60,7 @@ pub struct App {
     csrf: Csrf,
     dpop_nonces: Nonces,
     dpop_keys: crate::auth::dpop::KeyCache,
+    mfa_gate: crate::auth::mfa_gate::MfaGate,
     mfa_key: AeadKey,
     sealer: Sealer,
     keyring: Keyring,
@@ -116,6 +117,7 @@ impl App {
             csrf: Csrf::new(secrets.csrf.clone()),
             dpop_nonces: Nonces::new(secrets.dpop_nonce.clone()),
             dpop_keys: crate::auth::dpop::KeyCache::default(),
+            mfa_gate: crate::auth::mfa_gate::MfaGate::default(),
             mfa_key: AeadKey::from_secret(secrets.mfa_secrets.clone()),
             db,
             master_keys,
@@ -217,6 +219,12 @@ impl App {
     #[must_use]
     pub fn dpop_keys(&self) -> &crate::auth::dpop::KeyCache {
         &self.dpop_keys
+    }
+
+    /// The MFA gate's recent passes (`http::caller`).
+    #[must_use]
+    pub fn mfa_gate(&self) -> &crate::auth::mfa_gate::MfaGate {
+        &self.mfa_gate
     }
 
     /// The audit sealer (chains recorded events into the log).

@@ -84,38 +84,17 @@ pub async fn run(target: &Target, args: &AuditVerifyArgs) -> anyhow::Result<Repo
     conn.close().await?;
     let after_sealing = target.memory();
 
-    let (cpu_before, started) = (target.cpu_snapshot(), Instant::now());
-    let output = server
-        .command()
-        .args(["audit", "verify", "--org", &org.to_string()])
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .context("running haven audit verify")?;
-    let wall = started.elapsed();
-    // Its backend's time shows once the postmaster has reaped it.
-    tokio::time::sleep(crate::pgbench::SETTLE).await;
-    let verify_window = started.elapsed();
-    let verify_cpu = cpu::Usage::between(cpu_before, target.cpu_snapshot(), verify_window);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!(
-            "haven audit verify failed ({}):\n{stdout}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let verified = Verified::parse(&stdout)
-        .with_context(|| format!("haven audit verify printed no summary:\n{stdout}"))?;
+    let run = verify_once(target, org, args.segments).await?;
     // At least the inserted events: the breach detector may have added its own to the chain
     // (one user reading a million patients opens an incident); run with
     // `--haven-env HAVEN_BREACH_DETECTOR_SECS=off` to verify exactly the inserted ones.
     anyhow::ensure!(
-        verified.entries >= args.rows,
+        run.verified.entries >= args.rows,
         "haven audit verify checked {} entries, {} were sealed",
-        verified.entries,
+        run.verified.entries,
         args.rows
     );
+    let ab = segments_ab(target, org, args).await?;
 
     Ok(report(
         target,
@@ -126,13 +105,101 @@ pub async fn run(target: &Target, args: &AuditVerifyArgs) -> anyhow::Result<Repo
             sealed_in,
             seal_cpu,
             after_sealing,
-            verified,
-            wall,
-            verify_cpu,
-            verify_window,
+            run,
             verify_peak_kib: children_peak_kib(),
+            ab,
         },
     ))
+}
+
+/// One `haven audit verify` of the organization's chain.
+struct VerifyRun {
+    segments: Option<u16>,
+    verified: Verified,
+    wall: Duration,
+    cpu: cpu::Usage,
+    /// The time `cpu` covers: the command and a short settling wait.
+    window: Duration,
+}
+
+/// Runs `haven audit verify --org <org> [--segments N]` beside the server.
+async fn verify_once(
+    target: &Target,
+    org: Uuid,
+    segments: Option<u16>,
+) -> anyhow::Result<VerifyRun> {
+    let server = target.started()?;
+    let mut command = server.command();
+    command.args(["audit", "verify", "--org", &org.to_string()]);
+    if let Some(n) = segments {
+        command.args(["--segments", &n.to_string()]);
+    }
+    let (cpu_before, started) = (target.cpu_snapshot(), Instant::now());
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .context("running haven audit verify")?;
+    let wall = started.elapsed();
+    // Its backend's time shows once the postmaster has reaped it.
+    tokio::time::sleep(crate::pgbench::SETTLE).await;
+    let window = started.elapsed();
+    let cpu = cpu::Usage::between(cpu_before, target.cpu_snapshot(), window);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        bail!(
+            "haven audit verify failed ({}):\n{stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let verified = Verified::parse(&stdout)
+        .with_context(|| format!("haven audit verify printed no summary:\n{stdout}"))?;
+    Ok(VerifyRun {
+        segments,
+        verified,
+        wall,
+        cpu,
+        window,
+    })
+}
+
+/// `--ab-segments A,B`: A and B alternately on the same chain, A first in odd pairs and B first
+/// in even ones, so a drift of the machine's speed falls on both sides.
+async fn segments_ab(
+    target: &Target,
+    org: Uuid,
+    args: &AuditVerifyArgs,
+) -> anyhow::Result<Vec<VerifyRun>> {
+    let [a, b] = match args.ab_segments.as_slice() {
+        [] => return Ok(Vec::new()),
+        [a, b] => [*a, *b],
+        other => bail!("--ab-segments takes two counts, got {}", other.len()),
+    };
+    let mut runs = Vec::new();
+    for pair in 0..args.ab_pairs {
+        let order = if pair % 2 == 0 { [a, b] } else { [b, a] };
+        for segments in order {
+            let run = verify_once(target, org, Some(segments)).await?;
+            eprintln!(
+                "haven-bench: verify --segments {segments}: {:.0} entries/s",
+                run.verified.per_sec
+            );
+            runs.push(run);
+        }
+    }
+    Ok(runs)
+}
+
+/// The median rate of the A/B runs with `segments`.
+fn median_rate(runs: &[VerifyRun], segments: u16) -> Option<f64> {
+    let mut rates: Vec<f64> = runs
+        .iter()
+        .filter(|r| r.segments == Some(segments))
+        .map(|r| r.verified.per_sec)
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    rates.get(rates.len() / 2).copied()
 }
 
 /// Polls the organization's chain head until it reaches `rows`.
@@ -210,12 +277,9 @@ struct Measured {
     sealed_in: Duration,
     seal_cpu: cpu::Usage,
     after_sealing: Option<crate::memory::Memory>,
-    verified: Verified,
-    wall: Duration,
-    verify_cpu: cpu::Usage,
-    /// The time `verify_cpu` covers: the command and a short settling wait.
-    verify_window: Duration,
+    run: VerifyRun,
     verify_peak_kib: Option<u64>,
+    ab: Vec<VerifyRun>,
 }
 
 fn report(target: &Target, args: &AuditVerifyArgs, measured: Measured) -> Report {
@@ -225,17 +289,22 @@ fn report(target: &Target, args: &AuditVerifyArgs, measured: Measured) -> Report
         sealed_in,
         seal_cpu,
         after_sealing,
+        run,
+        verify_peak_kib,
+        ab,
+    } = measured;
+    let VerifyRun {
+        segments,
         verified,
         wall,
-        verify_cpu,
-        verify_window,
-        verify_peak_kib,
-    } = measured;
+        cpu: verify_cpu,
+        window: verify_window,
+    } = run;
     let rows = args.rows;
     let seal_rate = rows as f64 / sealed_in.as_secs_f64().max(1e-9);
     let wall_rate = rows as f64 / wall.as_secs_f64().max(1e-9);
     let idle = target.idle_memory();
-    let rows_out = vec![
+    let mut rows_out = vec![
         (
             "scenario",
             "audit verify: one organization's chain, events inserted into the outbox directly"
@@ -269,8 +338,15 @@ fn report(target: &Target, args: &AuditVerifyArgs, measured: Measured) -> Report
         (
             "verify",
             format!(
-                "{} entries in {:.2} s: {:.0} entries/s (haven audit verify's own figure)",
-                verified.entries, verified.seconds, verified.per_sec
+                "{} entries in {:.2} s: {:.0} entries/s (haven audit verify's own figure), \
+                 segments: {}",
+                verified.entries,
+                verified.seconds,
+                verified.per_sec,
+                segments.map_or_else(
+                    || "Haven's default (the cores)".to_owned(),
+                    |n| n.to_string()
+                )
             ),
         ),
         (
@@ -298,6 +374,25 @@ fn report(target: &Target, args: &AuditVerifyArgs, measured: Measured) -> Report
             ),
         ),
     ];
+    let ab_counts: Vec<u16> = args.ab_segments.clone();
+    if !ab.is_empty() {
+        for &n in &ab_counts {
+            let rates: Vec<String> = ab
+                .iter()
+                .filter(|r| r.segments == Some(n))
+                .map(|r| format!("{:.0}", r.verified.per_sec))
+                .collect();
+            rows_out.push((
+                "verify A/B",
+                format!(
+                    "--segments {n}: {} entries/s (median {:.0}); in run order, pairs alternate \
+                     which goes first",
+                    rates.join(" / "),
+                    median_rate(&ab, n).unwrap_or_default()
+                ),
+            ));
+        }
+    }
     let json = json!({
         "scenario": "audit-verify",
         "target": target.to_json(),
@@ -308,6 +403,7 @@ fn report(target: &Target, args: &AuditVerifyArgs, measured: Measured) -> Report
         "sealPerSec": seal_rate,
         "sealCpu": seal_cpu.to_json(),
         "verify": {
+            "segments": segments,
             "entries": verified.entries,
             "secs": verified.seconds,
             "perSec": verified.per_sec,
@@ -316,6 +412,12 @@ fn report(target: &Target, args: &AuditVerifyArgs, measured: Measured) -> Report
             "peakRssMib": verify_peak_kib.map(crate::memory::mib),
             "cpu": verify_cpu.to_json(),
         },
+        "segmentsAb": ab.iter().map(|r| json!({
+            "segments": r.segments,
+            "perSec": r.verified.per_sec,
+            "secs": r.verified.seconds,
+            "cpu": r.cpu.to_json(),
+        })).collect::<Vec<_>>(),
         "memory": target::memory_json(idle, after_sealing),
         "meetsTarget": verified.per_sec >= TARGET_ROWS_PER_SEC,
     });

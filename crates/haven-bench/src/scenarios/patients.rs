@@ -115,6 +115,21 @@ pub async fn create(target: &Target, args: &PatientCreateArgs) -> anyhow::Result
 /// `patient-read`: seeds an organization, its ADMIN and `--patients` patients, then reads them
 /// by id at random.
 pub async fn read(target: &Target, args: &PatientReadArgs) -> anyhow::Result<Report> {
+    read_pages(target, args, None).await
+}
+
+/// [`read`], or with `list_limit`, `GET /api/patients?page&limit` of a page drawn at random
+/// each time: one request audits `list_limit` patient reads (`breach-detector` uses it to
+/// write audit events faster than single reads can). No pgbench comparison for lists.
+pub async fn read_pages(
+    target: &Target,
+    args: &PatientReadArgs,
+    list_limit: Option<u32>,
+) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        list_limit.is_none() || args.pgbench.pgbench.is_none(),
+        "list reads have no pgbench script"
+    );
     let concurrency = usize::from(args.load.concurrency);
     let org = seed::organization(target).await?;
     let ids = seed::patients(
@@ -128,8 +143,12 @@ pub async fn read(target: &Target, args: &PatientReadArgs) -> anyhow::Result<Rep
     if let Ok(server) = target.started() {
         db::analyze(server, "patients").await?;
     }
-    let paths: Arc<Vec<String>> =
-        Arc::new(ids.iter().map(|id| format!("{PATIENTS}/{id}")).collect());
+    let paths: Arc<Vec<String>> = Arc::new(match list_limit {
+        None => ids.iter().map(|id| format!("{PATIENTS}/{id}")).collect(),
+        Some(limit) => (1..=(args.patients / limit).max(1))
+            .map(|page| format!("{PATIENTS}?page={page}&limit={limit}"))
+            .collect(),
+    });
     let api = Api::new(target.api.base())?;
     let token: Arc<str> = Arc::from(org.admin_token.as_str());
     let draws = Arc::new(AtomicU64::new(seed_from_clock()));

@@ -8,6 +8,7 @@ pub mod cookies;
 pub mod dpop;
 pub mod keys;
 pub mod mfa;
+pub mod mfa_gate;
 pub mod password;
 pub mod revocation;
 pub mod token;

@@ -6,7 +6,9 @@
 //! keyed with the public key), and the key comes only from our own table by `kid`, never from
 //! the token (`jwk`, `jku`, `x5u` are ignored).
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::dpop::Confirmation;
-use super::keys::{KeyError, KeyStore};
+use super::keys::{KeyError, KeyStore, VerifyingKey};
 use crate::config::AuthConfig;
 use crate::domain::Role;
 use crate::ids::{OrganizationId, UserId};
@@ -209,9 +211,98 @@ impl KeyStore {
             .verifying_key(&kid)
             .await
             .ok_or(Rejection::UnknownKid)?;
-        jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), self.validation())
-            .map(|data| data.claims)
-            .map_err(|error| classify(error.kind()))
+        let now = Utc::now().timestamp();
+        if let Some(verdict) = self.verified_tokens().get(token, &key, now) {
+            return verdict;
+        }
+        let claims =
+            jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), self.validation())
+                .map(|data| data.claims)
+                .map_err(|error| classify(error.kind()))?;
+        self.verified_tokens().insert(token, &key, &claims);
+        Ok(claims)
+    }
+}
+
+/// Access tokens already verified, by their exact text, with the key that verified them.
+///
+/// A client sends the same token with every request for its lifetime (15 minutes by default),
+/// and each verification cost an RS256 signature check and two JSON parses: about a tenth of the
+/// haven process's CPU per patient read (BENCHMARKS.md, the profile of issue 22). The same bytes
+/// verified under the same key verify the same way, so a hit skips straight to what depends on
+/// the time: `exp` and `nbf`, checked on every use with [`LEEWAY_SECS`] as jsonwebtoken does.
+/// Everything else stays per request: the header checks and the `kid`'s key must still be
+/// usable (a key past its grace period stops its cached tokens with it), and revocation, role
+/// and binding are checked by the caller after verification, as before. Only tokens that passed
+/// are kept, at most [`VERIFIED_TOKENS`] (expired ones are shed first, then it starts over).
+#[derive(Default)]
+pub(crate) struct VerifiedTokens {
+    entries: std::sync::Mutex<HashMap<Box<str>, Verified>>,
+}
+
+struct Verified {
+    key: Arc<VerifyingKey>,
+    claims: AccessClaims,
+}
+
+/// How many verified tokens are kept (each well under 2 KiB).
+pub(crate) const VERIFIED_TOKENS: usize = 4096;
+
+impl fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedTokens").finish_non_exhaustive()
+    }
+}
+
+impl VerifiedTokens {
+    /// The verdict on `token` if it was verified before by `key`: its claims while `now` is
+    /// within `nbf`..`exp` (with leeway), [`Rejection::Expired`] after. `None`: verify it.
+    fn get(
+        &self,
+        token: &str,
+        key: &VerifyingKey,
+        now: i64,
+    ) -> Option<Result<AccessClaims, Rejection>> {
+        let mut entries = self.lock();
+        let entry = entries.get(token)?;
+        if !entry.key.same_as(key) {
+            return None;
+        }
+        let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(i64::MAX);
+        if entry.claims.exp < now - leeway {
+            entries.remove(token);
+            return Some(Err(Rejection::Expired));
+        }
+        // A clock stepped back before `nbf`: let jsonwebtoken say so.
+        if entry.claims.nbf > now + leeway {
+            return None;
+        }
+        Some(Ok(entry.claims.clone()))
+    }
+
+    fn insert(&self, token: &str, key: &Arc<VerifyingKey>, claims: &AccessClaims) {
+        let mut entries = self.lock();
+        if entries.len() >= VERIFIED_TOKENS {
+            let now = Utc::now().timestamp() - i64::try_from(LEEWAY_SECS).unwrap_or(i64::MAX);
+            entries.retain(|_, entry| entry.claims.exp >= now);
+            if entries.len() >= VERIFIED_TOKENS {
+                entries.clear();
+            }
+        }
+        entries.insert(
+            token.into(),
+            Verified {
+                key: Arc::clone(key),
+                claims: claims.clone(),
+            },
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Verified>> {
+        // Entries are written whole: a map left by a panicking thread is still valid.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

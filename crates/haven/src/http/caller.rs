@@ -227,31 +227,36 @@ impl FromRequestParts<AppState> for Caller {
         // until they have it.
         let on_auth_route = original_path(parts).starts_with("/api/auth/");
         if crate::policy::users::held_to_mfa(caller.role) && !on_auth_route {
-            let mut tx = state
-                .db()
-                .begin_tenant(caller.organization_id, Some(caller.user_id))
-                .await?;
-            let blocked: bool = sqlx::query_scalar(
-                "SELECT o.require_mfa_for_admins AND NOT u.mfa_enabled \
-                 FROM users u JOIN organizations o ON o.id = u.organization_id \
-                 WHERE u.organization_id = $1 AND u.id = $2",
-            )
-            .bind(caller.organization_id)
-            .bind(caller.user_id)
-            .fetch_optional(tx.conn())
-            .await?
-            .unwrap_or(true);
-            tx.commit().await?;
-            if blocked {
-                return Err(AppError::new(
-                    ErrorCode::Forbidden,
-                    "Your organization requires MFA: enrol at /api/auth/mfa/setup first",
-                ));
-            }
+            mfa_gate(state, &caller).await?;
         }
         if let Some(target) = acting_organization(parts)? {
             return act_in(state, parts, caller, target).await;
         }
         Ok(caller)
     }
+}
+
+/// The MFA gate for an administrator: refused while their organization requires MFA they lack.
+/// A pass is reused for up to a second (`auth::mfa_gate`); a refusal is asked again each time.
+async fn mfa_gate(state: &AppState, caller: &Caller) -> Result<(), AppError> {
+    let gate = state.mfa_gate();
+    let now = std::time::Instant::now();
+    if gate.passed_recently(caller.organization_id, caller.user_id, now) {
+        return Ok(());
+    }
+    let mut tx = state
+        .db()
+        .begin_tenant(caller.organization_id, Some(caller.user_id))
+        .await?;
+    let blocked = crate::store::users::held_back_by_mfa(&mut tx, caller.user_id).await?;
+    tx.commit().await?;
+    if blocked {
+        return Err(AppError::new(
+            ErrorCode::Forbidden,
+            "Your organization requires MFA: enrol at /api/auth/mfa/setup first",
+        ));
+    }
+    // Stamped with the time before the read: the pass never outlives what was read.
+    gate.record_pass(caller.organization_id, caller.user_id, now);
+    Ok(())
 }

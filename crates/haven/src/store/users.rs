@@ -110,6 +110,23 @@ pub async fn insert(
     row.try_into()
 }
 
+/// Whether `user` of the transaction's organization is held back by the organization's MFA
+/// requirement for administrators (it requires MFA and they have none); `true` for a user not
+/// found, so that the gate fails closed.
+pub async fn held_back_by_mfa(tx: &mut TenantTx, user: UserId) -> Result<bool, sqlx::Error> {
+    let organization = tx.organization_id();
+    let blocked: Option<bool> = sqlx::query_scalar(
+        "SELECT o.require_mfa_for_admins AND NOT u.mfa_enabled \
+         FROM users u JOIN organizations o ON o.id = u.organization_id \
+         WHERE u.organization_id = $1 AND u.id = $2",
+    )
+    .bind(organization)
+    .bind(user)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(blocked.unwrap_or(true))
+}
+
 /// The user `id` of the transaction's organization.
 pub async fn find(tx: &mut TenantTx, id: UserId) -> Result<Option<User>, sqlx::Error> {
     let org = tx.organization_id();

@@ -129,6 +129,8 @@ async fn a_key_retired_longer_ago_than_the_grace_period_is_neither_published_nor
     let (db, master, store) = loaded().await;
     let old_kid = store.active_kid();
     let old_token = store.issue(&claims()).expect("issues");
+    // Verified once, so remembered: a token stops with its key even so.
+    assert!(store.verify(&old_token).await.is_ok());
     store.rotate(RotationReason::Manual).await.expect("rotates");
 
     backdate(&db, "retired_at", &old_kid, 8).await;
@@ -359,4 +361,31 @@ async fn a_public_key_swapped_in_the_table_is_never_trusted() {
         .expect("tampered");
     let result = KeyStore::load(&db.app_pool().await, &master, &AuthConfig::development()).await;
     assert!(matches!(result, Err(KeyError::Corrupt(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn a_remembered_token_still_expires_and_a_changed_byte_is_verified_afresh() {
+    let (_db, _master, store) = loaded().await;
+    let now = chrono::Utc::now().timestamp();
+    // Expired 28 s ago: still within the 30 s leeway, for two seconds more.
+    let mut nearly = claims();
+    (nearly.iat, nearly.nbf, nearly.exp) = (now - 600, now - 600, now - 28);
+    let token = store.issue(&nearly).expect("issues");
+    assert_eq!(store.verify(&token).await.expect("valid").sub, nearly.sub);
+    assert_eq!(
+        store.verify(&token).await.expect("remembered").sub,
+        nearly.sub
+    );
+
+    // One byte of the signature changed: another text, so verified, and refused.
+    let mut forged = token.clone().into_bytes();
+    let last = forged.len() - 2;
+    forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).expect("ascii");
+    let error = store.verify(&forged).await.expect_err("refused");
+    assert_eq!(error.reason(), Rejection::Signature);
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let error = store.verify(&token).await.expect_err("expired");
+    assert_eq!(error.reason(), Rejection::Expired);
 }

@@ -238,5 +238,9 @@ pub async fn disable_mfa(
     )
     .await?;
     tx.commit().await?;
+    // Effective at once on this instance; the others reuse a pass for at most a second.
+    state
+        .mfa_gate()
+        .forget(caller.organization_id, caller.user_id);
     Ok(StatusCode::NO_CONTENT)
 }

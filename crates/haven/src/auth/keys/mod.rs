@@ -16,6 +16,7 @@ pub use jwks::{Jwk, JwkSet};
 pub use rotation::{
     KeyInfo, KeyStatus, RotationReason, list, rotate, rotate_if_due, rotations_total,
 };
+pub(crate) use store::VerifyingKey;
 pub use store::{KeyStore, legacy_master_key, rewrap_signing_keys};
 
 /// The master-key derivation purpose for sealing private keys (see [`crate::crypto::AeadKey`]).

@@ -37,6 +37,8 @@ struct Inner {
     /// Serializes refreshes (so an older read never replaces a newer one) and remembers when an
     /// unknown kid last caused one.
     refresh: Mutex<Option<Instant>>,
+    /// Access tokens whose signature and claims were checked (`auth::token`).
+    verified: crate::auth::token::VerifiedTokens,
 }
 
 #[derive(Debug)]
@@ -59,6 +61,11 @@ pub(crate) struct VerifyingKey {
 }
 
 impl VerifyingKey {
+    /// Whether `other` is the same key (the same kid and public key).
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other) || (self.kid == other.kid && self.public_der == other.public_der)
+    }
+
     /// The key for jsonwebtoken.
     pub(crate) fn decoding_key(&self) -> &DecodingKey {
         &self.decoding
@@ -105,6 +112,7 @@ impl KeyStore {
             validation: crate::auth::token::validation(config),
             keys: RwLock::new(Arc::new(keys)),
             refresh: Mutex::new(None),
+            verified: crate::auth::token::VerifiedTokens::default(),
         })))
     }
 
@@ -202,6 +210,10 @@ impl KeyStore {
     }
 
     /// The validation settings for access tokens.
+    pub(crate) fn verified_tokens(&self) -> &crate::auth::token::VerifiedTokens {
+        &self.0.verified
+    }
+
     pub(crate) fn validation(&self) -> &Validation {
         &self.0.validation
     }

@@ -17,15 +17,16 @@
 //! Tokio's blocking pool is shared (file I/O, DNS), but hashing takes at most `threads` of its
 //! 512 threads. The permits are handed out first come, first served.
 //!
-//! Verifications reuse their Argon2 working memory ([`Arena`]): one 19 MiB block array per pool
-//! slot, kept between calls. Allocating it afresh per login made the allocator hoard freed
-//! arrays (hundreds of MiB under a login flood) and cost thousands of page faults per hash.
+//! Hashes and verifications reuse their Argon2 working memory ([`Arena`]): one 19 MiB block
+//! array per pool slot, kept between calls. Allocating it afresh per login (or per user created)
+//! made the allocator hoard freed arrays (hundreds of MiB under a login flood, or after creating
+//! fifty users) and cost thousands of page faults per hash.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use argon2::password_hash::phc::Output;
+use argon2::password_hash::phc::{Output, ParamsString, Salt};
 use argon2::{
     Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _,
     Version,
@@ -115,11 +116,11 @@ impl PasswordHasher {
     /// a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`).
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         self.run(move |inner| {
-            inner
-                .argon2
-                .hash_password(password.expose_secret().as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(|_| HashError)
+            hash_in_arena(
+                &inner.argon2,
+                &inner.arena,
+                password.expose_secret().as_bytes(),
+            )
         })
         .await?
     }
@@ -196,8 +197,8 @@ impl Inner {
     }
 }
 
-/// Argon2 working memory kept between verifications. At most one buffer per pool slot exists,
-/// since at most that many verifications run at once. A buffer holds state derived from the
+/// Argon2 working memory kept between hashes and verifications. At most one buffer per pool slot
+/// exists, since at most that many hashes run at once. A buffer holds state derived from the
 /// last password it hashed until the next hash overwrites it; it never leaves the process.
 pub(super) struct Arena {
     buffers: Mutex<Vec<Vec<Block>>>,
@@ -233,6 +234,30 @@ impl Arena {
         }
         result
     }
+}
+
+/// Hashes `password` with `argon2`'s parameters and a fresh 16-byte random salt into a PHC
+/// string, in reused memory (what `Argon2::hash_password` does, without allocating the block
+/// array: creating users in bulk grew the process by hundreds of MiB of hoarded arrays).
+fn hash_in_arena(argon2: &Argon2<'_>, arena: &Arena, password: &[u8]) -> Result<String, HashError> {
+    let params = argon2.params();
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    rand::fill(&mut salt[..]);
+    let salt = Salt::new(&salt).map_err(|_| HashError)?;
+    let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    arena
+        .with_blocks(params.block_count(), |blocks| {
+            argon2.hash_password_into_with_memory(password, &salt, &mut output, blocks)
+        })
+        .map_err(|_| HashError)?;
+    let hash = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|_| HashError)?,
+        salt: Some(salt),
+        hash: Some(Output::new(&output).map_err(|_| HashError)?),
+    };
+    Ok(hash.to_string())
 }
 
 /// Recomputes an Argon2 hash into reused memory and compares outputs in constant time.
@@ -358,6 +383,43 @@ mod arena_tests {
             outcomes,
             vec![true, false, true, false, true, false, true, false]
         );
+        let kept = hasher.inner.arena.buffers.lock().expect("lock").len();
+        assert!((1..=2).contains(&kept), "{kept} buffers kept");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hashes_made_in_reused_memory_are_standard_salted_and_reuse_the_slots() {
+        let hasher = PasswordHasher::new(Argon2Params::default(), 2).expect("hasher");
+        let jobs: Vec<_> = (0..6)
+            .map(|_| {
+                let hasher = hasher.clone();
+                tokio::spawn(async move { hasher.hash(SecretString::from("same password")).await })
+            })
+            .collect();
+        let mut hashes = Vec::new();
+        for job in jobs {
+            hashes.push(job.await.expect("task").expect("hash"));
+        }
+        for phc in &hashes {
+            assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+            // The argon2 crate's own verifier, not ours, accepts it.
+            let parsed = PasswordHash::new(phc).expect("a PHC string");
+            assert!(
+                Argon2::default()
+                    .verify_password(b"same password", &parsed)
+                    .is_ok()
+            );
+            assert!(
+                Argon2::default()
+                    .verify_password(b"other password", &parsed)
+                    .is_err()
+            );
+        }
+        let salts: std::collections::HashSet<_> = hashes
+            .iter()
+            .map(|phc| phc.split('$').nth(4).expect("salt").to_owned())
+            .collect();
+        assert_eq!(salts.len(), hashes.len(), "every hash has its own salt");
         let kept = hasher.inner.arena.buffers.lock().expect("lock").len();
         assert!((1..=2).contains(&kept), "{kept} buffers kept");
     }

@@ -161,3 +161,71 @@ async fn mfa_setup_twice_after_enrolment_is_a_conflict() {
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(again.error_code(), "INVALID_STATE");
 }
+
+async fn require_mfa(app: &TestApp, admin: &TestUser) {
+    let owner = app.db().owner_pool().await;
+    sqlx::query("UPDATE organizations SET require_mfa_for_admins = true WHERE id = $1")
+        .bind(admin.organization_id)
+        .execute(&owner)
+        .await
+        .expect("require MFA");
+    owner.close().await;
+}
+
+#[tokio::test]
+async fn a_pass_of_the_mfa_gate_is_reused_for_at_most_a_second() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    assert_eq!(
+        app.get_as(&admin, "/api/users").await.status,
+        StatusCode::OK
+    );
+
+    // The requirement is switched on behind Haven's back (no API does it): the pass read a
+    // moment ago may still be reused, but not past its second.
+    require_mfa(&app, &admin).await;
+    tokio::time::sleep(haven::auth::mfa_gate::PASS_TTL + std::time::Duration::from_millis(100))
+        .await;
+    let refused = app.get_as(&admin, "/api/users").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // A refusal is not remembered: enrolling lets the admin in at once.
+    let (secret, _) = enrol(&app, &admin).await;
+    let relogin = login(&app, &admin, Some(&code_at(&secret, now()))).await;
+    let mut enrolled = admin.clone();
+    enrolled.token = relogin.json()["token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        app.get_as(&enrolled, "/api/users").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn an_admin_who_disables_mfa_where_it_is_required_is_held_back_at_once() {
+    let app = TestApp::new().await;
+    let admin = app.org_with("Practice A", Role::Admin).await;
+    let (secret, _) = enrol(&app, &admin).await;
+    require_mfa(&app, &admin).await;
+    let relogin = login(&app, &admin, Some(&code_at(&secret, now()))).await;
+    let mut enrolled = admin.clone();
+    enrolled.token = relogin.json()["token"].as_str().expect("token").to_owned();
+    assert_eq!(
+        app.get_as(&enrolled, "/api/users").await.status,
+        StatusCode::OK
+    );
+
+    let code = code_at(&secret, now() + 30);
+    let disabled = app
+        .json_as(
+            &enrolled,
+            Method::POST,
+            "/api/auth/mfa/disable",
+            &json!({ "password": PASSWORD, "code": code }),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::NO_CONTENT);
+    // No second's grace on the instance that disabled it.
+    assert_eq!(
+        app.get_as(&enrolled, "/api/users").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
