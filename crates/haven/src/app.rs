@@ -60,6 +60,7 @@ pub struct App {
     csrf: Csrf,
     dpop_nonces: Nonces,
     dpop_keys: crate::auth::dpop::KeyCache,
+    dpop_seen: crate::auth::dpop::replay::Seen,
     mfa_gate: crate::auth::mfa_gate::MfaGate,
     mfa_key: AeadKey,
     sealer: Sealer,
@@ -117,6 +118,7 @@ impl App {
             csrf: Csrf::new(secrets.csrf.clone()),
             dpop_nonces: Nonces::new(secrets.dpop_nonce.clone()),
             dpop_keys: crate::auth::dpop::KeyCache::default(),
+            dpop_seen: crate::auth::dpop::replay::Seen::default(),
             mfa_gate: crate::auth::mfa_gate::MfaGate::default(),
             mfa_key: AeadKey::from_secret(secrets.mfa_secrets.clone()),
             db,
@@ -219,6 +221,12 @@ impl App {
     #[must_use]
     pub fn dpop_keys(&self) -> &crate::auth::dpop::KeyCache {
         &self.dpop_keys
+    }
+
+    /// The DPoP proofs used recently, when Redis does not hold them (`auth::dpop::replay`).
+    #[must_use]
+    pub fn dpop_seen(&self) -> &crate::auth::dpop::replay::Seen {
+        &self.dpop_seen
     }
 
     /// The MFA gate's recent passes (`http::caller`).

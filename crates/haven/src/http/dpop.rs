@@ -74,7 +74,7 @@ pub async fn at_token_endpoint(
         }
         Some(_) => {}
     }
-    if !replay::first_use(state.limiter(), &proof.jkt, &proof.jti).await {
+    if !replay::first_use(state.limiter(), state.dpop_seen(), &proof.jkt, &proof.jti).await {
         return Err(Rejection::Replay);
     }
     metrics::dpop_proof("accepted");
@@ -109,7 +109,7 @@ pub async fn at_resource(
     if proof.jkt != jkt {
         return Err(Rejection::KeyMismatch);
     }
-    if !replay::first_use(state.limiter(), &proof.jkt, &proof.jti).await {
+    if !replay::first_use(state.limiter(), state.dpop_seen(), &proof.jkt, &proof.jti).await {
         return Err(Rejection::Replay);
     }
     metrics::dpop_proof("accepted");

@@ -132,6 +132,23 @@ impl RateLimiter {
         })
     }
 
+    /// [`RateLimiter::hit`] in the shared store only: the decision when Redis answered it,
+    /// `None` when the counters are in process (or Redis did not answer), for a caller that
+    /// keeps its own record then.
+    pub async fn hit_shared(&self, key: &str, limit: u32, window: Duration) -> Option<Decision> {
+        if window < Duration::from_millis(1) {
+            return None;
+        }
+        match &*self.0 {
+            Store::Memory(_) => None,
+            Store::Redis(redis) => {
+                redis
+                    .hit_remote(&storage_key(redis.prefix(), key), limit, window)
+                    .await
+            }
+        }
+    }
+
     /// Counts one hit on `<name>:<key>` (e.g. `refresh`, and a token family id or an IP) and
     /// refuses it with [`RateLimited`] when over `limit` per `window`.
     pub async fn check(

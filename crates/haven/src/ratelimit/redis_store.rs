@@ -93,23 +93,36 @@ impl RedisLimiter {
     }
 
     pub(super) async fn hit(&self, key: &str, limit: u32, window: Duration) -> Decision {
+        match self.hit_remote(key, limit, window).await {
+            Some(decision) => decision,
+            None => self.fallback.hit(key, limit, window),
+        }
+    }
+
+    /// The hit counted in Redis; `None` while backing off or when Redis did not answer.
+    pub(super) async fn hit_remote(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+    ) -> Option<Decision> {
         if self.health.backing_off() {
-            return self.fallback.hit(key, limit, window);
+            return None;
         }
         match self.run(key, window).await {
             Ok((count, ttl_ms)) => {
                 self.health.succeeded();
                 let count = u32::try_from(count.max(0)).unwrap_or(u32::MAX);
                 let ttl = Duration::from_millis(u64::try_from(ttl_ms.max(0)).unwrap_or(0));
-                Decision {
+                Some(Decision {
                     allowed: count <= limit,
                     remaining: limit.saturating_sub(count),
                     retry_after: ttl.min(window),
-                }
+                })
             }
             Err(error) => {
                 self.health.failed(&error);
-                self.fallback.hit(key, limit, window)
+                None
             }
         }
     }
