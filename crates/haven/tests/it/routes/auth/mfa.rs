@@ -121,12 +121,7 @@ async fn disabling_mfa_needs_the_password_and_a_code() {
 async fn admins_of_an_organization_requiring_mfa_must_enrol_first() {
     let app = TestApp::new().await;
     let admin = app.org_with("Strict Practice", Role::Admin).await;
-    let owner = app.db().owner_pool().await;
-    sqlx::query("UPDATE organizations SET require_mfa_for_admins = true WHERE id = $1")
-        .bind(admin.organization_id)
-        .execute(&owner)
-        .await
-        .expect("require MFA");
+    require_mfa(&app, &admin).await;
 
     let blocked = app.get_as(&admin, "/api/users").await;
     assert_eq!(blocked.status, StatusCode::FORBIDDEN);
@@ -137,11 +132,9 @@ async fn admins_of_an_organization_requiring_mfa_must_enrol_first() {
             .contains("MFA")
     );
 
+    // A refusal is never remembered (only passes are): enrolling lets the admin in at once.
     let (secret, _) = enrol(&app, &admin).await;
-    let relogin = login(&app, &admin, Some(&code_at(&secret, now()))).await;
-    assert_eq!(relogin.status, StatusCode::OK);
-    let mut enrolled = admin.clone();
-    enrolled.token = relogin.json()["token"].as_str().expect("token").to_owned();
+    let enrolled = logged_in_with_code(&app, &admin, &secret).await;
     assert_eq!(
         app.get_as(&enrolled, "/api/users").await.status,
         StatusCode::OK
@@ -162,6 +155,16 @@ async fn mfa_setup_twice_after_enrolment_is_a_conflict() {
     assert_eq!(again.error_code(), "INVALID_STATE");
 }
 
+/// `user` logged in again with a TOTP code of `secret`: the same user with the new token.
+async fn logged_in_with_code(app: &TestApp, user: &TestUser, secret: &[u8]) -> TestUser {
+    let relogin = login(app, user, Some(&code_at(secret, now()))).await;
+    assert_eq!(relogin.status, StatusCode::OK);
+    let mut enrolled = user.clone();
+    enrolled.token = relogin.json()["token"].as_str().expect("token").to_owned();
+    enrolled
+}
+
+/// The organization of `admin` requires MFA of its admins (set behind Haven's back: no API does).
 async fn require_mfa(app: &TestApp, admin: &TestUser) {
     let owner = app.db().owner_pool().await;
     sqlx::query("UPDATE organizations SET require_mfa_for_admins = true WHERE id = $1")
@@ -188,15 +191,6 @@ async fn a_pass_of_the_mfa_gate_is_reused_for_at_most_a_second() {
         .await;
     let refused = app.get_as(&admin, "/api/users").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    // A refusal is not remembered: enrolling lets the admin in at once.
-    let (secret, _) = enrol(&app, &admin).await;
-    let relogin = login(&app, &admin, Some(&code_at(&secret, now()))).await;
-    let mut enrolled = admin.clone();
-    enrolled.token = relogin.json()["token"].as_str().expect("token").to_owned();
-    assert_eq!(
-        app.get_as(&enrolled, "/api/users").await.status,
-        StatusCode::OK
-    );
 }
 
 #[tokio::test]
@@ -205,9 +199,7 @@ async fn an_admin_who_disables_mfa_where_it_is_required_is_held_back_at_once() {
     let admin = app.org_with("Practice A", Role::Admin).await;
     let (secret, _) = enrol(&app, &admin).await;
     require_mfa(&app, &admin).await;
-    let relogin = login(&app, &admin, Some(&code_at(&secret, now()))).await;
-    let mut enrolled = admin.clone();
-    enrolled.token = relogin.json()["token"].as_str().expect("token").to_owned();
+    let enrolled = logged_in_with_code(&app, &admin, &secret).await;
     assert_eq!(
         app.get_as(&enrolled, "/api/users").await.status,
         StatusCode::OK
