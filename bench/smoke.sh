@@ -55,12 +55,13 @@ run patient-create patient-create --concurrency 2 --duration 2s --pgbench bench/
 run patient-read patient-read --concurrency 2 --duration 2s --patients 5 --pgbench bench/pgbench --haven-pool 4
 run patient-read-open patient-read --concurrency 4 --duration 2s --patients 5 --rate 40
 run patient-read-dpop patient-read-dpop --concurrency 2 --duration 1s --patients 5 --pairs 1
-run breach-detector --haven-env HAVEN_BREACH_DETECTOR_SECS=1 breach-detector --concurrency 2 --duration 2s --patients 5 --catch-up-secs 30
+run patient-read-dpop-eddsa patient-read-dpop --concurrency 2 --duration 1s --patients 5 --pairs 2 --presign --eddsa
+run breach-detector --haven-env HAVEN_BREACH_DETECTOR_SECS=1 breach-detector --concurrency 2 --duration 2s --patients 6 --list-limit 2 --catch-up-secs 30
 run reserve reserve --concurrency 4 --duration 2s --authorizations 5 --patients 2 --pgbench bench/pgbench
 run reserve-open reserve --concurrency 4 --duration 2s --authorizations 5 --patients 2 --rate 40
 run reserve-hot reserve-hot --concurrency 4 --duration 2s --pgbench bench/pgbench
 run cleanup-stale cleanup-stale --sessions 200 --stale 20 --authorizations 5
-run audit-verify audit-verify --rows 2000 --seal-timeout 2m
+run audit-verify audit-verify --rows 2000 --seal-timeout 2m --ab-segments 1,2 --ab-pairs 1
 run audit-writes audit-writes --concurrency 2 --duration 2s --pool 4
 run note-read note-read --concurrency 2 --duration 2s --notes 5
 run note-sign note-sign --concurrency 2 --duration 2s --notes-per-client 40

@@ -405,6 +405,9 @@ pub struct PatientReadDpopArgs {
     /// away; if they run out, the rest are signed during the load.
     #[arg(long)]
     pub presign: bool,
+    /// Ed25519 proofs (`alg: EdDSA`) instead of P-256 (`ES256`).
+    #[arg(long)]
+    pub eddsa: bool,
 }
 
 /// `audit-verify` options.

@@ -1,14 +1,14 @@
 //! `patient-read-dpop`: what DPoP (RFC 9449) costs a patient read, as an A/B in one run. The
 //! same ADMIN reads the same seeded patients with a bearer token (A) and with a DPoP-bound token
-//! and a fresh ES256 proof per request (B), in pairs of equal duration (A first in odd pairs, B
-//! first in even ones), so that whatever else the machine does, and whatever grows over the run,
-//! falls on both sides alike.
+//! and a fresh ES256 (or, with `--eddsa`, EdDSA) proof per request (B), in pairs of equal
+//! duration (A first in odd pairs, B first in even ones), so that whatever else the machine
+//! does, and whatever grows over the run, falls on both sides alike.
 //!
-//! What B adds on the server: parsing the proof, one ES256 verification (the header's checks,
-//! key and RFC 7638 thumbprint are cached per client key), the `ath` hash, and the `(jkt, jti)`
-//! replay check (the rate limiter's store: in process here, or a Redis round trip with
-//! `HAVEN_REDIS_URL`). On the client (this tool, on the same cores):
-//! one ES256 signature per request. Both are in the figures; the client's share is reported
+//! What B adds on the server: parsing the proof, one signature verification (the header's
+//! checks, key and RFC 7638 thumbprint are cached per client key), the `ath` hash, and the
+//! `(jkt, jti)` replay check (in process here; a Redis round trip with `HAVEN_REDIS_URL`). On
+//! the client (this tool, on the same cores): one signature per request, unless `--presign`
+//! signs them before the B side. Both are in the figures; the client's share is reported
 //! separately as its CPU time.
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hyper::{Method, StatusCode};
@@ -40,24 +40,43 @@ const SEED_PARALLEL: usize = 8;
 /// A client key and the proofs it signs.
 struct Prover {
     key: EncodingKey,
+    algorithm: Algorithm,
     header: String,
     /// The public base URL the proofs name (`htu`).
     base: String,
 }
 
 impl Prover {
-    fn new(base: &str) -> anyhow::Result<Self> {
-        let pkcs8 =
-            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-                .map_err(|_| anyhow::anyhow!("generating a P-256 key"))?;
-        let key = EncodingKey::from_ec_der(pkcs8.as_ref());
-        let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key, Algorithm::ES256)?)?;
+    /// A new P-256 key, or an Ed25519 key with `eddsa`.
+    fn new(base: &str, eddsa: bool) -> anyhow::Result<Self> {
+        let (key, algorithm, alg) = if eddsa {
+            let pkcs8 = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
+                .map_err(|_| anyhow::anyhow!("generating an Ed25519 key"))?;
+            (
+                EncodingKey::from_ed_der(pkcs8.as_ref()),
+                Algorithm::EdDSA,
+                "EdDSA",
+            )
+        } else {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &SystemRandom::new(),
+            )
+            .map_err(|_| anyhow::anyhow!("generating a P-256 key"))?;
+            (
+                EncodingKey::from_ec_der(pkcs8.as_ref()),
+                Algorithm::ES256,
+                "ES256",
+            )
+        };
+        let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key, algorithm)?)?;
         if let Some(object) = jwk.as_object_mut() {
             object.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "x" | "y"));
         }
-        let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": jwk });
+        let header = json!({ "typ": "dpop+jwt", "alg": alg, "jwk": jwk });
         Ok(Self {
             key,
+            algorithm,
             header: URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?),
             base: base.trim_end_matches('/').to_owned(),
         })
@@ -78,7 +97,7 @@ impl Prover {
             self.header,
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?)
         );
-        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &self.key, Algorithm::ES256)?;
+        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &self.key, self.algorithm)?;
         Ok(format!("{input}.{signature}"))
     }
 }
@@ -153,7 +172,7 @@ pub async fn run(target: &Target, args: &PatientReadDpopArgs) -> anyhow::Result<
     let paths: Arc<Vec<String>> =
         Arc::new(ids.iter().map(|id| format!("{PATIENTS}/{id}")).collect());
     let api = Api::new(target.api.base())?;
-    let prover = Arc::new(Prover::new(target.api.base())?);
+    let prover = Arc::new(Prover::new(target.api.base(), args.eddsa)?);
     let admin_email = seed::admin_email(&org.run);
     let bound: Arc<str> = Arc::from(login(&api, &prover, &admin_email).await?);
     let bearer: Arc<str> = Arc::from(org.admin_token.as_str());
@@ -291,11 +310,12 @@ fn report(args: &PatientReadDpopArgs, pairs: &mut [(Side, Side)]) -> Report {
             "scenario",
             format!(
                 "patient-read-dpop: ADMIN, GET /api/patients/{{id}} of {} patients, {} clients, \
-                 {} pair(s) of {:?}: A bearer, B DPoP (ES256 proof per request, {})",
+                 {} pair(s) of {:?}: A bearer, B DPoP ({} proof per request, {})",
                 args.patients,
                 args.load.concurrency,
                 pairs.len(),
                 args.load.duration,
+                if args.eddsa { "an EdDSA" } else { "an ES256" },
                 if args.presign {
                     "signed by the client before the load"
                 } else {
@@ -343,6 +363,7 @@ fn report(args: &PatientReadDpopArgs, pairs: &mut [(Side, Side)]) -> Report {
             "dpopPerSec": b_rate,
             "costPercent": cost,
             "presigned": args.presign,
+            "proofAlgorithm": if args.eddsa { "EdDSA" } else { "ES256" },
             "pairs": json_pairs,
         }),
     }
