@@ -374,9 +374,8 @@ fn report(target: &Target, args: &AuditVerifyArgs, measured: Measured) -> Report
             ),
         ),
     ];
-    let ab_counts: Vec<u16> = args.ab_segments.clone();
     if !ab.is_empty() {
-        for &n in &ab_counts {
+        for &n in &args.ab_segments {
             let rates: Vec<String> = ab
                 .iter()
                 .filter(|r| r.segments == Some(n))

@@ -106,25 +106,6 @@ pub async fn run(target: &Target, args: &BreachDetectorArgs) -> anyhow::Result<R
     } else {
         "detector off: the baseline for the throughput comparison".to_owned()
     };
-    if let Some(limit) = args.list_limit {
-        // The read scenario describes single reads and their own SPEC row; here a request is a
-        // list, and the detector's row is the one that applies.
-        report.rows.retain(|(label, _)| label != "SPEC §10 target");
-        for (label, value) in &mut report.rows {
-            match label.as_str() {
-                "scenario" => {
-                    *value = format!(
-                        "patient list reads (ADMIN, GET /api/patients?page&limit={limit}, a page \
-                         of {} seeded patients at random: JWT, RLS, {limit} × six fields \
-                         decrypted, {limit} audit rows committed before the answer)",
-                        args.patients
-                    );
-                }
-                "throughput" => *value = value.replace("reads/s", "lists/s"),
-                _ => {}
-            }
-        }
-    }
     report.rows.insert(
         0,
         (

@@ -219,7 +219,7 @@ impl KeyStore {
             jsonwebtoken::decode::<AccessClaims>(token, key.decoding_key(), self.validation())
                 .map(|data| data.claims)
                 .map_err(|error| classify(error.kind()))?;
-        self.verified_tokens().insert(token, &key, &claims);
+        self.verified_tokens().insert(token, &key, &claims, now);
         Ok(claims)
     }
 }
@@ -280,11 +280,12 @@ impl VerifiedTokens {
         Some(Ok(entry.claims.clone()))
     }
 
-    fn insert(&self, token: &str, key: &Arc<VerifyingKey>, claims: &AccessClaims) {
+    /// Remembers `token`, verified by `key` at `now`.
+    fn insert(&self, token: &str, key: &Arc<VerifyingKey>, claims: &AccessClaims, now: i64) {
         let mut entries = self.lock();
         if entries.len() >= VERIFIED_TOKENS {
-            let now = Utc::now().timestamp() - i64::try_from(LEEWAY_SECS).unwrap_or(i64::MAX);
-            entries.retain(|_, entry| entry.claims.exp >= now);
+            let oldest_valid = now - i64::try_from(LEEWAY_SECS).unwrap_or(i64::MAX);
+            entries.retain(|_, entry| entry.claims.exp >= oldest_valid);
             if entries.len() >= VERIFIED_TOKENS {
                 entries.clear();
             }
