@@ -250,10 +250,12 @@ pub struct Prober {
 }
 
 impl Prober {
-    /// Starts `GET path` every `every` on `api` (which should be a pool of its own). A probe
-    /// slower than the period delays the next one instead of queueing a burst.
+    /// Starts `GET path` every `every` on `api` (which should be a pool of its own), with
+    /// `token` as its bearer if given. A probe slower than the period delays the next one
+    /// instead of queueing a burst.
     #[must_use]
-    pub fn start(api: Api, path: &'static str, every: Duration) -> Self {
+    pub fn start(api: Api, path: &str, token: Option<&str>, every: Duration) -> Self {
+        let (path, token) = (path.to_owned(), token.map(str::to_owned));
         let (stop, mut stopped) = oneshot::channel();
         let task = tokio::spawn(async move {
             let mut report = ProbeReport::default();
@@ -265,7 +267,11 @@ impl Prober {
                     _ = ticks.tick() => {}
                 }
                 let sent = Instant::now();
-                match api.get(path).await {
+                let answer = match &token {
+                    Some(token) => api.get_with(&path, token).await,
+                    None => api.get(&path).await,
+                };
+                match answer {
                     Ok(answer) => {
                         report.latencies.record(sent.elapsed());
                         if answer.status != StatusCode::OK {

@@ -27,14 +27,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use argon2::password_hash::phc::{Output, ParamsString, Salt};
-use argon2::{
-    Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _, PasswordVerifier as _,
-    Version,
-};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordVerifier as _, Version};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use super::{HashError, argon2id, generate};
+use super::{HashError, argon2id};
 use crate::config::Argon2Params;
 
 /// The outcome of checking a password against a stored hash.
@@ -67,8 +64,9 @@ pub struct PasswordHasher {
 struct Inner {
     argon2: Argon2<'static>,
     params: Argon2Params,
-    /// A hash of a random password, made with `params`: unknown users and unusable hashes are
-    /// verified against it so that they cost the same time as a real account.
+    /// A PHC string with `params`, a random salt and a random output ([`dummy_hash`]): unknown
+    /// users and unusable hashes are verified against it so that they cost the same time as a
+    /// real account.
     dummy: String,
     permits: Arc<Semaphore>,
     arena: Arena,
@@ -89,14 +87,9 @@ impl fmt::Debug for PasswordHasher {
 
 impl PasswordHasher {
     /// A hasher with Argon2id `params` running at most `threads` hashes at once (at least one).
-    /// Computes the dummy hash here, which costs one hash on the calling thread: build it once,
-    /// at start-up.
     pub fn new(params: Argon2Params, threads: usize) -> Result<Self, HashError> {
         let argon2 = argon2id(params)?;
-        let dummy = argon2
-            .hash_password(generate().expose_secret().as_bytes())
-            .map_err(|_| HashError)?
-            .to_string();
+        let dummy = dummy_hash(&argon2)?;
         let threads = threads.max(1);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -244,18 +237,41 @@ fn hash_in_arena(argon2: &Argon2<'_>, arena: &Arena, password: &[u8]) -> Result<
     let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
     rand::fill(&mut salt[..]);
     let salt = Salt::new(&salt).map_err(|_| HashError)?;
-    let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    let mut output = vec![0u8; output_len(params)];
     arena
         .with_blocks(params.block_count(), |blocks| {
             argon2.hash_password_into_with_memory(password, &salt, &mut output, blocks)
         })
         .map_err(|_| HashError)?;
+    phc(params, salt, &output)
+}
+
+/// A stand-in for the hash of a password nobody knows: `argon2`'s parameters, a random salt and
+/// a random output. Verifying any password against it recomputes a full Argon2id hash, exactly
+/// as against a real account, and matches with probability 2⁻²⁵⁶. Nothing is hashed to make it,
+/// so start-up neither spends a hash nor leaves the allocator holding its 19 MiB of blocks.
+fn dummy_hash(argon2: &Argon2<'_>) -> Result<String, HashError> {
+    let params = argon2.params();
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    rand::fill(&mut salt[..]);
+    let salt = Salt::new(&salt).map_err(|_| HashError)?;
+    let mut output = vec![0u8; output_len(params)];
+    rand::fill(&mut output[..]);
+    phc(params, salt, &output)
+}
+
+fn output_len(params: &Params) -> usize {
+    params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)
+}
+
+/// The PHC string of an Argon2id (v19) hash: `$argon2id$v=19$m=..,t=..,p=..$<salt>$<output>`.
+fn phc(params: &Params, salt: Salt, output: &[u8]) -> Result<String, HashError> {
     let hash = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(params).map_err(|_| HashError)?,
         salt: Some(salt),
-        hash: Some(Output::new(&output).map_err(|_| HashError)?),
+        hash: Some(Output::new(output).map_err(|_| HashError)?),
     };
     Ok(hash.to_string())
 }
@@ -385,6 +401,24 @@ mod arena_tests {
         );
         let kept = hasher.inner.arena.buffers.lock().expect("lock").len();
         assert!((1..=2).contains(&kept), "{kept} buffers kept");
+    }
+
+    #[test]
+    fn the_dummy_is_a_full_strength_hash_that_nothing_matches() {
+        let hasher = PasswordHasher::new(Argon2Params::default(), 1).expect("hasher");
+        let dummy = &hasher.inner.dummy;
+        assert!(
+            dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{dummy}"
+        );
+        let other = PasswordHasher::new(Argon2Params::default(), 1).expect("hasher");
+        assert_ne!(dummy, &other.inner.dummy, "salt and output are random");
+        // A verification against it runs (Some), as against a real account, and fails.
+        assert_eq!(
+            check(Argon2Params::default(), b"anything", dummy, None),
+            Some(Verification::NO_MATCH)
+        );
+        assert!(hasher.inner.arena.buffers.lock().expect("lock").is_empty());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
