@@ -85,6 +85,10 @@ impl AppPool {
             options.application_name("haven").options([
                 ("statement_timeout", statement_timeout.as_str()),
                 ("idle_in_transaction_session_timeout", "60s"),
+                // No statement of Haven's runs long enough for JIT compilation to pay: the
+                // planner's estimate for the slot finder on a large calendar crossed
+                // `jit_above_cost` and each search spent ~740 ms compiling (of 1.2 s).
+                ("jit", "off"),
             ])
         });
         let pool_options = PgPoolOptions::new()
