@@ -70,7 +70,8 @@ pub struct HashLimit {
     pub haven: Timing,
     /// The computation alone, on resident memory.
     pub compute: Timing,
-    /// Median wall time per hash with `cores` hashes running at once ([`compute_in_parallel`]).
+    /// Wall time per hash with `cores` hashes running at once: the slowest thread's median
+    /// ([`compute_in_parallel`]).
     pub parallel: Duration,
     /// How many hashes each way.
     pub samples: usize,
@@ -96,7 +97,7 @@ fn thread_cpu() -> anyhow::Result<Duration> {
 const SIGNING_INPUT_LEN: usize = 560;
 
 /// Wall time per hash while every core hashes at once, each thread on its own resident block
-/// array: what memory bandwidth and the shared cache leave of the one-at-a-time speed. Not the
+/// array (the median of each thread, the slowest of those): what memory bandwidth and the shared cache leave of the one-at-a-time speed. Not the
 /// SPEC's limit (that is one hash timed alone); reported beside it to explain the gap.
 fn compute_in_parallel(threads: usize, samples: usize) -> anyhow::Result<Duration> {
     let start = std::sync::Barrier::new(threads);

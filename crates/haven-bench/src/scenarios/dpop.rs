@@ -49,31 +49,24 @@ struct Prover {
 impl Prover {
     /// A new P-256 key, or an Ed25519 key with `eddsa`.
     fn new(base: &str, eddsa: bool) -> anyhow::Result<Self> {
-        let (key, algorithm, alg) = if eddsa {
+        let (key, algorithm) = if eddsa {
             let pkcs8 = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new())
                 .map_err(|_| anyhow::anyhow!("generating an Ed25519 key"))?;
-            (
-                EncodingKey::from_ed_der(pkcs8.as_ref()),
-                Algorithm::EdDSA,
-                "EdDSA",
-            )
+            (EncodingKey::from_ed_der(pkcs8.as_ref()), Algorithm::EdDSA)
         } else {
             let pkcs8 = EcdsaKeyPair::generate_pkcs8(
                 &ECDSA_P256_SHA256_FIXED_SIGNING,
                 &SystemRandom::new(),
             )
             .map_err(|_| anyhow::anyhow!("generating a P-256 key"))?;
-            (
-                EncodingKey::from_ec_der(pkcs8.as_ref()),
-                Algorithm::ES256,
-                "ES256",
-            )
+            (EncodingKey::from_ec_der(pkcs8.as_ref()), Algorithm::ES256)
         };
         let mut jwk = serde_json::to_value(Jwk::from_encoding_key(&key, algorithm)?)?;
         if let Some(object) = jwk.as_object_mut() {
             object.retain(|k, _| matches!(k.as_str(), "kty" | "crv" | "x" | "y"));
         }
-        let header = json!({ "typ": "dpop+jwt", "alg": alg, "jwk": jwk });
+        // `Algorithm` serializes to its JOSE name (`ES256`, `EdDSA`).
+        let header = json!({ "typ": "dpop+jwt", "alg": algorithm, "jwk": jwk });
         Ok(Self {
             key,
             algorithm,

@@ -234,9 +234,7 @@ impl Arena {
 /// array: creating users in bulk grew the process by hundreds of MiB of hoarded arrays).
 fn hash_in_arena(argon2: &Argon2<'_>, arena: &Arena, password: &[u8]) -> Result<String, HashError> {
     let params = argon2.params();
-    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
-    rand::fill(&mut salt[..]);
-    let salt = Salt::new(&salt).map_err(|_| HashError)?;
+    let salt = random_salt()?;
     let mut output = vec![0u8; output_len(params)];
     arena
         .with_blocks(params.block_count(), |blocks| {
@@ -252,12 +250,17 @@ fn hash_in_arena(argon2: &Argon2<'_>, arena: &Arena, password: &[u8]) -> Result<
 /// so start-up neither spends a hash nor leaves the allocator holding its 19 MiB of blocks.
 fn dummy_hash(argon2: &Argon2<'_>) -> Result<String, HashError> {
     let params = argon2.params();
-    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
-    rand::fill(&mut salt[..]);
-    let salt = Salt::new(&salt).map_err(|_| HashError)?;
+    let salt = random_salt()?;
     let mut output = vec![0u8; output_len(params)];
     rand::fill(&mut output[..]);
     phc(params, salt, &output)
+}
+
+/// A fresh 16-byte random salt.
+fn random_salt() -> Result<Salt, HashError> {
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    rand::fill(&mut salt[..]);
+    Salt::new(&salt).map_err(|_| HashError)
 }
 
 fn output_len(params: &Params) -> usize {
